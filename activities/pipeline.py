@@ -1,0 +1,174 @@
+"""The side effects of SmolWorkflow: every AI call and every write, one activity each.
+
+Each activity saves its result (Postgres row or object key) before returning, so a retry run of the same smol
+can start from it; each provider call is recorded in `provider_calls` (what a smol cost, and proof that a
+finished step was not paid for twice).
+"""
+
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers import ProviderError, Providers, SongJob
+from smol import repo
+from smol.errors import InvalidInput
+from smol.ids import image_key, song_key
+from smol.store import ObjectStore
+from smol.validation import check_playlist, check_prompt
+from workflows.models import (
+    ArchiveSongInput, ArchiveSongResult, CheckNsfwInput, CheckNsfwResult, DescribeImageInput,
+    DescribeImageResult, GenerateImageInput, GenerateImageResult, GenerateLyricsInput, GenerateLyricsResult,
+    LoadStepsInput, LoadStepsResult, Lyrics, Nsfw, Payload, PollSongsInput, PollSongsResult, SavePayloadInput,
+    SavePayloadResult, Song, StoreResultsInput, StoreResultsResult, SubmitSongsInput, SubmitSongsResult,
+)  # fmt: skip
+
+
+class SmolActivities:
+    def __init__(self, pool: asyncpg.Pool, store: ObjectStore, providers: Providers, poll_interval: float = 2.0):
+        self.pool = pool
+        self.store = store
+        self.providers = providers
+        self.poll_interval = poll_interval
+
+    @asynccontextmanager
+    async def _provider_call(self, smol_id: str, step: str, provider: str):
+        """Record the call and turn a ProviderError into a Temporal error that keeps its retryability."""
+        started = time.monotonic()
+        error = None
+        try:
+            yield
+        except ProviderError as exc:
+            error = f"{exc.kind}: {exc}"
+            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            elapsed = int((time.monotonic() - started) * 1000)
+            await repo.record_provider_call(self.pool, smol_id, step, provider, elapsed, error is None, error)
+
+    @activity.defn
+    async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:
+        steps = await repo.load_steps(self.pool, data.smol_id)
+        songs = await repo.songs_of(self.pool, data.smol_id)
+        lyrics, nsfw, payload = steps.get("lyrics"), steps.get("nsfw"), steps.get("payload")
+        submitted = steps.get("song_ids") or {}
+        return LoadStepsResult(
+            payload=Payload(**payload) if payload else None,
+            image_key=(steps.get("image") or {}).get("key"),
+            description=(steps.get("description") or {}).get("text"),
+            lyrics=Lyrics(**lyrics["value"]) if lyrics else None,
+            nsfw=Nsfw(**nsfw["value"]) if nsfw else None,
+            song_ids=submitted.get("ids"),
+            song_provider=submitted.get("provider"),
+            songs=[Song(music_id=s["music_id"], status=s["status"]) for s in songs if s["object_key"]],
+        )
+
+    @activity.defn
+    async def save_payload(self, data: SavePayloadInput) -> SavePayloadResult:
+        payload = data.payload
+        try:
+            if not payload.address:
+                raise InvalidInput("address is required")
+            check_prompt(payload.prompt, payload.instrumental)
+            payload.playlist = check_playlist(payload.playlist)
+        except InvalidInput as exc:
+            raise ApplicationError(str(exc), type="InvalidInput", non_retryable=True) from None
+        await repo.save_step(self.pool, data.smol_id, "payload", asdict(payload))
+        return SavePayloadResult(payload=payload)
+
+    @activity.defn
+    async def generate_image(self, data: GenerateImageInput) -> GenerateImageResult:
+        provider = self.providers.image
+        async with self._provider_call(data.smol_id, "image", provider.name):
+            png = await provider.generate(data.prompt, data.seed)
+        key = image_key(data.smol_id)
+        await self.store.put(key, png, "image/png")
+        await repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider.name})
+        return GenerateImageResult(image_key=key, provider=provider.name)
+
+    @activity.defn
+    async def describe_image(self, data: DescribeImageInput) -> DescribeImageResult:
+        provider = self.providers.describe
+        png = await self.store.get(data.image_key)
+        async with self._provider_call(data.smol_id, "description", provider.name):
+            text = await provider.describe(data.prompt, png)
+        await repo.save_step(self.pool, data.smol_id, "description", {"text": text, "provider": provider.name})
+        return DescribeImageResult(description=text, provider=provider.name)
+
+    @activity.defn
+    async def generate_lyrics(self, data: GenerateLyricsInput) -> GenerateLyricsResult:
+        provider = self.providers.lyrics
+        async with self._provider_call(data.smol_id, "lyrics", provider.name):
+            lyrics = await provider.write(data.prompt, data.description, data.instrumental, data.seed)
+            if not lyrics.title.strip() or (not data.instrumental and not lyrics.lyrics.strip()):
+                raise ProviderError("lyrics came back without a title or words", kind="IncompleteLyrics")
+            if len(lyrics.style) < 2:
+                raise ProviderError("lyrics came back with fewer than 2 style tags", kind="IncompleteLyrics")
+        value = asdict(lyrics)
+        await repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider.name})
+        return GenerateLyricsResult(lyrics=lyrics, provider=provider.name)
+
+    @activity.defn
+    async def check_nsfw(self, data: CheckNsfwInput) -> CheckNsfwResult:
+        provider = self.providers.nsfw
+        text = "\n".join([data.prompt, data.lyrics.title, data.lyrics.lyrics])
+        async with self._provider_call(data.smol_id, "nsfw", provider.name):
+            verdict = await provider.check(text)
+        await repo.save_step(self.pool, data.smol_id, "nsfw", {"value": asdict(verdict), "provider": provider.name})
+        return CheckNsfwResult(nsfw=verdict, provider=provider.name)
+
+    @activity.defn
+    async def submit_songs(self, data: SubmitSongsInput) -> SubmitSongsResult:
+        provider = self.providers.songs
+        job = SongJob(
+            smol_id=data.smol_id, submission=0, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
+            style=data.lyrics.style, instrumental=data.instrumental, prompt=data.prompt,
+            description=data.description, artist=data.address, image_key=data.image_key, seed=data.seed,
+        )  # fmt: skip
+        async with self._provider_call(data.smol_id, "songs", provider.name):
+            ids = await provider.submit(job)
+        for variant, music_id in enumerate(ids):
+            await repo.save_song(self.pool, data.smol_id, music_id, variant, provider.name, status=0)
+        await repo.save_step(self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider.name})
+        return SubmitSongsResult(song_ids=ids, provider=provider.name)
+
+    @activity.defn
+    async def poll_songs(self, data: PollSongsInput) -> PollSongsResult:
+        try:
+            songs = await self.providers.songs.poll(data.song_ids)
+        except ProviderError as exc:
+            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+        for variant, song in enumerate(songs):
+            await repo.save_song(self.pool, data.smol_id, song.music_id, variant, data.provider, song.status)
+        return PollSongsResult(songs=songs, retry_after_seconds=self.poll_interval)
+
+    @activity.defn
+    async def archive_song(self, data: ArchiveSongInput) -> ArchiveSongResult:
+        key = song_key(data.music_id)
+        if not await self.store.exists(key):
+            async with self._provider_call(data.smol_id, "archive", data.provider):
+                audio = await self.providers.songs.fetch_audio(data.music_id)
+            await self.store.put(key, audio, "audio/mpeg")
+        await repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
+        return ArchiveSongResult(music_id=data.music_id, object_key=key)
+
+    @activity.defn
+    async def store_results(self, data: StoreResultsInput) -> StoreResultsResult:
+        async with self.pool.acquire() as conn:
+            created = await repo.insert_smol(
+                conn, smol_id=data.smol_id, title=data.title, song_1=data.song_ids[0], song_2=data.song_ids[1],
+                public=data.public, instrumental=data.payload.instrumental, address=data.payload.address,
+                playlist=data.payload.playlist,
+            )  # fmt: skip
+        return StoreResultsResult(created=created)
+
+    def all(self) -> list:
+        return [
+            self.load_steps, self.save_payload, self.generate_image, self.describe_image, self.generate_lyrics,
+            self.check_nsfw, self.submit_songs, self.poll_songs, self.archive_song, self.store_results,
+        ]  # fmt: skip

@@ -1,0 +1,62 @@
+"""Postgres: where the URL comes from, the pool, and the ordered migrations in `schema/`."""
+
+import json
+import logging
+from pathlib import Path
+
+import asyncpg
+
+from smol.settings import Settings
+
+log = logging.getLogger(__name__)
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
+_MIGRATION_LOCK = 0x5301
+
+
+def embedded_postgres(settings: Settings, stop_on_exit: bool = False):
+    """Start (or join) the pgserver instance under data_dir/pg and return it."""
+    import pgserver
+
+    pgdata = (settings.data_dir / "pg").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return embedded_postgres(settings).get_uri()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        database_url(settings), min_size=min_size, max_size=max_size, init=_init_connection
+    )
+
+
+async def migrate(pool: asyncpg.Pool, schema_dir: Path = SCHEMA_DIR) -> list[str]:
+    """Apply every `.sql` file not yet recorded, in name order, each in its own transaction."""
+    applied_now = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for path in sorted(schema_dir.glob("*.sql")):
+                if path.name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.name)
+                log.info("applied migration %s", path.name)
+                applied_now.append(path.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now

@@ -1,0 +1,48 @@
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LocalOnly = Literal["local"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, read from `SMOL_*` environment variables (or a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="SMOL_", env_file=".env", extra="ignore")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "smol"
+
+    data_dir: Path = Path(".data")
+    database_url: str | None = Field(
+        default=None, description="Postgres URL; when unset, an embedded pgserver under data_dir/pg is used"
+    )
+    object_store: str = Field(default="", description="Directory for PNG/MP3 objects; default data_dir/objects")
+
+    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_days: int = 30
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    image_provider: LocalOnly = "local"
+    describe_provider: LocalOnly = "local"
+    lyrics_provider: LocalOnly = "local"
+    nsfw_provider: LocalOnly = "local"
+    song_provider: LocalOnly = "local"
+
+    song_seconds: int = Field(default=30, ge=1, le=180, description="Length of each local song")
+    local_song_delay: float = Field(default=2.0, ge=0, description="Seconds a local song job takes to finish")
+    song_poll_interval: float = Field(default=2.0, gt=0, description="Seconds between song status polls")
+
+    def object_root(self) -> Path:
+        return Path(self.object_store) if self.object_store else self.data_dir / "objects"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,28 @@
+"""Rules on what a client may ask for, shared by the API and the pipeline's first step."""
+
+from smol.errors import InvalidInput
+
+MAX_PROMPT = 2280
+MAX_PROMPT_INSTRUMENTAL = 380
+MAX_PLAYLIST = 100
+
+
+def check_prompt(prompt: str | None, instrumental: bool) -> str:
+    if prompt is None or not prompt.strip():
+        raise InvalidInput("prompt is required")
+    limit = MAX_PROMPT_INSTRUMENTAL if instrumental else MAX_PROMPT
+    if len(prompt) > limit:
+        kind = "an instrumental prompt" if instrumental else "a prompt"
+        raise InvalidInput(f"{kind} may be at most {limit} characters (got {len(prompt)})")
+    if "\x00" in prompt:
+        raise InvalidInput("prompt must not contain NUL characters")
+    return prompt
+
+
+def check_playlist(playlist: str | None) -> str | None:
+    if playlist is None:
+        return None
+    playlist = playlist.strip()
+    if not playlist or len(playlist) > MAX_PLAYLIST or "\x00" in playlist:
+        raise InvalidInput(f"playlist must be 1 to {MAX_PLAYLIST} characters")
+    return playlist

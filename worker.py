@@ -1,0 +1,57 @@
+"""Run SmolWorkflow and its activities until SIGTERM or SIGINT, then finish the running tasks and stop."""
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from activities.pipeline import SmolActivities
+from activities.providers import build_providers
+from smol.db import create_pool, migrate
+from smol.settings import Settings, get_settings
+from smol.store import open_store
+from smol.temporal import connect
+from workflows.smol import SmolWorkflow
+
+log = logging.getLogger("smol.worker")
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    pool = await create_pool(settings)
+    try:
+        await migrate(pool)
+        store = open_store(settings.object_root())
+        activities = SmolActivities(pool, store, build_providers(settings, store), settings.song_poll_interval)
+        client = await connect(settings)
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[SmolWorkflow],
+            activities=activities.all(),
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        async with worker:
+            log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(get_settings(), stop)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

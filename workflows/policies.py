@@ -1,0 +1,53 @@
+"""Timeout and retry policy of every pipeline activity, in one table to read and tune."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "ContentPolicy"]
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    timeout: timedelta
+    initial_interval: timedelta
+    maximum_interval: timedelta
+    maximum_attempts: int
+    backoff: float = 2.0
+    heartbeat: timedelta | None = None
+
+    def activity_options(self) -> dict:
+        return {
+            "start_to_close_timeout": self.timeout,
+            "heartbeat_timeout": self.heartbeat,
+            "retry_policy": RetryPolicy(
+                initial_interval=self.initial_interval,
+                backoff_coefficient=self.backoff,
+                maximum_interval=self.maximum_interval,
+                maximum_attempts=self.maximum_attempts,
+                non_retryable_error_types=NON_RETRYABLE_ERRORS,
+            ),
+        }
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+#                                   timeout   first try   longest wait  attempts
+STEP_POLICIES: dict[str, StepPolicy] = {
+    "load_steps":      StepPolicy(_s(15),     _s(1),      _s(10),       10),
+    "save_payload":    StepPolicy(_s(15),     _s(1),      _s(10),       10),
+    "generate_image":  StepPolicy(_s(120),    _s(2),      _s(60),       6),
+    "describe_image":  StepPolicy(_s(60),     _s(2),      _s(30),       6),
+    "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6),
+    "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6),
+    "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6),
+    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       10),
+    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       8),
+    "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
+}  # fmt: skip
+
+# How long the workflow waits in total for both songs before it gives up.
+SONG_WAIT_LIMIT = timedelta(minutes=30)

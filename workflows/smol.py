@@ -1,0 +1,233 @@
+"""SmolWorkflow: a prompt becomes a cover, a description, lyrics, a safety verdict and two songs.
+
+Deterministic orchestration only. Every side effect is an activity (activities/pipeline.py); every activity's
+timeout and retry policy is in workflows/policies.py.
+"""
+
+from dataclasses import asdict
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from activities.pipeline import SmolActivities
+    from workflows.models import (
+        ArchiveSongInput, CheckNsfwInput, DescribeImageInput, GenerateImageInput, GenerateLyricsInput,
+        LoadStepsInput, LoadStepsResult, PauseSignal, PollSongsInput, ResumeSignal, SavePayloadInput,
+        SmolInput, SmolResult, SmolStatus, Song, StepState, StoreResultsInput, SubmitSongsInput,
+    )  # fmt: skip
+    from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
+
+STEPS = ["load", "payload", "image", "description", "lyrics", "nsfw", "submit", "poll", "archive", "store"]
+
+
+def _seed_of(smol_id: str, seed: int | None) -> int:
+    return seed if seed is not None else int(smol_id[:12], 16)
+
+
+@workflow.defn(name="SmolWorkflow")
+class SmolWorkflow:
+    def __init__(self) -> None:
+        self.steps = {name: StepState(name) for name in STEPS}
+        self.current: str | None = None
+        self.paused = False
+        self.finished = False
+        self.error: dict | None = None
+        self.saved = LoadStepsResult()
+        self.songs: dict[str, Song] = {}
+
+    @workflow.run
+    async def run(self, data: SmolInput) -> SmolResult:
+        try:
+            return await self._pipeline(data)
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            cause = exc.cause if isinstance(exc.cause, ApplicationError) else exc
+            self.error = {"name": getattr(cause, "type", None) or "ActivityError", "message": str(cause)}
+            if self.current:
+                self.steps[self.current].state = "failed"
+            raise ApplicationError(f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True) from exc
+        except ApplicationError as exc:
+            self.error = {"name": exc.type or "ApplicationError", "message": str(exc)}
+            raise
+
+    async def _pipeline(self, data: SmolInput) -> SmolResult:
+        smol_id, seed = data.smol_id, _seed_of(data.smol_id, data.seed)
+        saved = self.saved
+
+        if data.resume:
+            self.saved = saved = await self._step("load", SmolActivities.load_steps, LoadStepsInput(smol_id))
+        else:
+            self.steps["load"].state = "skipped"
+
+        payload = saved.payload
+        if payload is None:
+            payload = (await self._step("payload", SmolActivities.save_payload, SavePayloadInput(smol_id, data.payload))).payload
+            saved.payload = payload
+        else:
+            self._reused("payload")
+
+        if saved.image_key is None:
+            result = await self._step("image", SmolActivities.generate_image, GenerateImageInput(smol_id, payload.prompt, seed))
+            saved.image_key = result.image_key
+        else:
+            self._reused("image")
+
+        if saved.description is None:
+            result = await self._step(
+                "description", SmolActivities.describe_image, DescribeImageInput(smol_id, payload.prompt, saved.image_key)
+            )
+            saved.description = result.description
+        else:
+            self._reused("description")
+
+        if saved.lyrics is None:
+            result = await self._step(
+                "lyrics",
+                SmolActivities.generate_lyrics,
+                GenerateLyricsInput(smol_id, payload.prompt, saved.description, payload.instrumental, seed),
+            )
+            saved.lyrics = result.lyrics
+        else:
+            self._reused("lyrics")
+
+        if saved.nsfw is None:
+            result = await self._step("nsfw", SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics))
+            saved.nsfw = result.nsfw
+        else:
+            self._reused("nsfw")
+
+        if saved.song_ids is None:
+            result = await self._step(
+                "submit",
+                SmolActivities.submit_songs,
+                SubmitSongsInput(
+                    smol_id, payload.address, payload.prompt, saved.description, saved.lyrics,
+                    payload.instrumental, saved.image_key, seed,
+                ),  # fmt: skip
+            )
+            saved.song_ids, saved.song_provider = result.song_ids, result.provider
+        else:
+            self._reused("submit")
+
+        await self._wait_for_songs(smol_id, saved.song_ids, saved.song_provider or "local")
+
+        public = payload.public and saved.nsfw.safe
+        await self._step(
+            "store",
+            SmolActivities.store_results,
+            StoreResultsInput(smol_id, payload, saved.lyrics.title, saved.song_ids, public),
+        )
+        self.current, self.finished = None, True
+        return SmolResult(smol_id=smol_id, title=saved.lyrics.title, song_ids=saved.song_ids, public=public)
+
+    async def _wait_for_songs(self, smol_id: str, song_ids: list[str], provider: str) -> None:
+        """Poll until both songs are complete, archiving each as soon as it is."""
+        archived = {song.music_id for song in self.saved.songs}
+        self.songs = {music_id: Song(music_id, 0) for music_id in song_ids}
+        for music_id in archived & set(song_ids):
+            self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
+        deadline = workflow.now() + SONG_WAIT_LIMIT
+        self._begin("archive")
+        self._begin("poll")
+        while len(archived) < len(song_ids):
+            await self._gate()
+            polled = await workflow.execute_activity_method(
+                SmolActivities.poll_songs, PollSongsInput(smol_id, song_ids, provider), **STEP_POLICIES["poll_songs"].activity_options()
+            )
+            for variant, song in enumerate(polled.songs):
+                if song.failed:
+                    raise ApplicationError(f"song {song.music_id} failed with status {song.status}", type="SongFailed", non_retryable=True)
+                if song.music_id in archived:
+                    continue
+                self.songs[song.music_id] = song
+                if song.complete:
+                    self.current = "archive"
+                    await workflow.execute_activity_method(
+                        SmolActivities.archive_song,
+                        ArchiveSongInput(smol_id, song.music_id, variant, provider),
+                        **STEP_POLICIES["archive_song"].activity_options(),
+                    )
+                    archived.add(song.music_id)
+                    self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
+                    self.current = "poll"
+            if len(archived) < len(song_ids):
+                if workflow.now() > deadline:
+                    raise ApplicationError("songs did not finish in time", type="SongTimeout", non_retryable=True)
+                await workflow.sleep(timedelta(seconds=polled.retry_after_seconds))
+        self._end("poll")
+        self._end("archive")
+
+    async def _step(self, name: str, activity, arg):
+        await self._gate()
+        self._begin(name)
+        policy = STEP_POLICIES[activity.__name__]
+        result = await workflow.execute_activity_method(activity, arg, **policy.activity_options())
+        self._end(name)
+        return result
+
+    async def _gate(self) -> None:
+        """Between steps: wait here while paused."""
+        await workflow.wait_condition(lambda: not self.paused)
+
+    def _begin(self, name: str) -> None:
+        self.current = name
+        state = self.steps[name]
+        state.state, state.started_at = "running", workflow.now().isoformat()
+
+    def _end(self, name: str) -> None:
+        state = self.steps[name]
+        state.state, state.ended_at = "done", workflow.now().isoformat()
+
+    def _reused(self, name: str) -> None:
+        self.steps[name].state = "reused"
+
+    @workflow.signal
+    def pause(self, _: PauseSignal) -> None:
+        self.paused = True
+
+    @workflow.signal
+    def resume(self, _: ResumeSignal) -> None:
+        self.paused = False
+
+    @workflow.query
+    def status(self) -> SmolStatus:
+        if self.error:
+            status = "errored"
+        elif self.finished:
+            status = "complete"
+        elif self.paused:
+            status = "paused"
+        elif self.current is None:
+            status = "queued"
+        else:
+            status = "running"
+        return SmolStatus(
+            status=status,
+            current_step=self.current,
+            steps=list(self.steps.values()),
+            kv_do=self._kv_do(),
+            error=self.error,
+        )
+
+    def _kv_do(self) -> dict:
+        saved = self.saved
+        kv: dict = {"image": saved.image_key is not None}
+        if saved.payload:
+            kv["payload"] = asdict(saved.payload)
+        if saved.description is not None:
+            kv["description"] = saved.description
+        if saved.lyrics:
+            kv["lyrics"] = asdict(saved.lyrics)
+        if saved.nsfw:
+            kv["nsfw"] = asdict(saved.nsfw)
+        if saved.song_ids:
+            kv["song_ids"] = list(saved.song_ids)
+            kv["songs"] = [
+                {"music_id": s.music_id, "status": s.status, "audio": s.audio} for s in self.songs.values()
+            ] or [{"music_id": m, "status": 0, "audio": None} for m in saved.song_ids]
+        return kv
+
+
