@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     )
     object_store: str = Field(default="", description="Directory for PNG/MP3 objects; default data_dir/objects")
 
-    jwt_secret: SecretStr = SecretStr("dev-secret-change-me")
+    jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
 
     api_host: str = "127.0.0.1"

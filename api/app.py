@@ -1,0 +1,66 @@
+"""The FastAPI app: resources made once in the lifespan, routers, and one handler for domain errors."""
+
+import re
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from starlette.convertors import Convertor, register_url_convertor
+
+from smol.db import create_pool, migrate
+from smol.errors import RangeNotSatisfiable, SmolError
+from smol.ids import MUSIC_ID_PATTERN, SMOL_ID_PATTERN
+from smol.settings import Settings, get_settings
+from smol.store import open_store
+from smol.temporal import connect
+
+
+class _RegexConvertor(Convertor):
+    def __init__(self, pattern: str):
+        self.regex = pattern.strip("^$")
+        self._full = re.compile(pattern)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("smolid", _RegexConvertor(SMOL_ID_PATTERN))
+register_url_convertor("musicid", _RegexConvertor(MUSIC_ID_PATTERN))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.pool = await create_pool(settings)
+        await migrate(app.state.pool)
+        app.state.store = open_store(settings.object_root())
+        app.state.temporal = await connect(settings)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="Smol", version="0.1.0", lifespan=lifespan,
+                  description="Durable AI music generation on Temporal, with the original Smol HTTP contract.")  # fmt: skip
+
+    @app.exception_handler(SmolError)
+    async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:
+        headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
+        if exc.status_code == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return PlainTextResponse(str(exc), status_code=exc.status_code, headers=headers)
+
+    from api.routers import media, smols
+
+    app.include_router(media.router)
+    app.include_router(smols.router)
+    return app
+
+
+app = create_app()

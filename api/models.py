@@ -1,0 +1,69 @@
+"""Request bodies and response shapes, with the field names of the original wire contract."""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smol.validation import MAX_PLAYLIST, MAX_PROMPT
+
+
+class CreateSmol(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="at most 380 characters when instrumental")
+    public: bool = True
+    instrumental: bool = False
+    playlist: str | None = Field(default=None, min_length=1, max_length=MAX_PLAYLIST)
+
+
+class Pagination(BaseModel):
+    nextCursor: str | None
+    hasMore: bool
+
+
+class SmolListItem(BaseModel):
+    Id: str
+    Title: str
+    Song_1: str
+    Mint_Token: str | None
+    Mint_Amm: str | None
+    Created_At: str
+
+
+class SmolList(BaseModel):
+    smols: list[SmolListItem]
+    pagination: Pagination
+
+
+class SmolRow(BaseModel):
+    Id: str
+    Title: str
+    Song_1: str
+    Song_2: str
+    Created_At: str
+    Public: int
+    Instrumental: int
+    Plays: int
+    Views: int
+    Address: str
+    Mint_Token: str | None
+    Mint_Amm: str | None
+
+
+class WorkflowError(BaseModel):
+    name: str
+    message: str
+
+
+class WorkflowState(BaseModel):
+    status: str = Field(description="queued, running, paused, errored, terminated, complete, waiting or unknown")
+    error: WorkflowError | None = None
+    current_step: str | None = None
+    steps: list[dict] = Field(default_factory=list)
+
+
+class SmolDetail(BaseModel):
+    """`d1` when the smol is finished; `wf` while it is in progress or after it failed."""
+
+    kv_do: dict
+    d1: SmolRow | None = None
+    wf: WorkflowState | None = None
+    liked: bool

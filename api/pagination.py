@@ -1,0 +1,44 @@
+"""Keyset pagination with the original's cursor: base64 of {"createdAt": "YYYY-MM-DD HH:MM:SS", "id": ...}."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_limit(raw: str | None) -> int:
+    try:
+        limit = int(raw) if raw is not None else DEFAULT_LIMIT
+    except ValueError:
+        return DEFAULT_LIMIT
+    if limit <= 0:
+        return DEFAULT_LIMIT
+    return min(limit, MAX_LIMIT)
+
+
+def decode_cursor(raw: str | None) -> tuple[datetime, str] | None:
+    """The (created_at, id) after which the next page starts; None for an absent or undecodable cursor."""
+    if not raw or len(raw) > 512:
+        return None
+    try:
+        data = json.loads(base64.b64decode(raw, validate=True))
+        return datetime.strptime(data["createdAt"], TIME_FORMAT), str(data["id"])
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+
+
+def encode_cursor(created_at: datetime, smol_id: str) -> str:
+    data = {"createdAt": created_at.strftime(TIME_FORMAT), "id": smol_id}
+    return base64.b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
+
+
+def page(rows: list, limit: int, shape) -> dict:
+    """Rows fetched with `limit + 1`; returns the visible items and the pagination block."""
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if has_more and rows else None
+    return {"items": [shape(row) for row in rows], "pagination": {"nextCursor": next_cursor, "hasMore": has_more}}
