@@ -13,13 +13,13 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 _MIGRATION_LOCK = 0x5301
 
 
-def embedded_postgres(settings: Settings, stop_on_exit: bool = False):
+def embedded_postgres(settings: Settings):
     """Start (or join) the pgserver instance under data_dir/pg and return it."""
     import pgserver
 
     pgdata = (settings.data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(pgdata, cleanup_mode="stop" if stop_on_exit else None)
+    return pgserver.get_server(pgdata, cleanup_mode=None)
 
 
 def database_url(settings: Settings) -> str:

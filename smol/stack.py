@@ -54,6 +54,18 @@ def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> su
     return proc
 
 
+def stop_postgres(pgdata: Path, timeout: float = 15.0) -> None:
+    """Fast shutdown (SIGINT to the postmaster), whoever started it: the stack owns its data directory."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGINT)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (pgdata / "postmaster.pid").exists():
+        time.sleep(0.1)
+
+
 def _interrupt(*_args) -> None:
     raise KeyboardInterrupt
 
@@ -63,6 +75,7 @@ def main() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     processes: list[subprocess.Popen] = []
+    pgdata: Path | None = None
 
     def stop_all(*_args) -> None:
         for proc in reversed(processes):
@@ -74,11 +87,13 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)  # also when started in the background, where SIGINT is ignored
     try:
         processes.append(start_temporal(settings, 8233, settings.data_dir / "temporal.db"))
         if not settings.database_url:
-            env["SMOL_DATABASE_URL"] = embedded_postgres(settings, stop_on_exit=True).get_uri()
+            server = embedded_postgres(settings)
+            pgdata, env["SMOL_DATABASE_URL"] = Path(server.pgdata), server.get_uri()
             settings = settings.model_copy(update={"database_url": env["SMOL_DATABASE_URL"]})
 
         async def apply_migrations() -> list[str]:
@@ -115,6 +130,8 @@ def main() -> None:
         print("\nstopping…", flush=True)
     finally:
         stop_all()
+        if pgdata is not None:
+            stop_postgres(pgdata)
 
 
 if __name__ == "__main__":
