@@ -121,7 +121,7 @@ async def _failure_of(handle: WorkflowHandle) -> dict:
 @router.get(
     "/{id:smolid}",
     response_model=SmolDetail,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     summary="One smol: its row when finished, its workflow state while in progress",
     responses=NOT_FOUND,
 )

@@ -1,0 +1,149 @@
+"""The real stack for the tests: a Temporal dev server, an embedded Postgres, the API and a worker over HTTP."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+
+from smol.db import create_pool, migrate
+from smol.settings import Settings
+from smol.stack import ROOT, stop_postgres, temporal_binary, wait_for_port
+from smol.tokens import issue_token
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict
+    api_url: str
+
+    def token(self, address: str) -> str:
+        return issue_token(self.settings, address)
+
+    def auth(self, address: str) -> dict:
+        return {"Authorization": f"Bearer {self.token(address)}"}
+
+    def start_worker(self, **overrides: str) -> subprocess.Popen:
+        env = {**self.env, **{f"SMOL_{k.upper()}": str(v) for k, v in overrides.items()}}
+        return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    import pgserver
+
+    base = tmp_path_factory.mktemp("stack")
+    temporal_port = free_port()
+    temporal = subprocess.Popen(
+        [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
+         "--ui-port", str(free_port()), "--headless", "--log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    processes = [temporal]
+    pgdata = base / "pg"
+    pgdata.mkdir()
+    try:
+        wait_for_port("127.0.0.1", temporal_port, proc=temporal)
+        database_url = pgserver.get_server(pgdata, cleanup_mode=None).get_uri()
+        env = {
+            **os.environ,
+            "SMOL_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "SMOL_TASK_QUEUE": "smol-tests",
+            "SMOL_DATA_DIR": str(base / "data"),
+            "SMOL_DATABASE_URL": database_url,
+            "SMOL_OBJECT_STORE": str(base / "objects"),
+            "SMOL_JWT_SECRET": JWT_SECRET,
+            "SMOL_LOCAL_SONG_DELAY": "1",
+            "SMOL_SONG_POLL_INTERVAL": "0.5",
+        }
+        settings = Settings(
+            temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",
+            database_url=database_url, object_store=env["SMOL_OBJECT_STORE"], jwt_secret=JWT_SECRET,
+            local_song_delay=1, song_poll_interval=0.5,
+        )  # fmt: skip
+        api_port = free_port()
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(api_port),
+             "--log-level", "warning"],
+            env=env, cwd=ROOT,
+        )  # fmt: skip
+        processes.append(api)
+        wait_for_port("127.0.0.1", api_port, proc=api)
+        stack = Stack(settings=settings, env=env, api_url=f"http://127.0.0.1:{api_port}")
+        processes.append(stack.start_worker())
+        yield stack
+    finally:
+        for proc in reversed(processes):
+            _stop(proc)
+        stop_postgres(pgdata)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pool(stack) -> asyncpg.Pool:
+    pool = await create_pool(stack.settings, max_size=4)
+    await migrate(pool)
+    yield pool
+    await pool.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal(stack) -> Client:
+    return await Client.connect(stack.settings.temporal_address)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def http(stack):
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+async def wait_for(http: httpx.AsyncClient, smol_id: str, headers: dict | None = None, timeout: float = 90,
+                   until=lambda body: "d1" in body) -> dict:  # fmt: skip
+    """Poll GET /{id} until `until(body)` holds (default: finished) or the smol fails."""
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        response = await http.get(f"/{smol_id}", headers=headers or {})
+        if response.status_code == 200:
+            body = response.json()
+            if until(body):
+                return body
+            if (body.get("wf") or {}).get("status") in ("errored", "terminated"):
+                raise AssertionError(f"smol {smol_id} ended: {body['wf']}")
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"smol {smol_id} did not get there in {timeout}s; last: {body.get('wf')}")

@@ -1,0 +1,78 @@
+"""A prompt goes in over HTTP and comes out as a stored, served smol with two real songs."""
+
+import io
+
+import numpy as np
+import pytest
+from mutagen.id3 import ID3
+from PIL import Image
+
+from tests.audio import decode_mp3, estimate_bpm, rms
+from tests.conftest import wait_for
+
+ADDRESS = "GE2ECREATOR"
+
+
+@pytest.fixture(scope="session")
+async def finished_smol(stack, http) -> dict:
+    response = await http.post("/", json={"prompt": "a house party of frogs", "playlist": "frogs"}, headers=stack.auth(ADDRESS))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return await wait_for(http, response.text, stack.auth(ADDRESS))
+
+
+async def test_every_step_runs_and_the_row_has_the_contract_shape(finished_smol, pool):
+    d1, kv = finished_smol["d1"], finished_smol["kv_do"]
+    assert set(d1) == {"Id", "Title", "Song_1", "Song_2", "Created_At", "Public", "Instrumental", "Plays", "Views",
+                       "Address", "Mint_Token", "Mint_Amm"}  # fmt: skip
+    assert d1["Address"] == ADDRESS and d1["Public"] == 1 and d1["Instrumental"] == 0
+    assert kv["image"] is True and "house" in kv["lyrics"]["style"] and kv["nsfw"] == {"safe": True, "categories": []}
+    assert kv["payload"]["prompt"] == "a house party of frogs"
+    assert kv["song_ids"] == [d1["Song_1"], d1["Song_2"]]
+    assert [s["audio"] for s in kv["songs"]] == [f"/song/{d1['Song_1']}.mp3", f"/song/{d1['Song_2']}.mp3"]
+    assert await pool.fetchval("SELECT count(*) FROM playlists WHERE title = 'frogs' AND id = $1", d1["Id"]) == 1
+    steps = {row["step"] for row in await pool.fetch("SELECT step FROM smol_steps WHERE smol_id = $1", d1["Id"])}
+    assert steps == {"payload", "image", "description", "lyrics", "nsfw", "song_ids"}
+
+
+async def test_songs_are_real_30s_music_at_the_chosen_tempo(finished_smol, http):
+    d1 = finished_smol["d1"]
+    decoded = []
+    for music_id in (d1["Song_1"], d1["Song_2"]):
+        response = await http.get(f"/song/{music_id}.mp3")
+        assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
+        tags = ID3(io.BytesIO(response.content))
+        assert str(tags["TIT2"]) == d1["Title"] and str(tags["TPE1"]) == d1["Address"]
+        assert Image.open(io.BytesIO(tags.getall("APIC")[0].data)).size == (64, 64)
+        samples, rate = decode_mp3(response.content)
+        assert rate == 44100
+        assert abs(len(samples) / rate - 30) <= 0.5
+        assert rms(samples) > 0.05
+        bpm = int(str(tags["TBPM"]))
+        measured = estimate_bpm(samples, rate, bpm * 0.75, bpm * 1.5)
+        assert abs(measured - bpm) / bpm < 0.02, (measured, bpm)
+        decoded.append(samples)
+    length = min(len(decoded[0]), len(decoded[1]))
+    assert np.corrcoef(decoded[0][:length], decoded[1][:length])[0, 1] < 0.8
+
+
+async def test_cover_is_64_png_and_scales(finished_smol, http):
+    smol_id = finished_smol["d1"]["Id"]
+    response = await http.get(f"/image/{smol_id}.png")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert "immutable" in response.headers["cache-control"]
+    assert Image.open(io.BytesIO(response.content)).size == (64, 64)
+    big = Image.open(io.BytesIO((await http.get(f"/image/{smol_id}.png?scale=8")).content))
+    assert big.size == (512, 512)
+    small = Image.open(io.BytesIO(response.content)).convert("RGB")
+    assert big.convert("RGB").getpixel((8 * 10 + 3, 8 * 20 + 5)) == small.getpixel((10, 20))
+
+
+async def test_finished_smol_is_listed_and_counts_views(finished_smol, http):
+    smol_id = finished_smol["d1"]["Id"]
+    listed = (await http.get("/")).json()
+    assert smol_id in [s["Id"] for s in listed["smols"]]
+    assert set(listed["smols"][0]) == {"Id", "Title", "Song_1", "Mint_Token", "Mint_Amm", "Created_At"}
+    before = (await http.get(f"/{smol_id}")).json()["d1"]["Views"]
+    after = (await http.get(f"/{smol_id}")).json()["d1"]["Views"]
+    assert after == before + 1
