@@ -23,6 +23,7 @@ from smol.stack import ROOT, stop_postgres, temporal_binary, wait_for_port
 from smol.tokens import issue_token
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+ADDRESS = "GE2ECREATOR"
 
 
 def free_port() -> int:
@@ -147,3 +148,11 @@ async def wait_for(http: httpx.AsyncClient, smol_id: str, headers: dict | None =
                 raise AssertionError(f"smol {smol_id} ended: {body['wf']}")
         await asyncio.sleep(0.25)
     raise AssertionError(f"smol {smol_id} did not get there in {timeout}s; last: {body.get('wf')}")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def finished_smol(stack, http) -> dict:
+    response = await http.post("/", json={"prompt": "a house party of frogs", "playlist": "frogs"}, headers=stack.auth(ADDRESS))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return await wait_for(http, response.text, stack.auth(ADDRESS))

@@ -3,22 +3,11 @@
 import io
 
 import numpy as np
-import pytest
 from mutagen.id3 import ID3
 from PIL import Image
 
 from tests.audio import decode_mp3, estimate_bpm, rms
-from tests.conftest import wait_for
-
-ADDRESS = "GE2ECREATOR"
-
-
-@pytest.fixture(scope="session")
-async def finished_smol(stack, http) -> dict:
-    response = await http.post("/", json={"prompt": "a house party of frogs", "playlist": "frogs"}, headers=stack.auth(ADDRESS))
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return await wait_for(http, response.text, stack.auth(ADDRESS))
+from tests.conftest import ADDRESS
 
 
 async def test_every_step_runs_and_the_row_has_the_contract_shape(finished_smol, pool):

@@ -1,0 +1,80 @@
+"""Bad requests to POST / get a clear 4xx and start no workflow."""
+
+import asyncio
+import time
+
+import jwt
+import pytest
+
+from tests.conftest import JWT_SECRET, wait_for
+
+LONG = "x" * 2281
+
+
+async def _workflow_count(temporal) -> int:
+    return (await temporal.count_workflows()).count
+
+
+BAD_BODIES = [
+    ({}, 422, "prompt"),
+    ({"prompt": ""}, 422, "prompt"),
+    ({"prompt": "   "}, 400, "prompt is required"),
+    ({"prompt": LONG}, 422, "2280"),
+    ({"prompt": "y" * 381, "instrumental": True}, 400, "380"),
+    ({"prompt": None}, 422, "prompt"),
+    ({"prompt": 42}, 422, "prompt"),
+    ({"prompt": "ok", "public": "maybe"}, 422, "public"),
+    ({"prompt": "ok", "playlist": "p" * 101}, 422, "playlist"),
+    ({"prompt": "ok\x00"}, 400, "NUL"),
+    (["prompt"], 422, ""),
+]
+
+
+def _expired_token() -> str:
+    return jwt.encode({"sub": "G", "exp": int(time.time()) - 5}, JWT_SECRET, algorithm="HS256")
+
+
+BAD_AUTH = [
+    {},
+    {"Authorization": "Bearer nonsense"},
+    {"Authorization": "Basic Zm9vOmJhcg=="},
+    {"Authorization": "Bearer " + jwt.encode({"sub": "G", "exp": int(time.time()) + 60}, "x" * 40, algorithm="HS256")},
+    {"Cookie": "smol_token=nonsense"},
+]
+
+
+async def test_bad_input_is_4xx_with_a_clear_message_and_starts_nothing(stack, http, temporal):
+    await asyncio.sleep(1)  # let visibility settle from earlier tests
+    before = await _workflow_count(temporal)
+    headers = stack.auth("GINPUT")
+    for body, status, words in BAD_BODIES:
+        response = await http.post("/", json=body, headers=headers)
+        assert response.status_code == status, (body, response.status_code, response.text)
+        assert words in response.text, (body, response.text)
+    malformed = await http.post("/", content=b'{"prompt": "unterminated', headers={**headers, "content-type": "application/json"})
+    assert malformed.status_code == 422 and "json" in malformed.text.lower()
+    for auth in BAD_AUTH + [{"Authorization": f"Bearer {_expired_token()}"}]:
+        response = await http.post("/", json={"prompt": "fine"}, headers=auth)
+        assert response.status_code == 401, (auth, response.text)
+
+    # The one good request shows the count is live: it goes up by exactly one.
+    ok = await http.post("/", json={"prompt": "y" * 380, "instrumental": True}, headers=headers)
+    assert ok.status_code == 200
+    deadline = time.monotonic() + 10
+    while await _workflow_count(temporal) < before + 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
+    assert await _workflow_count(temporal) == before + 1
+
+
+@pytest.mark.parametrize("length, instrumental", [(2280, False), (380, True)])
+async def test_prompts_at_the_limit_are_accepted(stack, http, length, instrumental):
+    response = await http.post("/", json={"prompt": "z" * length, "instrumental": instrumental}, headers=stack.auth("GLIMIT"))
+    assert response.status_code == 200 and len(response.text) == 64
+
+
+async def test_cookie_token_is_accepted(stack, http):
+    response = await http.post("/", json={"prompt": "cookie"}, headers={"Cookie": f"smol_token={stack.token('GCOOKIE')}"})
+    assert response.status_code == 200
+    body = await wait_for(http, response.text, until=lambda b: "payload" in b["kv_do"])
+    assert body["kv_do"]["payload"]["address"] == "GCOOKIE"

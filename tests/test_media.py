@@ -1,0 +1,76 @@
+"""Songs with byte ranges and play counts; covers with scaling; nothing outside the store is reachable."""
+
+import pytest
+
+@pytest.fixture
+def song(finished_smol):
+    return finished_smol["d1"]["Song_1"]
+
+
+async def _plays(pool, smol_id):
+    return await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id)
+
+
+async def test_whole_song_and_ranges(http, song):
+    whole = await http.get(f"/song/{song}.mp3")
+    size = len(whole.content)
+    assert whole.headers["accept-ranges"] == "bytes"
+
+    from_start = await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=0-"})
+    assert from_start.status_code == 206
+    assert from_start.headers["content-range"] == f"bytes 0-{size - 1}/{size}"
+    assert from_start.content == whole.content
+
+    middle = await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=100-199"})
+    assert middle.status_code == 206 and middle.headers["content-range"] == f"bytes 100-199/{size}"
+    assert middle.content == whole.content[100:200]
+
+    tail = await http.get(f"/song/{song}.mp3", headers={"Range": f"bytes={size - 10}-{size + 500}"})
+    assert tail.status_code == 206 and tail.content == whole.content[-10:]
+
+    suffix = await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=-25"})
+    assert suffix.status_code == 206 and suffix.content == whole.content[-25:]
+
+
+@pytest.mark.parametrize("header", ["bytes={size}-", "bytes={size_plus}-{size_plus2}", "bytes=50-10"])
+async def test_unsatisfiable_range_is_416_with_the_size(http, song, header):
+    size = len((await http.get(f"/song/{song}.mp3")).content)
+    value = header.format(size=size, size_plus=size + 1, size_plus2=size + 9)
+    response = await http.get(f"/song/{song}.mp3", headers={"Range": value})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{size}"
+
+
+async def test_plays_count_whole_and_from_zero_requests_only(http, pool, finished_smol, song):
+    smol_id = finished_smol["d1"]["Id"]
+    before = await _plays(pool, smol_id)
+    await http.get(f"/song/{song}.mp3")
+    await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=0-99"})
+    await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=1000-1999"})
+    assert await _plays(pool, smol_id) == before + 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/song/0123456789abcdef.mp3",
+        "/song/..%2F..%2Fetc%2Fpasswd.mp3",
+        "/song/%2e%2e.mp3",
+        "/song/../pg/postmaster.pid",
+        "/song/a%00b.mp3",
+        "/image/" + "0" * 64 + ".png",
+        "/image/..%2F" + "0" * 61 + ".png",
+        "/image/../../etc/passwd.png",
+        "/" + "g" * 64,
+        "/" + "0" * 64,
+    ],
+)
+async def test_unknown_ids_and_traversal_are_404(http, path):
+    response = await http.get(path)
+    assert response.status_code == 404, (path, response.status_code, response.text[:200])
+
+
+@pytest.mark.parametrize("scale", ["0", "33", "-1", "abc", "1.5", "", "99999999999999999999"])
+async def test_scale_outside_1_to_32_is_400(http, finished_smol, scale):
+    response = await http.get(f"/image/{finished_smol['d1']['Id']}.png", params={"scale": scale})
+    assert response.status_code == 400 and "scale" in response.text
