@@ -20,10 +20,30 @@ from smol.ids import image_key, song_key
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
 from workflows.models import (
-    ArchiveSongInput, ArchiveSongResult, CheckNsfwInput, CheckNsfwResult, DescribeImageInput,
-    DescribeImageResult, GenerateImageInput, GenerateImageResult, GenerateLyricsInput, GenerateLyricsResult,
-    LoadStepsInput, LoadStepsResult, Lyrics, Nsfw, Payload, PollSongsInput, PollSongsResult, SavePayloadInput,
-    SavePayloadResult, Song, StoreResultsInput, StoreResultsResult, SubmitSongsInput, SubmitSongsResult,
+    ArchiveSongInput,
+    ArchiveSongResult,
+    CheckNsfwInput,
+    CheckNsfwResult,
+    DescribeImageInput,
+    DescribeImageResult,
+    GenerateImageInput,
+    GenerateImageResult,
+    GenerateLyricsInput,
+    GenerateLyricsResult,
+    LoadStepsInput,
+    LoadStepsResult,
+    Lyrics,
+    Nsfw,
+    Payload,
+    PollSongsInput,
+    PollSongsResult,
+    SavePayloadInput,
+    SavePayloadResult,
+    Song,
+    StoreResultsInput,
+    StoreResultsResult,
+    SubmitSongsInput,
+    SubmitSongsResult,
 )  # fmt: skip
 
 

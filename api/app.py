@@ -46,8 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.pool.close()
 
-    app = FastAPI(title="Smol", version="0.1.0", lifespan=lifespan,
-                  description="Durable AI music generation on Temporal, with the original Smol HTTP contract.")  # fmt: skip
+    app = FastAPI(
+        title="Smol",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Durable AI music generation on Temporal, with the original Smol HTTP contract.",
+    )
 
     @app.exception_handler(SmolError)
     async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:

@@ -44,7 +44,7 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
 def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> subprocess.Popen:
     host, port = settings.temporal_address.rsplit(":", 1)
     command = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", str(ui_port),
-               "--namespace", settings.temporal_namespace, "--log-level", "warn"]  # fmt: skip
+               "--namespace", settings.temporal_namespace, "--log-level", "error"]  # fmt: skip
     if db_file is not None:
         command += ["--db-filename", str(db_file)]
     else:
@@ -106,10 +106,10 @@ def main() -> None:
         applied = asyncio.run(apply_migrations())
         print(f"schema: {len(applied)} migration(s) applied" if applied else "schema: up to date", flush=True)
         processes.append(subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT))
+        uvicorn = [sys.executable, "-m", "uvicorn", "api.app:app"]
         api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", settings.api_host, "--port", str(settings.api_port)],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
+            uvicorn + ["--host", settings.api_host, "--port", str(settings.api_port)], env=env, cwd=ROOT
+        )
         processes.append(api)
         wait_for_port(settings.api_host, settings.api_port, proc=api)
         print(

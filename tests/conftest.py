@@ -9,7 +9,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -152,7 +151,9 @@ async def wait_for(http: httpx.AsyncClient, smol_id: str, headers: dict | None =
 
 @pytest_asyncio.fixture(scope="session")
 async def finished_smol(stack, http) -> dict:
-    response = await http.post("/", json={"prompt": "a house party of frogs", "playlist": "frogs"}, headers=stack.auth(ADDRESS))
+    response = await http.post(
+        "/", json={"prompt": "a house party of frogs", "playlist": "frogs"}, headers=stack.auth(ADDRESS)
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return await wait_for(http, response.text, stack.auth(ADDRESS))

@@ -51,7 +51,9 @@ async def test_bad_input_is_4xx_with_a_clear_message_and_starts_nothing(stack, h
         response = await http.post("/", json=body, headers=headers)
         assert response.status_code == status, (body, response.status_code, response.text)
         assert words in response.text, (body, response.text)
-    malformed = await http.post("/", content=b'{"prompt": "unterminated', headers={**headers, "content-type": "application/json"})
+    malformed = await http.post(
+        "/", content=b'{"prompt": "unterminated', headers={**headers, "content-type": "application/json"}
+    )
     assert malformed.status_code == 422 and "json" in malformed.text.lower()
     for auth in BAD_AUTH + [{"Authorization": f"Bearer {_expired_token()}"}]:
         response = await http.post("/", json={"prompt": "fine"}, headers=auth)
@@ -69,12 +71,16 @@ async def test_bad_input_is_4xx_with_a_clear_message_and_starts_nothing(stack, h
 
 @pytest.mark.parametrize("length, instrumental", [(2280, False), (380, True)])
 async def test_prompts_at_the_limit_are_accepted(stack, http, length, instrumental):
-    response = await http.post("/", json={"prompt": "z" * length, "instrumental": instrumental}, headers=stack.auth("GLIMIT"))
+    response = await http.post(
+        "/", json={"prompt": "z" * length, "instrumental": instrumental}, headers=stack.auth("GLIMIT")
+    )
     assert response.status_code == 200 and len(response.text) == 64
 
 
 async def test_cookie_token_is_accepted(stack, http):
-    response = await http.post("/", json={"prompt": "cookie"}, headers={"Cookie": f"smol_token={stack.token('GCOOKIE')}"})
+    response = await http.post(
+        "/", json={"prompt": "cookie"}, headers={"Cookie": f"smol_token={stack.token('GCOOKIE')}"}
+    )
     assert response.status_code == 200
     body = await wait_for(http, response.text, until=lambda b: "payload" in b["kv_do"])
     assert body["kv_do"]["payload"]["address"] == "GCOOKIE"

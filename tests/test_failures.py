@@ -15,9 +15,9 @@ from activities.providers import ProviderError, build_providers
 from smol import repo
 from smol.ids import new_smol_id
 from smol.store import open_store
-from workflows.models import Payload, PauseSignal, ResumeSignal, SmolInput, Song
-from workflows.smol import SmolWorkflow
 from tests.conftest import wait_for
+from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput, Song
+from workflows.smol import SmolWorkflow
 
 
 class FlakyImage:
@@ -131,4 +131,10 @@ async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal,
     body = (await http.get(f"/{smol_id}")).json()
     assert body["wf"]["status"] == "terminated"
     assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 0
-    assert await repo.provider_call_counts(pool, smol_id) == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1}
+    assert await repo.provider_call_counts(pool, smol_id) == {
+        "image": 1,
+        "description": 1,
+        "lyrics": 1,
+        "nsfw": 1,
+        "songs": 1,
+    }

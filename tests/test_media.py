@@ -2,6 +2,7 @@
 
 import pytest
 
+
 @pytest.fixture
 def song(finished_smol):
     return finished_smol["d1"]["Song_1"]

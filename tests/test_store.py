@@ -29,7 +29,20 @@ async def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path):
 
 @pytest.mark.parametrize(
     "key",
-    ["../etc/passwd", "a/../../b", "/etc/passwd", "a\x00b", "", ".", "a//b", "..", "a\\..\\b", "./a", "a/./b", ".hidden"],
+    [
+        "../etc/passwd",
+        "a/../../b",
+        "/etc/passwd",
+        "a\x00b",
+        "",
+        ".",
+        "a//b",
+        "..",
+        "a\\..\\b",
+        "./a",
+        "a/./b",
+        ".hidden",
+    ],
 )
 async def test_keys_that_could_escape_the_root_are_refused(tmp_path, key):
     store = FileStore(tmp_path / "root")

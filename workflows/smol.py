@@ -13,9 +13,24 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import SmolActivities
     from workflows.models import (
-        ArchiveSongInput, CheckNsfwInput, DescribeImageInput, GenerateImageInput, GenerateLyricsInput,
-        LoadStepsInput, LoadStepsResult, PauseSignal, PollSongsInput, ResumeSignal, SavePayloadInput,
-        SmolInput, SmolResult, SmolStatus, Song, StepState, StoreResultsInput, SubmitSongsInput,
+        ArchiveSongInput,
+        CheckNsfwInput,
+        DescribeImageInput,
+        GenerateImageInput,
+        GenerateLyricsInput,
+        LoadStepsInput,
+        LoadStepsResult,
+        PauseSignal,
+        PollSongsInput,
+        ResumeSignal,
+        SavePayloadInput,
+        SmolInput,
+        SmolResult,
+        SmolStatus,
+        Song,
+        StepState,
+        StoreResultsInput,
+        SubmitSongsInput,
     )  # fmt: skip
     from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
 
@@ -48,7 +63,9 @@ class SmolWorkflow:
             self.error = {"name": getattr(cause, "type", None) or "ActivityError", "message": str(cause)}
             if self.current:
                 self.steps[self.current].state = "failed"
-            raise ApplicationError(f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True) from exc
+            raise ApplicationError(
+                f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True
+            ) from exc
         except ApplicationError as exc:
             self.error = {"name": exc.type or "ApplicationError", "message": str(exc)}
             raise
@@ -64,20 +81,26 @@ class SmolWorkflow:
 
         payload = saved.payload
         if payload is None:
-            payload = (await self._step("payload", SmolActivities.save_payload, SavePayloadInput(smol_id, data.payload))).payload
+            payload = (
+                await self._step("payload", SmolActivities.save_payload, SavePayloadInput(smol_id, data.payload))
+            ).payload
             saved.payload = payload
         else:
             self._reused("payload")
 
         if saved.image_key is None:
-            result = await self._step("image", SmolActivities.generate_image, GenerateImageInput(smol_id, payload.prompt, seed))
+            result = await self._step(
+                "image", SmolActivities.generate_image, GenerateImageInput(smol_id, payload.prompt, seed)
+            )
             saved.image_key = result.image_key
         else:
             self._reused("image")
 
         if saved.description is None:
             result = await self._step(
-                "description", SmolActivities.describe_image, DescribeImageInput(smol_id, payload.prompt, saved.image_key)
+                "description",
+                SmolActivities.describe_image,
+                DescribeImageInput(smol_id, payload.prompt, saved.image_key),
             )
             saved.description = result.description
         else:
@@ -94,7 +117,9 @@ class SmolWorkflow:
             self._reused("lyrics")
 
         if saved.nsfw is None:
-            result = await self._step("nsfw", SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics))
+            result = await self._step(
+                "nsfw", SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics)
+            )
             saved.nsfw = result.nsfw
         else:
             self._reused("nsfw")
@@ -104,8 +129,14 @@ class SmolWorkflow:
                 "submit",
                 SmolActivities.submit_songs,
                 SubmitSongsInput(
-                    smol_id, payload.address, payload.prompt, saved.description, saved.lyrics,
-                    payload.instrumental, saved.image_key, seed,
+                    smol_id,
+                    payload.address,
+                    payload.prompt,
+                    saved.description,
+                    saved.lyrics,
+                    payload.instrumental,
+                    saved.image_key,
+                    seed,
                 ),  # fmt: skip
             )
             saved.song_ids, saved.song_provider = result.song_ids, result.provider
@@ -135,11 +166,15 @@ class SmolWorkflow:
         while len(archived) < len(song_ids):
             await self._gate()
             polled = await workflow.execute_activity_method(
-                SmolActivities.poll_songs, PollSongsInput(smol_id, song_ids, provider), **STEP_POLICIES["poll_songs"].activity_options()
+                SmolActivities.poll_songs,
+                PollSongsInput(smol_id, song_ids, provider),
+                **STEP_POLICIES["poll_songs"].activity_options(),
             )
             for variant, song in enumerate(polled.songs):
                 if song.failed:
-                    raise ApplicationError(f"song {song.music_id} failed with status {song.status}", type="SongFailed", non_retryable=True)
+                    raise ApplicationError(
+                        f"song {song.music_id} failed with status {song.status}", type="SongFailed", non_retryable=True
+                    )
                 if song.music_id in archived:
                     continue
                 self.songs[song.music_id] = song
@@ -229,5 +264,3 @@ class SmolWorkflow:
                 {"music_id": s.music_id, "status": s.status, "audio": s.audio} for s in self.songs.values()
             ] or [{"music_id": m, "status": 0, "audio": None} for m in saved.song_ids]
         return kv
-
-

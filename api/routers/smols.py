@@ -36,7 +36,9 @@ def _when(value) -> str:
 
 
 @router.get("/", response_model=SmolList, summary="Public smols, newest first (paged)")
-async def list_smols(pool: PoolDep, response: Response, limit: str | None = Query(None), cursor: str | None = Query(None)):
+async def list_smols(
+    pool: PoolDep, response: Response, limit: str | None = Query(None), cursor: str | None = Query(None)
+):
     size = parse_limit(limit)
     rows = await repo.list_public(pool, size + 1, _decode_cursor(cursor))
     result = page(rows, size, lambda r: {
@@ -51,7 +53,10 @@ async def list_smols(pool: PoolDep, response: Response, limit: str | None = Quer
     "/",
     response_class=PlainTextResponse,
     summary="Start a new smol; answers its id",
-    responses={200: {"content": {"text/plain": {}}, "description": "The new smol's id"}, 401: {"description": "No valid token"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "The new smol's id"},
+        401: {"description": "No valid token"},
+    },
 )
 async def create_smol(body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep) -> str:
     check_prompt(body.prompt, body.instrumental)
@@ -114,7 +119,10 @@ async def _failure_of(handle: WorkflowHandle) -> dict:
         await handle.result(follow_runs=False)
     except WorkflowFailureError as exc:
         cause = exc.cause
-        return {"name": getattr(cause, "type", None) or type(cause).__name__, "message": getattr(cause, "message", str(cause))}
+        return {
+            "name": getattr(cause, "type", None) or type(cause).__name__,
+            "message": getattr(cause, "message", str(cause)),
+        }
     return {"name": "Unknown", "message": "the run ended without a result"}
 
 

@@ -12,7 +12,7 @@ from activities.providers.local.vocab import stable_seed, words
 SIZE = 64
 # theme -> (words that pick it, base hue 0..1, saturation, sky value, night)
 THEMES = {
-    "ocean": ({"ocean", "sea", "water", "wave", "waves", "rain", "blue", "river", "lake", "fish"}, 0.58, 0.65, 0.85, False),
+    "ocean": ({"ocean", "sea", "water", "wave", "rain", "blue", "river", "lake", "fish"}, 0.58, 0.65, 0.85, False),
     "fire": ({"fire", "lava", "volcano", "desert", "red", "hot", "dragon", "sunset", "flame"}, 0.03, 0.8, 0.95, False),
     "forest": ({"forest", "tree", "trees", "green", "jungle", "grass", "frog", "garden", "leaf"}, 0.3, 0.6, 0.8, False),
     "night": ({"night", "dark", "moon", "space", "star", "stars", "ghost", "midnight", "galaxy"}, 0.7, 0.6, 0.35, True),
@@ -75,7 +75,9 @@ def draw(prompt: str, seed: int) -> Image.Image:
     bands = 5
     for y in range(SIZE):
         band = min(bands - 1, y * bands // 40)
-        pixels[y, :] = _rgb(hue + 0.02 * band, sat * (0.6 + 0.1 * band), value * (1 - 0.08 * band) + (0.1 * band if night else 0))
+        pixels[y, :] = _rgb(
+            hue + 0.02 * band, sat * (0.6 + 0.1 * band), value * (1 - 0.08 * band) + (0.1 * band if night else 0)
+        )
     if night:
         for _ in range(28):
             pixels[rng.randrange(0, 36), rng.randrange(0, SIZE)] = (250, 250, 220)

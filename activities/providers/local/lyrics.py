@@ -2,7 +2,15 @@
 
 import random
 
-from activities.providers.local.vocab import DEFAULT_GENRES, GENRES, genres_in, keywords, moods_in, stable_seed, words
+from activities.providers.local.vocab import (
+    DEFAULT_GENRES,
+    GENRES,
+    genres_in,
+    keywords,
+    moods_in,
+    stable_seed,
+    words,
+)
 from workflows.models import Lyrics
 
 VERSE_LINES = [

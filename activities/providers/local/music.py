@@ -151,7 +151,9 @@ def render(arrangement: Arrangement, seconds: float, variant: int, seed: int) ->
                 mix.add(start + pos * sixteenth, kit[part], pan=0.3 if part == "hat" else 0.0, gain=accent)
         bass_steps = range(0, 16, 2) if variant == 0 else (0, 4, 6, 8, 12, 14)
         for pos in bass_steps:
-            bass = 0.7 * _note("sine", chord[0] - 12, sixteenth * 2) + 0.3 * _note("triangle", chord[0] - 12, sixteenth * 2)
+            bass = 0.7 * _note("sine", chord[0] - 12, sixteenth * 2) + 0.3 * _note(
+                "triangle", chord[0] - 12, sixteenth * 2
+            )
             mix.add(start + pos * sixteenth, bass, gain=0.55)
         if variant == 0:
             for i, note in enumerate(chord):
@@ -161,7 +163,12 @@ def render(arrangement: Arrangement, seconds: float, variant: int, seed: int) ->
             arpeggio = [chord[0], chord[1], chord[2], chord[1]]  # four notes a beat, so it keeps the pulse
             for pos in range(16):
                 note = arpeggio[pos % 4] + 12 * (pos // 8)
-                mix.add(start + pos * sixteenth, _note("sine", note, sixteenth, decay=0.08, sustain=0.2), pan=-0.4, gain=0.16)
+                mix.add(
+                    start + pos * sixteenth,
+                    _note("sine", note, sixteenth, decay=0.08, sustain=0.2),
+                    pan=-0.4,
+                    gain=0.16,
+                )
         if index < 1 or index >= bars - 1:
             continue  # the first and last bars are drums, bass and chords only
         pos = 0
@@ -186,7 +193,9 @@ def render(arrangement: Arrangement, seconds: float, variant: int, seed: int) ->
     return (out * (0.89 / peak)).astype(np.float32)
 
 
-def encode_mp3(samples: np.ndarray, *, title: str, artist: str, arrangement: Arrangement, cover_png: bytes | None) -> bytes:
+def encode_mp3(
+    samples: np.ndarray, *, title: str, artist: str, arrangement: Arrangement, cover_png: bytes | None
+) -> bytes:
     """192 kbps stereo MP3 with ID3 title, artist, genre, tempo, key and the cover as front-cover art."""
     encoder = lameenc.Encoder()
     encoder.set_bit_rate(192)

@@ -39,7 +39,12 @@ class LocalSongs:
         for variant in (0, 1):
             music_id = music_id_for(job, variant)
             if not await self.jobs.exists(f"jobs/{music_id}.json"):
-                spec = {"job": asdict(job), "variant": variant, "seconds": self.seconds, "ready_at": time.time() + self.delay}
+                spec = {
+                    "job": asdict(job),
+                    "variant": variant,
+                    "seconds": self.seconds,
+                    "ready_at": time.time() + self.delay,
+                }
                 await self.jobs.put(f"jobs/{music_id}.json", json.dumps(spec).encode())
             ids.append(music_id)
         return ids
@@ -70,7 +75,9 @@ class LocalSongs:
 
         def render() -> bytes:
             samples = music.render(arrangement, spec["seconds"], spec["variant"], job.seed)
-            return music.encode_mp3(samples, title=job.title, artist=job.artist, arrangement=arrangement, cover_png=cover)
+            return music.encode_mp3(
+                samples, title=job.title, artist=job.artist, arrangement=arrangement, cover_png=cover
+            )
 
         return await asyncio.to_thread(render)
 

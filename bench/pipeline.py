@@ -1,0 +1,114 @@
+"""End-to-end time of smols made through the HTTP API, split into time inside activities, time waiting on
+timers (the song service's polling interval) and the rest (orchestration overhead); then the peak RSS of the
+worker and the API. Starts its own throwaway stack (Temporal dev server in memory, pgserver in a temp dir).
+
+    .venv/bin/python bench/pipeline.py --smols 5 [--song-delay 0] [--song-seconds 30]
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from smol.settings import Settings  # noqa: E402
+from smol.stack import ROOT, start_temporal, stop_postgres, wait_for_port  # noqa: E402
+from smol.db import embedded_postgres  # noqa: E402
+from smol.tokens import issue_token  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def timings(client: Client, smol_id: str) -> dict:
+    events = [e async for e in client.get_workflow_handle(smol_id).fetch_history_events()]
+    at = {e.event_id: e.event_time.ToDatetime().timestamp() for e in events}
+    first, last = at[events[0].event_id], at[events[-1].event_id]
+    intervals, timers = [], 0.0
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            intervals.append((at[e.activity_task_completed_event_attributes.started_event_id], at[e.event_id]))
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            timers += at[e.event_id] - at[e.timer_fired_event_attributes.started_event_id]
+    busy, end = 0.0, 0.0
+    for start, stop in sorted(intervals):  # union of activity intervals (songs are archived while others poll)
+        start = max(start, end)
+        if stop > start:
+            busy, end = busy + stop - start, stop
+    total = last - first
+    return {"total": total, "activities": busy, "timers": timers, "overhead": total - busy - timers}
+
+
+async def run(args) -> None:
+    base = Path(tempfile.mkdtemp(prefix="smol-bench-"))
+    settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", data_dir=base, task_queue="bench")
+    temporal = start_temporal(settings, free_port(), None)
+    pg = embedded_postgres(settings)
+    api_port = free_port()
+    env = {
+        **os.environ, "SMOL_TEMPORAL_ADDRESS": settings.temporal_address, "SMOL_TASK_QUEUE": "bench",
+        "SMOL_DATA_DIR": str(base), "SMOL_DATABASE_URL": pg.get_uri(), "SMOL_JWT_SECRET": "b" * 40,
+        "SMOL_LOCAL_SONG_DELAY": str(args.song_delay), "SMOL_SONG_SECONDS": str(args.song_seconds),
+        "SMOL_SONG_POLL_INTERVAL": str(args.poll_interval),
+    }  # fmt: skip
+    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--port", str(api_port), "--log-level",
+                            "warning"], env=env, cwd=ROOT)  # fmt: skip
+    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", api_port, proc=api)
+        client = await Client.connect(settings.temporal_address)
+        headers = {"Authorization": f"Bearer {issue_token(Settings(jwt_secret='b' * 40), 'GBENCH')}"}
+        rows = []
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=60) as http:
+            for n in range(args.smols + 1):
+                started = time.perf_counter()
+                smol_id = (await http.post("/", json={"prompt": f"bench {n}: a lofi frog at night"})).text
+                while "d1" not in (body := (await http.get(f"/{smol_id}")).json()):
+                    if body.get("wf", {}).get("status") == "errored":
+                        raise SystemExit(f"smol failed: {body['wf']}")
+                    await asyncio.sleep(0.05)
+                seen = time.perf_counter() - started
+                if n == 0:
+                    continue  # warm-up: imports, connection pools, first render
+                rows.append({**await timings(client, smol_id), "client": seen})
+        print(f"cores: {os.cpu_count()}, smols: {args.smols}, song: 2 × {args.song_seconds}s, "
+              f"local song delay {args.song_delay}s, poll interval {args.poll_interval}s")  # fmt: skip
+        for key in ("client", "total", "activities", "timers", "overhead"):
+            values = [r[key] for r in rows]
+            print(f"  {key:<11} median {statistics.median(values) * 1000:8.0f} ms   "
+                  f"min {min(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms")  # fmt: skip
+        share = statistics.median(r["overhead"] / r["total"] for r in rows)
+        print(f"  orchestration overhead: {share:.1%} of the workflow's time")
+        print(f"  peak RSS: worker {peak_rss_mb(worker.pid):.0f} MB, API {peak_rss_mb(api.pid):.0f} MB")
+    finally:
+        for proc in (api, worker, temporal):
+            proc.terminate()
+            proc.wait()
+        stop_postgres(Path(pg.pgdata))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smols", type=int, default=5)
+    parser.add_argument("--song-delay", type=float, default=2.0)
+    parser.add_argument("--song-seconds", type=int, default=30)
+    parser.add_argument("--poll-interval", type=float, default=1.0)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""A worker killed with SIGKILL in the middle of the song step: another worker finishes the smol,
+and no finished step is called again."""
+
+import asyncio
+import signal
+
+import pytest
+
+from smol import repo
+from smol.ids import new_smol_id
+from tests.conftest import wait_for
+from workflows.models import Payload, SmolInput
+from workflows.smol import SmolWorkflow
+
+pytestmark = pytest.mark.slow
+
+
+async def test_killed_worker_resumes_without_calling_finished_steps_again(stack, pool, temporal, http, task_queue):
+    worker = stack.start_worker(task_queue=task_queue, local_song_delay=6)
+    try:
+        smol_id = new_smol_id()
+        handle = await temporal.start_workflow(
+            SmolWorkflow.run, SmolInput(smol_id, Payload(address="GCRASH", prompt="crash test techno")),
+            id=smol_id, task_queue=task_queue,
+        )  # fmt: skip
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll", timeout=60)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        await asyncio.sleep(1)
+        assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 0
+
+        worker = stack.start_worker(task_queue=task_queue, local_song_delay=6)
+        result = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+    assert result.smol_id == smol_id
+    counts = await repo.provider_call_counts(pool, smol_id)
+    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1, "archive": 2}, counts
+    failed = await pool.fetchval("SELECT count(*) FROM provider_calls WHERE smol_id = $1 AND NOT ok", smol_id)
+    assert failed == 0
+    assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 1
