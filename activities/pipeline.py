@@ -77,6 +77,10 @@ class SmolActivities:
         songs = await repo.songs_of(self.pool, data.smol_id)
         lyrics, nsfw, payload = steps.get("lyrics"), steps.get("nsfw"), steps.get("payload")
         submitted = steps.get("song_ids") or {}
+        submission = submitted.get("submission", 0)
+        failed = {s["music_id"] for s in songs if s["status"] < 0}
+        if failed & set(submitted.get("ids", [])):
+            submitted, submission = {}, submission + 1  # a failed song is made again, under new ids
         return LoadStepsResult(
             payload=Payload(**payload) if payload else None,
             image_key=(steps.get("image") or {}).get("key"),
@@ -85,6 +89,7 @@ class SmolActivities:
             nsfw=Nsfw(**nsfw["value"]) if nsfw else None,
             song_ids=submitted.get("ids"),
             song_provider=submitted.get("provider"),
+            song_submission=submission,
             songs=[Song(music_id=s["music_id"], status=s["status"]) for s in songs if s["object_key"]],
         )
 
@@ -146,7 +151,7 @@ class SmolActivities:
     async def submit_songs(self, data: SubmitSongsInput) -> SubmitSongsResult:
         provider = self.providers.songs
         job = SongJob(
-            smol_id=data.smol_id, submission=0, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
+            smol_id=data.smol_id, submission=data.submission, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
             style=data.lyrics.style, instrumental=data.instrumental, prompt=data.prompt,
             description=data.description, artist=data.address, image_key=data.image_key, seed=data.seed,
         )  # fmt: skip
@@ -154,7 +159,9 @@ class SmolActivities:
             ids = await provider.submit(job)
         for variant, music_id in enumerate(ids):
             await repo.save_song(self.pool, data.smol_id, music_id, variant, provider.name, status=0)
-        await repo.save_step(self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider.name})
+        await repo.save_step(
+            self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider.name, "submission": data.submission}
+        )
         return SubmitSongsResult(song_ids=ids, provider=provider.name)
 
     @activity.defn

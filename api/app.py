@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = await create_pool(settings)
         await migrate(app.state.pool)
         app.state.store = open_store(settings.object_root())
-        app.state.temporal = await connect(settings)
+        app.state.temporal = await connect(settings, lazy=True)
         try:
             yield
         finally:
@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
+        if exc.status_code == 503:
+            headers = {"Retry-After": "5"}
         return PlainTextResponse(str(exc), status_code=exc.status_code, headers=headers)
 
     from api.routers import media, smols

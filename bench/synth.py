@@ -1,6 +1,6 @@
 """Speed of the local song synthesizer, including MP3 encoding, in × realtime per core (CPU time, one thread).
 
-    .venv/bin/python bench/synth.py [--seconds 30] [--songs 6]
+.venv/bin/python bench/synth.py [--seconds 30] [--songs 6]
 """
 
 import argparse

@@ -14,9 +14,9 @@ CREATE TABLE smol_songs (
     provider   text NOT NULL,
     status     smallint NOT NULL,
     object_key text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (smol_id, variant)
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX smol_songs_smol ON smol_songs (smol_id);
 
 -- One row per call to an AI provider: what each smol cost, and proof that no finished step was paid twice.
 CREATE TABLE provider_calls (

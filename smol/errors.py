@@ -25,6 +25,10 @@ class Conflict(SmolError):
     status_code = 409
 
 
+class ServiceUnavailable(SmolError):
+    status_code = 503
+
+
 class RangeNotSatisfiable(SmolError):
     status_code = 416
 

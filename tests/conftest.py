@@ -43,10 +43,24 @@ class Stack:
     def auth(self, address: str) -> dict:
         return {"Authorization": f"Bearer {self.token(address)}"}
 
-    def start_worker(self, **overrides: str) -> subprocess.Popen:
-        env = {**self.env, **{f"SMOL_{k.upper()}": str(v) for k, v in overrides.items()}}
-        return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
+    def _env(self, overrides: dict) -> dict:
+        return {**self.env, **{f"SMOL_{k.upper()}": str(v) for k, v in overrides.items()}}
+
+    def start_worker(self, **overrides) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self._env(overrides), cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def start_api(self, **overrides) -> tuple[subprocess.Popen, str]:
+        """Another API process on a free port (same database and store unless overridden); returns it and its URL."""
+        return start_api(self._env(overrides))
+
+
+def start_api(env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)]
+    api = subprocess.Popen(command + ["--log-level", "warning"], env=env, cwd=ROOT)
+    wait_for_port("127.0.0.1", port, proc=api)
+    return api, f"http://127.0.0.1:{port}"
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -91,15 +105,9 @@ def stack(tmp_path_factory):
             database_url=database_url, object_store=env["SMOL_OBJECT_STORE"], jwt_secret=JWT_SECRET,
             local_song_delay=1, song_poll_interval=0.5,
         )  # fmt: skip
-        api_port = free_port()
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(api_port),
-             "--log-level", "warning"],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
+        api, api_url = start_api(env)
         processes.append(api)
-        wait_for_port("127.0.0.1", api_port, proc=api)
-        stack = Stack(settings=settings, env=env, api_url=f"http://127.0.0.1:{api_port}")
+        stack = Stack(settings=settings, env=env, api_url=api_url)
         processes.append(stack.start_worker())
         yield stack
     finally:

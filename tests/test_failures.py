@@ -138,3 +138,35 @@ async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal,
         "nsfw": 1,
         "songs": 1,
     }
+
+
+async def test_a_retry_run_reuses_every_finished_step_and_remakes_the_failed_songs(
+    stack, pool, temporal, http, task_queue
+):
+    async with _worker(temporal, task_queue, _activities(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await _start(temporal, task_queue, prompt="a second chance")
+        try:
+            await handle.result()
+        except WorkflowFailureError:
+            pass
+    refused = [f"refused-{smol_id[:8]}-a", f"refused-{smol_id[:8]}-b"]
+
+    async with _worker(temporal, task_queue, _activities(stack, pool)):
+        retry = await temporal.start_workflow(
+            SmolWorkflow.run,
+            SmolInput(smol_id, Payload(address="GFAIL", prompt="ignored: the saved payload wins"), resume=True),
+            id=smol_id,
+            task_queue=task_queue,
+        )
+        result = await retry.result()
+        status = await retry.query(SmolWorkflow.status)
+
+    assert result.smol_id == smol_id and not set(result.song_ids) & set(refused)
+    states = {step.name: step.state for step in status.steps}
+    assert [states[s] for s in ("payload", "image", "description", "lyrics", "nsfw")] == ["reused"] * 5
+    assert states["submit"] == "done"
+    counts = await repo.provider_call_counts(pool, smol_id)
+    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 2, "archive": 2}, counts
+    body = (await http.get(f"/{smol_id}")).json()
+    assert body["d1"]["Song_1"] == result.song_ids[0] and body["kv_do"]["payload"]["prompt"] == "a second chance"
+    assert [s["music_id"] for s in body["kv_do"]["songs"]] == result.song_ids

@@ -103,6 +103,7 @@ class LoadStepsResult:
     nsfw: Nsfw | None = None
     song_ids: list[str] | None = None
     song_provider: str | None = None
+    song_submission: int = 0  # the number to give the next song submission (a failed one is not reused)
     songs: list[Song] = field(default_factory=list)
 
 
@@ -181,6 +182,7 @@ class SubmitSongsInput:
     instrumental: bool
     image_key: str
     seed: int
+    submission: int = 0
 
 
 @dataclass

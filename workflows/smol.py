@@ -137,6 +137,7 @@ class SmolWorkflow:
                     payload.instrumental,
                     saved.image_key,
                     seed,
+                    saved.song_submission,
                 ),  # fmt: skip
             )
             saved.song_ids, saved.song_provider = result.song_ids, result.provider
@@ -156,9 +157,9 @@ class SmolWorkflow:
 
     async def _wait_for_songs(self, smol_id: str, song_ids: list[str], provider: str) -> None:
         """Poll until both songs are complete, archiving each as soon as it is."""
-        archived = {song.music_id for song in self.saved.songs}
+        archived = {song.music_id for song in self.saved.songs} & set(song_ids)
         self.songs = {music_id: Song(music_id, 0) for music_id in song_ids}
-        for music_id in archived & set(song_ids):
+        for music_id in archived:
             self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
         deadline = workflow.now() + SONG_WAIT_LIMIT
         self._begin("archive")

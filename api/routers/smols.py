@@ -13,7 +13,7 @@ from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, page, parse_limit
 from api.pagination import decode_cursor as _decode_cursor
 from smol import repo
-from smol.errors import NotFound
+from smol.errors import NotFound, ServiceUnavailable
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from workflows.models import Payload, SmolInput
@@ -21,6 +21,9 @@ from workflows.smol import SmolWorkflow
 
 router = APIRouter(tags=["smols"])
 QUERY_TIMEOUT = timedelta(seconds=5)
+RPC_TIMEOUT = timedelta(seconds=10)
+# A lazy client reports a server it cannot connect to as RuntimeError("Failed client connect: ...").
+TEMPORAL_DOWN = (RPCError, RuntimeError)
 CLOSED_STATUS = {
     WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED: "complete",
     WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED: "errored",
@@ -65,9 +68,16 @@ async def create_smol(body: CreateSmol, user: UserDep, temporal: TemporalDep, se
         playlist=check_playlist(body.playlist),
     )  # fmt: skip
     smol_id = new_smol_id()
-    await temporal.start_workflow(
-        SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload), id=smol_id, task_queue=settings.task_queue
-    )
+    try:
+        await temporal.start_workflow(
+            SmolWorkflow.run,
+            SmolInput(smol_id=smol_id, payload=payload),
+            id=smol_id,
+            task_queue=settings.task_queue,
+            rpc_timeout=RPC_TIMEOUT,
+        )
+    except TEMPORAL_DOWN:
+        raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
     return smol_id
 
 
@@ -82,22 +92,26 @@ def _finished_kv_do(steps: dict, songs: list) -> dict:
             kv[name] = steps[name]["value"]
     if "song_ids" in steps:
         kv["song_ids"] = steps["song_ids"]["ids"]
+        by_id = {s["music_id"]: s for s in songs}
         kv["songs"] = [
-            {"music_id": s["music_id"], "status": s["status"],
-             "audio": f"/song/{s['music_id']}.mp3" if s["object_key"] else None}
-            for s in songs
-        ]  # fmt: skip
+            {"music_id": m, "status": by_id[m]["status"], "audio": f"/song/{m}.mp3" if by_id[m]["object_key"] else None}
+            for m in kv["song_ids"]
+            if m in by_id
+        ]
     return kv
 
 
 async def _workflow_view(handle: WorkflowHandle, pool, smol_id: str) -> tuple[dict, dict]:
     """(kv_do, wf) of a smol without a row: from the workflow's query, else from the saved steps."""
     try:
-        description = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    except TEMPORAL_DOWN as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound("smol not found") from None
-        raise
+        steps = await repo.load_steps(pool, smol_id)
+        if not steps:
+            raise ServiceUnavailable("the workflow service is unavailable") from None
+        return _finished_kv_do(steps, await repo.songs_of(pool, smol_id)), {"status": "unknown"}
     closed_as = CLOSED_STATUS.get(description.status)
     try:
         status = await handle.query(SmolWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
