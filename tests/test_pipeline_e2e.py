@@ -7,7 +7,7 @@ from mutagen.id3 import ID3
 from PIL import Image
 
 from tests.audio import decode_mp3, estimate_bpm, rms
-from tests.conftest import ADDRESS
+from tests.conftest import ADDRESS, wait_for
 
 
 async def test_every_step_runs_and_the_row_has_the_contract_shape(finished_smol, pool):
@@ -65,3 +65,23 @@ async def test_finished_smol_is_listed_and_counts_views(finished_smol, http):
     before = (await http.get(f"/{smol_id}")).json()["d1"]["Views"]
     after = (await http.get(f"/{smol_id}")).json()["d1"]["Views"]
     assert after == before + 1
+
+
+async def test_private_smol_is_visible_to_its_owner_only(stack, http):
+    created = await http.post("/", json={"prompt": "a secret jazz frog", "public": False}, headers=stack.auth("GOWNER"))
+    smol_id = created.text
+    while_running = await http.get(f"/{smol_id}", headers=stack.auth("GSTRANGER"))
+    owner_view = await wait_for(http, smol_id, stack.auth("GOWNER"))
+    assert owner_view["d1"]["Public"] == 0
+    assert while_running.status_code == 404
+    assert (await http.get(f"/{smol_id}")).status_code == 404
+    assert (await http.get(f"/{smol_id}", headers=stack.auth("GSTRANGER"))).status_code == 404
+    assert smol_id not in [s["Id"] for s in (await http.get("/")).json()["smols"]]
+
+
+async def test_unsafe_smol_is_forced_private_and_still_completes(stack, http):
+    created = await http.post("/", json={"prompt": "a bloody murder ballad"}, headers=stack.auth("GDARK"))
+    body = await wait_for(http, created.text, stack.auth("GDARK"))
+    assert body["kv_do"]["nsfw"] == {"safe": False, "categories": ["violence"]}
+    assert body["d1"]["Public"] == 0
+    assert (await http.get(f"/{created.text}")).status_code == 404

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         LoadStepsInput,
         LoadStepsResult,
         PauseSignal,
+        Payload,
         PollSongsInput,
         ResumeSignal,
         SavePayloadInput,
@@ -50,10 +51,12 @@ class SmolWorkflow:
         self.finished = False
         self.error: dict | None = None
         self.saved = LoadStepsResult()
+        self.requested: Payload | None = None  # shown (and used for privacy) until the saved payload exists
         self.songs: dict[str, Song] = {}
 
     @workflow.run
     async def run(self, data: SmolInput) -> SmolResult:
+        self.requested = data.payload
         try:
             return await self._pipeline(data)
         except ActivityError as exc:
@@ -251,8 +254,8 @@ class SmolWorkflow:
     def _kv_do(self) -> dict:
         saved = self.saved
         kv: dict = {"image": saved.image_key is not None}
-        if saved.payload:
-            kv["payload"] = asdict(saved.payload)
+        if saved.payload or self.requested:
+            kv["payload"] = asdict(saved.payload or self.requested)
         if saved.description is not None:
             kv["description"] = saved.description
         if saved.lyrics:

@@ -10,8 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep, UserDep
 from api.models import CreateSmol, SmolDetail, SmolList
-from api.pagination import TIME_FORMAT, page, parse_limit
-from api.pagination import decode_cursor as _decode_cursor
+from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
 from smol.errors import NotFound, ServiceUnavailable
 from smol.ids import new_smol_id
@@ -43,7 +42,7 @@ async def list_smols(
     pool: PoolDep, response: Response, limit: str | None = Query(None), cursor: str | None = Query(None)
 ):
     size = parse_limit(limit)
-    rows = await repo.list_public(pool, size + 1, _decode_cursor(cursor))
+    rows = await repo.list_public(pool, size + 1, decode_cursor(cursor))
     result = page(rows, size, lambda r: {
         "Id": r["id"], "Title": r["title"], "Song_1": r["song_1"], "Mint_Token": r["mint_token"],
         "Mint_Amm": r["mint_amm"], "Created_At": _when(r["created_at"]),
