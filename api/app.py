@@ -9,7 +9,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError
-from smol.ids import MUSIC_ID_PATTERN, SMOL_ID_PATTERN
+from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
 from smol.settings import Settings, get_settings
 from smol.store import open_store
 from smol.temporal import connect
@@ -29,6 +29,7 @@ class _RegexConvertor(Convertor):
 
 register_url_convertor("smolid", _RegexConvertor(SMOL_ID_PATTERN))
 register_url_convertor("musicid", _RegexConvertor(MUSIC_ID_PATTERN))
+register_url_convertor("mixtapeid", _RegexConvertor(MIXTAPE_ID_PATTERN))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,9 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers = {"Retry-After": "5"}
         return PlainTextResponse(str(exc), status_code=exc.status_code, headers=headers)
 
-    from api.routers import media, smols
+    from api.routers import media, smols, social
 
     app.include_router(media.router)
+    app.include_router(social.router)
     app.include_router(smols.router)
     return app
 

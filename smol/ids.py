@@ -3,6 +3,7 @@ import secrets
 
 SMOL_ID_PATTERN = r"^[0-9a-f]{64}$"
 MUSIC_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+MIXTAPE_ID_PATTERN = r"^[0-9a-f]{16}$"
 _SMOL_ID = re.compile(SMOL_ID_PATTERN)
 
 

@@ -88,19 +88,102 @@ async def is_liked(pool: asyncpg.Pool, smol_id: str, address: str | None) -> boo
     return bool(await pool.fetchval("SELECT true FROM likes WHERE id = $1 AND address = $2", smol_id, address))
 
 
-async def list_public(pool: asyncpg.Pool, limit: int, after: tuple[datetime, str] | None) -> list[asyncpg.Record]:
-    """Public smols newest first, strictly after the keyset cursor `(created_at, id)`."""
-    columns = "id, title, song_1, mint_token, mint_amm, created_at"
-    if after is None:
-        return await pool.fetch(
-            f"SELECT {columns} FROM smols WHERE public ORDER BY created_at DESC, id DESC LIMIT $1", limit
-        )
-    return await pool.fetch(
-        f"SELECT {columns} FROM smols WHERE public AND (created_at, id) < ($2, $3) "
-        "ORDER BY created_at DESC, id DESC LIMIT $1",
-        limit, after[0], after[1],
-    )  # fmt: skip
+LIST_COLUMNS = "s.id, s.title, s.song_1, s.mint_token, s.mint_amm, s.created_at, s.address, s.plays, s.views"
+
+
+async def _page_of(pool: asyncpg.Pool, source: str, condition: str, args: list, limit: int,
+                   after: tuple[datetime, str] | None) -> list[asyncpg.Record]:  # fmt: skip
+    """Smols newest first, strictly after the keyset cursor `(created_at, id)`. `source` names `smols s`."""
+    args = list(args)
+    keyset = ""
+    if after is not None:
+        args += [after[0], after[1]]
+        keyset = f" AND (s.created_at, s.id) < (${len(args) - 1}, ${len(args)})"
+    args.append(limit)
+    query = (
+        f"SELECT {LIST_COLUMNS} FROM {source} WHERE {condition}{keyset} "
+        f"ORDER BY s.created_at DESC, s.id DESC LIMIT ${len(args)}"
+    )
+    return await pool.fetch(query, *args)
+
+
+async def list_public(pool, limit: int, after=None) -> list[asyncpg.Record]:
+    return await _page_of(pool, "smols s", "s.public", [], limit, after)
+
+
+async def list_created(pool, address: str, limit: int, after=None) -> list[asyncpg.Record]:
+    return await _page_of(pool, "smols s", "s.address = $1", [address], limit, after)
+
+
+async def list_liked(pool, address: str, limit: int, after=None) -> list[asyncpg.Record]:
+    source = "smols s JOIN likes l ON l.id = s.id"
+    return await _page_of(pool, source, "l.address = $1 AND (s.public OR s.address = $1)", [address], limit, after)
+
+
+async def list_playlist(pool, title: str, limit: int, after=None) -> list[asyncpg.Record]:
+    source = "smols s JOIN playlists p ON p.id = s.id"
+    return await _page_of(pool, source, "p.title = $1 AND s.public", [title], limit, after)
 
 
 async def count_play(pool: asyncpg.Pool, music_id: str) -> None:
     await pool.execute("UPDATE smols SET plays = plays + 1 WHERE song_1 = $1 OR song_2 = $1", music_id)
+
+
+async def smol_owner(pool: asyncpg.Pool, smol_id: str) -> str | None:
+    """Who made the smol: its row's address, else the address in its saved payload (a smol still in the works)."""
+    return await pool.fetchval(
+        "SELECT coalesce((SELECT address FROM smols WHERE id = $1), "
+        "(SELECT data->>'address' FROM smol_steps WHERE smol_id = $1 AND step = 'payload'))",
+        smol_id,
+    )
+
+
+async def toggle_public(pool: asyncpg.Pool, smol_id: str, address: str) -> bool | None:
+    """Flip `public` on the caller's smol; None if there is no such smol of theirs."""
+    return await pool.fetchval(
+        "UPDATE smols SET public = NOT public WHERE id = $1 AND address = $2 RETURNING public", smol_id, address
+    )
+
+
+async def is_flagged(pool: asyncpg.Pool, smol_id: str) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT (data->'value'->>'safe')::boolean = false FROM smol_steps WHERE smol_id = $1 AND step = 'nsfw'",
+            smol_id,
+        )
+    )
+
+
+async def swap_songs(pool: asyncpg.Pool, smol_id: str, song_id: str, address: str) -> bool:
+    """Make `song_id` (now Song_2) the first song of the caller's smol."""
+    return bool(
+        await pool.fetchval(
+            "UPDATE smols SET song_1 = song_2, song_2 = song_1 WHERE id = $1 AND address = $2 AND song_2 = $3 "
+            "RETURNING true",
+            smol_id,
+            address,
+            song_id,
+        )  # fmt: skip
+    )
+
+
+async def delete_smol(pool: asyncpg.Pool, smol_id: str) -> list[str]:
+    """Remove every row about the smol in one transaction; return the object keys it had."""
+    async with pool.acquire() as conn, conn.transaction():
+        keys = [
+            r["object_key"]
+            for r in await conn.fetch(
+                "SELECT object_key FROM smol_songs WHERE smol_id = $1 AND object_key IS NOT NULL", smol_id
+            )
+        ]
+        image = await conn.fetchval(
+            "SELECT data->>'key' FROM smol_steps WHERE smol_id = $1 AND step = 'image'", smol_id
+        )
+        await conn.execute("DELETE FROM smols WHERE id = $1", smol_id)
+        await conn.execute("DELETE FROM likes WHERE id = $1", smol_id)
+        await conn.execute("DELETE FROM playlists WHERE id = $1", smol_id)
+        await conn.execute("UPDATE mixtapes SET smols = array_remove(smols, $1) WHERE $1 = ANY(smols)", smol_id)
+        await conn.execute("DELETE FROM smol_songs WHERE smol_id = $1", smol_id)
+        await conn.execute("DELETE FROM smol_steps WHERE smol_id = $1", smol_id)
+        await conn.execute("DELETE FROM provider_calls WHERE smol_id = $1", smol_id)
+    return keys + ([image] if image else [])

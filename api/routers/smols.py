@@ -6,13 +6,14 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep, UserDep
+from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
-from smol.errors import NotFound, ServiceUnavailable
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from workflows.models import Payload, SmolInput
@@ -37,18 +38,41 @@ def _when(value) -> str:
     return value.strftime(TIME_FORMAT)
 
 
+def _list_item(row) -> dict:
+    return {
+        "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Mint_Token": row["mint_token"],
+        "Mint_Amm": row["mint_amm"], "Created_At": _when(row["created_at"]),
+    }  # fmt: skip
+
+
+async def _smol_page(fetch, limit: str | None, cursor: str | None) -> dict:
+    size = parse_limit(limit)
+    result = page(await fetch(size + 1, decode_cursor(cursor)), size, _list_item)
+    return {"smols": result["items"], "pagination": result["pagination"]}
+
+
+LimitQuery = Query(None, description="page size, 1–100 (default 50)")
+CursorQuery = Query(None, description="nextCursor of the previous page")
+AUTH_ERRORS = {401: {"description": "No valid token", "content": {"text/plain": {}}}}
+
+
 @router.get("/", response_model=SmolList, summary="Public smols, newest first (paged)")
 async def list_smols(
-    pool: PoolDep, response: Response, limit: str | None = Query(None), cursor: str | None = Query(None)
+    pool: PoolDep, response: Response, limit: str | None = LimitQuery, cursor: str | None = CursorQuery
 ):
-    size = parse_limit(limit)
-    rows = await repo.list_public(pool, size + 1, decode_cursor(cursor))
-    result = page(rows, size, lambda r: {
-        "Id": r["id"], "Title": r["title"], "Song_1": r["song_1"], "Mint_Token": r["mint_token"],
-        "Mint_Amm": r["mint_amm"], "Created_At": _when(r["created_at"]),
-    })  # fmt: skip
     response.headers["Cache-Control"] = "public, max-age=30, stale-while-revalidate=60"
-    return {"smols": result["items"], "pagination": result["pagination"]}
+    return await _smol_page(lambda n, after: repo.list_public(pool, n, after), limit, cursor)
+
+
+@router.get("/created", response_model=SmolList, summary="The caller's smols, private ones included (paged)",
+            responses=AUTH_ERRORS)  # fmt: skip
+async def list_created(pool: PoolDep, user: UserDep, limit: str | None = LimitQuery, cursor: str | None = CursorQuery):
+    return await _smol_page(lambda n, after: repo.list_created(pool, user.address, n, after), limit, cursor)
+
+
+@router.get("/liked", response_model=SmolList, summary="Smols the caller liked (paged)", responses=AUTH_ERRORS)
+async def list_liked(pool: PoolDep, user: UserDep, limit: str | None = LimitQuery, cursor: str | None = CursorQuery):
+    return await _smol_page(lambda n, after: repo.list_liked(pool, user.address, n, after), limit, cursor)
 
 
 @router.post(
@@ -169,3 +193,85 @@ async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: Optional
         raise NotFound("smol not found")
     response.headers["Cache-Control"] = "no-store"
     return {"kv_do": kv_do, "wf": wf, "liked": await repo.is_liked(pool, id, address)}
+
+
+OWNER_ERRORS = {
+    **AUTH_ERRORS,
+    404: {"description": "No such smol of the caller's", "content": {"text/plain": {}}},
+}
+BUSY_ERRORS = {**OWNER_ERRORS, 409: {"description": "Finished, or still being made", "content": {"text/plain": {}}}}
+
+
+async def _running(temporal, smol_id: str) -> bool:
+    """Whether a run of this smol is still going (so it must not be retried or deleted underneath)."""
+    try:
+        description = await temporal.get_workflow_handle(smol_id).describe(rpc_timeout=RPC_TIMEOUT)
+    except TEMPORAL_DOWN as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+    return description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+async def _owned(pool, smol_id: str, user) -> None:
+    if await repo.smol_owner(pool, smol_id) != user.address:
+        raise NotFound("smol not found")
+
+
+@router.post(
+    "/retry/{id:smolid}",
+    response_class=PlainTextResponse,
+    summary="Run a failed smol again under the same id, reusing every finished step",
+    responses=BUSY_ERRORS,
+)
+async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep) -> str:
+    await _owned(pool, id, user)
+    if await repo.get_smol(pool, id) is not None:
+        raise Conflict("this smol is finished; there is nothing to retry")
+    if await _running(temporal, id):
+        raise Conflict("this smol is still being made")
+    saved = (await repo.load_steps(pool, id))["payload"]
+    try:
+        await temporal.start_workflow(
+            SmolWorkflow.run,
+            SmolInput(smol_id=id, payload=Payload(**saved), resume=True),
+            id=id,
+            task_queue=settings.task_queue,
+            rpc_timeout=RPC_TIMEOUT,
+        )
+    except WorkflowAlreadyStartedError:
+        raise Conflict("this smol is still being made") from None
+    except TEMPORAL_DOWN:
+        raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
+    return id
+
+
+@router.put("/{id:smolid}", status_code=204, summary="Make the caller's smol public or private (a toggle)",
+            responses={**OWNER_ERRORS, 400: {"description": "Flagged as unsafe: it stays private"}})  # fmt: skip
+async def toggle_visibility(id: str, user: UserDep, pool: PoolDep) -> Response:
+    row = await repo.get_smol(pool, id)
+    if row is None or row["address"] != user.address:
+        raise NotFound("smol not found")
+    if await repo.is_flagged(pool, id):
+        raise InvalidInput("this smol was flagged as unsafe and stays private")
+    await repo.toggle_public(pool, id, user.address)
+    return Response(status_code=204)
+
+
+@router.put("/{smol_id:smolid}/{song_id:musicid}", status_code=204, summary="Make a smol's second song its first",
+            responses=OWNER_ERRORS)  # fmt: skip
+async def make_first_song(smol_id: str, song_id: str, user: UserDep, pool: PoolDep) -> Response:
+    if not await repo.swap_songs(pool, smol_id, song_id, user.address):
+        raise NotFound("no such smol and second song of yours")
+    return Response(status_code=204)
+
+
+@router.delete("/{id:smolid}", status_code=204, summary="Delete the caller's smol with its likes, listings and media",
+               responses=BUSY_ERRORS)  # fmt: skip
+async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, temporal: TemporalDep) -> Response:
+    await _owned(pool, id, user)
+    if await repo.get_smol(pool, id) is None and await _running(temporal, id):
+        raise Conflict("this smol is still being made; cancel it first")
+    for key in await repo.delete_smol(pool, id):
+        await store.delete(key)
+    return Response(status_code=204)

@@ -1,0 +1,183 @@
+"""Likes, playlists and mixtapes."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import OptionalUserDep, PoolDep, UserDep
+from api.models import Pagination
+from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
+from smol import repo, social
+from smol.errors import InvalidInput, NotFound
+from smol.ids import SMOL_ID_PATTERN
+
+router = APIRouter()
+TEXT = {"content": {"text/plain": {}}}
+AUTH_ERRORS = {401: {"description": "No valid token", **TEXT}}
+SmolId = Annotated[str, Field(pattern=SMOL_ID_PATTERN)]
+
+
+@router.get("/likes", response_model=list[str], tags=["likes"], summary="Ids of the smols the caller liked",
+            responses=AUTH_ERRORS)  # fmt: skip
+async def my_likes(user: UserDep, pool: PoolDep) -> list[str]:
+    return await social.liked_ids(pool, user.address)
+
+
+@router.put("/likes/{id:smolid}", status_code=204, tags=["likes"], summary="Like or unlike a smol (a toggle)",
+            responses={**AUTH_ERRORS, 404: {"description": "No such smol", **TEXT}})  # fmt: skip
+async def toggle_like(id: str, user: UserDep, pool: PoolDep) -> Response:
+    row = await repo.get_smol(pool, id)
+    if row is None or (not row["public"] and row["address"] != user.address):
+        raise NotFound("smol not found")
+    await social.toggle_like(pool, id, user.address)
+    return Response(status_code=204)
+
+
+class PlaylistSmol(BaseModel):
+    Id: str
+    Title: str
+    Song_1: str
+    Address: str
+    Plays: int
+    Views: int
+    Mint_Token: str | None
+    Mint_Amm: str | None
+    Created_At: str
+
+
+class PlaylistUser(BaseModel):
+    Username: str
+    Address: str
+
+
+class Playlist(BaseModel):
+    smols: list[PlaylistSmol]
+    users: list[PlaylistUser]
+    pagination: Pagination
+
+
+@router.get(
+    "/playlist/{title}", response_model=Playlist, tags=["playlists"], summary="Public smols in a playlist (paged)"
+)
+async def playlist(
+    title: Annotated[str, Path(max_length=100)],
+    pool: PoolDep,
+    limit: str | None = Query(None),
+    cursor: str | None = Query(None),
+):
+    size = parse_limit(limit)
+    rows = await repo.list_playlist(pool, title, size + 1, decode_cursor(cursor))
+    result = page(rows, size, lambda r: {
+        "Id": r["id"], "Title": r["title"], "Song_1": r["song_1"], "Address": r["address"], "Plays": r["plays"],
+        "Views": r["views"], "Mint_Token": r["mint_token"], "Mint_Amm": r["mint_amm"],
+        "Created_At": r["created_at"].strftime(TIME_FORMAT),
+    })  # fmt: skip
+    addresses = sorted({item["Address"] for item in result["items"]})
+    users = [{"Username": u["username"], "Address": u["address"]} for u in await social.users_for(pool, addresses)]
+    return {"smols": result["items"], "users": users, "pagination": result["pagination"]}
+
+
+class MixtapeBody(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    desc: str = Field(default="", max_length=2000)
+    smols: list[SmolId] = Field(min_length=1, max_length=200)
+
+
+class MixtapeCreated(BaseModel):
+    id: str
+
+
+class MixtapeSummary(BaseModel):
+    Id: str
+    Title: str
+    Desc: str
+    Smols: list[str]
+    Address: str
+    Created_At: str
+
+
+class MixtapeTrack(BaseModel):
+    Id: str
+    Title: str
+    Address: str
+    Mint_Token: str | None
+    Mint_Amm: str | None
+    Song_1: str
+    Tags: list[str]
+
+
+class Mixtape(BaseModel):
+    Id: str
+    Title: str
+    Desc: str
+    Address: str
+    Created_At: str
+    Smols: list[MixtapeTrack]
+
+
+def _summary(row) -> dict:
+    return {
+        "Id": row["id"], "Title": row["title"], "Desc": row["desc"], "Smols": list(row["smols"]),
+        "Address": row["address"], "Created_At": row["created_at"].strftime(TIME_FORMAT),
+    }  # fmt: skip
+
+
+async def _checked_smols(pool, body: MixtapeBody, address: str) -> list[str]:
+    smols = list(dict.fromkeys(body.smols))
+    missing = [s for s in smols if s not in await social.existing_smols(pool, smols, address)]
+    if missing:
+        raise InvalidInput(f"unknown smols: {', '.join(missing[:5])}")
+    return smols
+
+
+MIXTAPE_ERRORS = {**AUTH_ERRORS, 400: {"description": "Unknown smols in the list", **TEXT}}
+OWNED_MIXTAPE = {**MIXTAPE_ERRORS, 404: {"description": "No such mixtape of the caller's", **TEXT}}
+
+
+@router.post("/mixtapes", status_code=201, response_model=MixtapeCreated, tags=["mixtapes"],
+             summary="Make a mixtape of smols", responses=MIXTAPE_ERRORS)  # fmt: skip
+async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep):
+    smols = await _checked_smols(pool, body, user.address)
+    mixtape_id = secrets.token_hex(8)
+    await social.create_mixtape(pool, mixtape_id, body.title, body.desc, smols, user.address)
+    return {"id": mixtape_id}
+
+
+@router.get("/mixtapes", response_model=list[MixtapeSummary], tags=["mixtapes"], summary="Newest mixtapes (100)")
+async def list_mixtapes(pool: PoolDep):
+    return [_summary(row) for row in await social.list_mixtapes(pool)]
+
+
+@router.get("/mixtapes/{id:mixtapeid}", response_model=Mixtape, tags=["mixtapes"], summary="A mixtape with its smols",
+            responses={404: {"description": "No such mixtape", **TEXT}})  # fmt: skip
+async def get_mixtape(id: str, pool: PoolDep, user: OptionalUserDep):
+    row = await social.get_mixtape(pool, id)
+    if row is None:
+        raise NotFound("mixtape not found")
+    tracks = await social.mixtape_tracks(pool, list(row["smols"]), user.address if user else None)
+    summary = _summary(row)
+    summary["Smols"] = [
+        {"Id": t["id"], "Title": t["title"], "Address": t["address"], "Mint_Token": t["mint_token"],
+         "Mint_Amm": t["mint_amm"], "Song_1": t["song_1"], "Tags": list(t["tags"])}
+        for t in tracks
+    ]  # fmt: skip
+    return summary
+
+
+@router.put("/mixtapes/{id:mixtapeid}", status_code=204, tags=["mixtapes"], summary="Replace the caller's mixtape",
+            responses=OWNED_MIXTAPE)  # fmt: skip
+async def update_mixtape(id: str, body: MixtapeBody, user: UserDep, pool: PoolDep) -> Response:
+    smols = await _checked_smols(pool, body, user.address)
+    if not await social.update_mixtape(pool, id, user.address, body.title, body.desc, smols):
+        raise NotFound("mixtape not found")
+    return Response(status_code=204)
+
+
+@router.delete("/mixtapes/{id:mixtapeid}", status_code=204, tags=["mixtapes"], summary="Delete the caller's mixtape",
+               responses=OWNED_MIXTAPE)  # fmt: skip
+async def delete_mixtape(id: str, user: UserDep, pool: PoolDep) -> Response:
+    if not await social.delete_mixtape(pool, id, user.address):
+        raise NotFound("mixtape not found")
+    return Response(status_code=204)
