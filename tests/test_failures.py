@@ -5,74 +5,22 @@ on purpose, and read the result through the real API.
 """
 
 import asyncio
-import dataclasses
 
 from temporalio.client import WorkflowFailureError
-from temporalio.worker import Worker
 
-from activities.pipeline import SmolActivities
-from activities.providers import ProviderError, build_providers
 from smol import repo
-from smol.ids import new_smol_id
-from smol.store import open_store
 from tests.conftest import wait_for
-from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput, Song
+from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
+from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
 from workflows.smol import SmolWorkflow
 
 
-class FlakyImage:
-    """Fails the first `failures` calls with a retryable error, then draws for real."""
-
-    def __init__(self, real, failures: int):
-        self.real, self.failures, self.calls, self.name = real, failures, 0, "flaky"
-
-    async def generate(self, prompt: str, seed: int) -> bytes:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise ProviderError("503 from the image service")
-        return await self.real.generate(prompt, seed)
-
-
-class RefusingSongs:
-    """Accepts the job, then reports a content-policy failure (status -1) like the song service does."""
-
-    name = "refusing"
-
-    async def submit(self, job):
-        return [f"refused-{job.smol_id[:8]}-a", f"refused-{job.smol_id[:8]}-b"]
-
-    async def poll(self, song_ids):
-        return [Song(music_id=song_ids[0], status=-1), Song(music_id=song_ids[1], status=2)]
-
-    async def fetch_audio(self, music_id):
-        raise AssertionError("a refused song is never downloaded")
-
-
-def _activities(stack, pool, **replace) -> SmolActivities:
-    store = open_store(stack.settings.object_root())
-    providers = dataclasses.replace(build_providers(stack.settings, store), **replace)
-    return SmolActivities(pool, store, providers, poll_interval=0.3)
-
-
-def _worker(temporal, task_queue, activities) -> Worker:
-    return Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow], activities=activities.all())
-
-
-async def _start(temporal, task_queue, prompt="a flaky frog", address="GFAIL", public=True):
-    smol_id = new_smol_id()
-    handle = await temporal.start_workflow(
-        SmolWorkflow.run, SmolInput(smol_id, Payload(address=address, prompt=prompt, public=public)),
-        id=smol_id, task_queue=task_queue,
-    )  # fmt: skip
-    return smol_id, handle
-
-
 async def test_transient_provider_failures_are_retried_and_the_smol_completes(stack, pool, temporal, http, task_queue):
-    activities = _activities(stack, pool)
+    activities = activities_with(stack, pool)
     flaky = FlakyImage(activities.providers.image, failures=2)
     activities.providers.image = flaky
-    async with _worker(temporal, task_queue, activities):
-        smol_id, handle = await _start(temporal, task_queue)
+    async with worker_for(temporal, task_queue, activities):
+        smol_id, handle = await start_smol(temporal, task_queue)
         result = await handle.result()
     assert result.smol_id == smol_id and flaky.calls == 3
     rows = await pool.fetch("SELECT ok FROM provider_calls WHERE smol_id = $1 AND step = 'image' ORDER BY id", smol_id)
@@ -82,8 +30,8 @@ async def test_transient_provider_failures_are_retried_and_the_smol_completes(st
 
 
 async def test_non_retryable_song_failure_ends_the_smol_with_a_clear_error(stack, pool, temporal, http, task_queue):
-    async with _worker(temporal, task_queue, _activities(stack, pool, songs=RefusingSongs())):
-        smol_id, handle = await _start(temporal, task_queue, prompt="a refused song")
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a refused song")
         try:
             await handle.result()
             raise AssertionError("the workflow should have failed")
@@ -102,8 +50,8 @@ async def test_non_retryable_song_failure_ends_the_smol_with_a_clear_error(stack
 
 
 async def test_pause_holds_at_the_next_step_and_resume_completes(stack, pool, temporal, http, task_queue):
-    async with _worker(temporal, task_queue, _activities(stack, pool)):
-        smol_id, handle = await _start(temporal, task_queue, prompt="a paused frog")
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a paused frog")
         await handle.signal(SmolWorkflow.pause, PauseSignal("test"))
         body = await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
         held_at = body["wf"]["current_step"]
@@ -117,10 +65,10 @@ async def test_pause_holds_at_the_next_step_and_resume_completes(stack, pool, te
 
 
 async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal, http, task_queue):
-    activities = _activities(stack, pool)
+    activities = activities_with(stack, pool)
     activities.providers.songs.delay = 30  # long enough to cancel while the songs are being made
-    async with _worker(temporal, task_queue, activities):
-        smol_id, handle = await _start(temporal, task_queue, prompt="a cancelled frog")
+    async with worker_for(temporal, task_queue, activities):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a cancelled frog")
         await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll")
         await handle.cancel()
         try:
@@ -143,15 +91,15 @@ async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal,
 async def test_a_retry_run_reuses_every_finished_step_and_remakes_the_failed_songs(
     stack, pool, temporal, http, task_queue
 ):
-    async with _worker(temporal, task_queue, _activities(stack, pool, songs=RefusingSongs())):
-        smol_id, handle = await _start(temporal, task_queue, prompt="a second chance")
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a second chance")
         try:
             await handle.result()
         except WorkflowFailureError:
             pass
     refused = [f"refused-{smol_id[:8]}-a", f"refused-{smol_id[:8]}-b"]
 
-    async with _worker(temporal, task_queue, _activities(stack, pool)):
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
         retry = await temporal.start_workflow(
             SmolWorkflow.run,
             SmolInput(smol_id, Payload(address="GFAIL", prompt="ignored: the saved payload wins"), resume=True),

@@ -169,9 +169,12 @@ async def get_mixtape(id: str, pool: PoolDep, user: OptionalUserDep):
 @router.put("/mixtapes/{id:mixtapeid}", status_code=204, tags=["mixtapes"], summary="Replace the caller's mixtape",
             responses=OWNED_MIXTAPE)  # fmt: skip
 async def update_mixtape(id: str, body: MixtapeBody, user: UserDep, pool: PoolDep) -> Response:
+    row = await social.get_mixtape(pool, id)
+    if row is None or row["address"] != user.address:
+        raise NotFound("mixtape not found")
     smols = await _checked_smols(pool, body, user.address)
     if not await social.update_mixtape(pool, id, user.address, body.title, body.desc, smols):
-        raise NotFound("mixtape not found")
+        raise NotFound("mixtape not found")  # deleted meanwhile
     return Response(status_code=204)
 
 

@@ -1,0 +1,180 @@
+"""The catalog routes of the contract: owner-only mutations, likes, playlists, mixtapes, retry and delete."""
+
+import asyncio
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from smol import repo
+from tests.conftest import wait_for
+from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
+
+OWNER, OTHER = "GROUTEOWNER", "GROUTEOTHER"
+
+
+async def make_smol(stack, http, prompt: str, address: str = OWNER, **fields) -> dict:
+    created = await http.post("/", json={"prompt": prompt, **fields}, headers=stack.auth(address))
+    assert created.status_code == 200, created.text
+    return await wait_for(http, created.text, stack.auth(address))
+
+
+@pytest.fixture(scope="module")
+async def two_smols(stack, http):
+    public, private = await asyncio.gather(
+        make_smol(stack, http, "a public synthwave ride", playlist="road trip"),
+        make_smol(stack, http, "a private lofi diary", public=False),
+    )
+    return public["d1"], private["d1"]
+
+
+async def test_created_lists_the_callers_smols_private_ones_too(stack, http, two_smols):
+    public, private = two_smols
+    mine = [s["Id"] for s in (await http.get("/created", headers=stack.auth(OWNER))).json()["smols"]]
+    assert {public["Id"], private["Id"]} <= set(mine)
+    theirs = [s["Id"] for s in (await http.get("/created", headers=stack.auth(OTHER))).json()["smols"]]
+    assert not {public["Id"], private["Id"]} & set(theirs)
+    assert (await http.get("/created")).status_code == 401
+
+
+async def test_likes_toggle_and_list(stack, http, two_smols):
+    public, private = two_smols
+    other = stack.auth(OTHER)
+    assert (await http.put(f"/likes/{public['Id']}", headers=other)).status_code == 204
+    assert public["Id"] in (await http.get("/likes", headers=other)).json()
+    assert (await http.get(f"/{public['Id']}", headers=other)).json()["liked"] is True
+    liked = (await http.get("/liked", headers=other)).json()
+    assert [s["Id"] for s in liked["smols"]] == [public["Id"]] and "pagination" in liked
+    assert (await http.put(f"/likes/{public['Id']}", headers=other)).status_code == 204
+    assert public["Id"] not in (await http.get("/likes", headers=other)).json()
+    assert (await http.put(f"/likes/{'f' * 64}", headers=other)).status_code == 404
+    assert (await http.put(f"/likes/{private['Id']}", headers=other)).status_code == 404
+    assert (await http.put(f"/likes/{public['Id']}")).status_code == 401
+
+
+async def test_visibility_toggle_is_owner_only_and_refused_when_flagged(stack, http, two_smols, pool):
+    public, _ = two_smols
+    assert (await http.put(f"/{public['Id']}", headers=stack.auth(OTHER))).status_code == 404
+    assert (await http.put(f"/{public['Id']}")).status_code == 401
+    assert (await http.put(f"/{public['Id']}", headers=stack.auth(OWNER))).status_code == 204
+    assert await pool.fetchval("SELECT public FROM smols WHERE id = $1", public["Id"]) is False
+    assert (await http.put(f"/{public['Id']}", headers=stack.auth(OWNER))).status_code == 204
+    assert await pool.fetchval("SELECT public FROM smols WHERE id = $1", public["Id"]) is True
+
+    flagged = (await make_smol(stack, http, "gore and murder", address=OWNER))["d1"]
+    response = await http.put(f"/{flagged['Id']}", headers=stack.auth(OWNER))
+    assert response.status_code == 400 and "unsafe" in response.text
+    assert await pool.fetchval("SELECT public FROM smols WHERE id = $1", flagged["Id"]) is False
+
+
+async def test_swap_makes_the_second_song_first(stack, http, two_smols):
+    _, private = two_smols
+    first, second = private["Song_1"], private["Song_2"]
+    assert (await http.put(f"/{private['Id']}/{second}", headers=stack.auth(OTHER))).status_code == 404
+    assert (await http.put(f"/{private['Id']}/{first}", headers=stack.auth(OWNER))).status_code == 404
+    assert (await http.put(f"/{private['Id']}/{second}", headers=stack.auth(OWNER))).status_code == 204
+    d1 = (await http.get(f"/{private['Id']}", headers=stack.auth(OWNER))).json()["d1"]
+    assert (d1["Song_1"], d1["Song_2"]) == (second, first)
+
+
+async def test_playlist_lists_its_public_smols_and_their_users(stack, http, two_smols, pool):
+    public, _ = two_smols
+    await pool.execute("INSERT INTO users (username, address) VALUES ('roadie', $1) ON CONFLICT DO NOTHING", OWNER)
+    body = (await http.get("/playlist/road trip")).json()
+    assert [s["Id"] for s in body["smols"]] == [public["Id"]]
+    assert set(body["smols"][0]) == {"Id", "Title", "Song_1", "Address", "Plays", "Views", "Mint_Token", "Mint_Amm",
+                                     "Created_At"}  # fmt: skip
+    assert body["users"] == [{"Username": "roadie", "Address": OWNER}]
+    assert (await http.get("/playlist/nothing here")).json() == {
+        "smols": [], "users": [], "pagination": {"nextCursor": None, "hasMore": False}
+    }  # fmt: skip
+
+
+async def test_mixtapes_create_read_update_delete(stack, http, two_smols):
+    public, private = two_smols
+    owner, other = stack.auth(OWNER), stack.auth(OTHER)
+    body = {"title": "Drive", "desc": "night", "smols": [public["Id"], private["Id"]]}
+    created = await http.post("/mixtapes", json=body, headers=owner)
+    assert created.status_code == 201
+    mixtape_id = created.json()["id"]
+    assert len(mixtape_id) == 16
+
+    listed = (await http.get("/mixtapes")).json()
+    assert listed[0]["Id"] == mixtape_id and listed[0]["Smols"] == body["smols"]
+    anonymous = (await http.get(f"/mixtapes/{mixtape_id}")).json()
+    assert [t["Id"] for t in anonymous["Smols"]] == [public["Id"]]  # a private smol only shows to its owner
+    assert "synthwave" in anonymous["Smols"][0]["Tags"]
+    assert [t["Id"] for t in (await http.get(f"/mixtapes/{mixtape_id}", headers=owner)).json()["Smols"]] == body[
+        "smols"
+    ]
+
+    assert (await http.put(f"/mixtapes/{mixtape_id}", json={**body, "title": "x"}, headers=other)).status_code == 404
+    assert (
+        await http.put(f"/mixtapes/{mixtape_id}", json={**body, "title": "Drive 2"}, headers=owner)
+    ).status_code == 204
+    assert (await http.get(f"/mixtapes/{mixtape_id}")).json()["Title"] == "Drive 2"
+    assert (await http.delete(f"/mixtapes/{mixtape_id}", headers=other)).status_code == 404
+    assert (await http.delete(f"/mixtapes/{mixtape_id}", headers=owner)).status_code == 204
+    assert (await http.get(f"/mixtapes/{mixtape_id}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"title": "t", "desc": "d", "smols": []}, 422),
+        ({"title": "", "desc": "d", "smols": ["a" * 64]}, 422),
+        ({"title": "t", "desc": "d", "smols": ["not-an-id"]}, 422),
+        ({"title": "t", "desc": "d", "smols": ["a" * 64]}, 400),
+        ({"desc": "d"}, 422),
+    ],
+)
+async def test_bad_mixtapes_are_refused(stack, http, body, status):
+    response = await http.post("/mixtapes", json=body, headers=stack.auth(OWNER))
+    assert response.status_code == status, response.text
+    assert (await http.post("/mixtapes", json=body)).status_code in (401, 422)
+
+
+async def test_unknown_mixtape_is_404(http):
+    assert (await http.get("/mixtapes/0123456789abcdef")).status_code == 404
+    assert (await http.get("/mixtapes/not-hex")).status_code == 404
+
+
+async def test_delete_leaves_no_row_and_no_object(stack, http, pool):
+    d1 = (await make_smol(stack, http, "a doomed jazz tune", playlist="doomed"))["d1"]
+    smol_id = d1["Id"]
+    await http.put(f"/likes/{smol_id}", headers=stack.auth(OTHER))
+    mixtape = (await http.post("/mixtapes", json={"title": "m", "smols": [smol_id]}, headers=stack.auth(OTHER))).json()
+    store_root = stack.settings.object_root()
+    keys = [f"{smol_id}.png", f"{d1['Song_1']}.mp3", f"{d1['Song_2']}.mp3"]
+    assert all((store_root / key).exists() for key in keys)
+
+    assert (await http.delete(f"/{smol_id}")).status_code == 401
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 204
+
+    assert not any((store_root / key).exists() for key in keys)
+    for table, column in [("smols", "id"), ("likes", "id"), ("playlists", "id"), ("smol_steps", "smol_id"),
+                          ("smol_songs", "smol_id"), ("provider_calls", "smol_id")]:  # fmt: skip
+        assert await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", smol_id) == 0, table
+    assert await pool.fetchval("SELECT count(*) FROM mixtapes WHERE $1 = ANY(smols)", smol_id) == 0
+    assert (await http.get(f"/mixtapes/{mixtape['id']}")).json()["Smols"] == []
+    assert (await http.get(f"/{smol_id}")).status_code in (200, 404)  # the Temporal run is history, not data
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
+
+
+async def test_retry_through_the_api_keeps_the_id_and_reuses_finished_steps(stack, http, pool, temporal, task_queue):
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="retry me", address=OWNER)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+
+    assert (await http.post(f"/retry/{smol_id}")).status_code == 401
+    assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+    assert (await http.post(f"/retry/{'c' * 64}", headers=stack.auth(OWNER))).status_code == 404
+    response = await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))
+    assert response.status_code == 200 and response.text == smol_id
+    assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 409  # still running
+    body = await wait_for(http, smol_id, stack.auth(OWNER))
+    assert body["d1"]["Id"] == smol_id
+    counts = await repo.provider_call_counts(pool, smol_id)
+    assert [counts[s] for s in ("image", "description", "lyrics", "nsfw")] == [1, 1, 1, 1]
+    assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 409  # finished
