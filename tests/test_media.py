@@ -75,3 +75,35 @@ async def test_unknown_ids_and_traversal_are_404(http, path):
 async def test_scale_outside_1_to_32_is_400(http, finished_smol, scale):
     response = await http.get(f"/image/{finished_smol['d1']['Id']}.png", params={"scale": scale})
     assert response.status_code == 400 and "scale" in response.text
+
+
+async def test_etag_and_if_none_match_answer_304(http, finished_smol, song):
+    smol_id = finished_smol["d1"]["Id"]
+    for path in (f"/song/{song}.mp3", f"/image/{smol_id}.png", f"/image/{smol_id}.png?scale=4"):
+        first = await http.get(path)
+        etag = first.headers["etag"]
+        again = await http.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        weak = await http.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+        assert weak.status_code == 304
+        changed = await http.get(path, headers={"If-None-Match": '"something-else"'})
+        assert changed.status_code == 200 and changed.content == first.content
+    assert (await http.get(f"/image/{smol_id}.png")).headers["etag"] != (
+        await http.get(f"/image/{smol_id}.png?scale=2")
+    ).headers["etag"]
+
+
+async def test_head_gives_the_headers_without_the_body_or_a_play(http, pool, finished_smol, song):
+    smol_id = finished_smol["d1"]["Id"]
+    whole = await http.get(f"/song/{song}.mp3")
+    before = await _plays(pool, smol_id)
+    head = await http.head(f"/song/{song}.mp3")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(whole.content)
+    assert head.headers["accept-ranges"] == "bytes" and head.headers["content-type"] == "audio/mpeg"
+    ranged = await http.head(f"/song/{song}.mp3", headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"
+    assert await _plays(pool, smol_id) == before
+    image = await http.head(f"/image/{smol_id}.png?scale=2")
+    assert image.status_code == 200 and image.content == b"" and int(image.headers["content-length"]) > 0
+    assert (await http.head(f"/image/{'0' * 64}.png")).status_code == 404

@@ -37,24 +37,51 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _not_modified(request: Request, etag: str, headers: dict) -> Response | None:
+    """304 when the client already holds this exact object (If-None-Match, weak or strong, or *)."""
+    wanted = request.headers.get("if-none-match")
+    if not wanted:
+        return None
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    if "*" in tags or etag in tags:
+        return Response(status_code=304, headers={**headers, "ETag": etag})
+    return None
+
+
+def _head(status: int, length: int, media_type: str, headers: dict) -> Response:
+    return Response(status_code=status, media_type=media_type, headers={**headers, "Content-Length": str(length)})
+
+
 @router.api_route(
     "/song/{music_id:musicid}.mp3",
-    methods=["GET"],
-    summary="Stream an archived song (single byte ranges supported)",
-    responses={206: {"description": "Partial content"}, 416: {"description": "Range not satisfiable"}, **MEDIA_ERRORS},
+    methods=["GET", "HEAD"],
+    summary="Stream an archived song (single byte ranges, ETag, HEAD)",
+    responses={
+        206: {"description": "Partial content"},
+        304: {"description": "Not modified"},
+        416: {"description": "Range not satisfiable"},
+        **MEDIA_ERRORS,
+    },
     response_class=Response,
 )
 async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep) -> Response:
     key = song_key(music_id)
     size = await store.size(key)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable"}
+    etag = f'"{music_id}"'  # an archived song never changes under its id
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
     byte_range = parse_range(request.headers.get("range"), size)
-    if byte_range is None or byte_range[0] == 0:
+    if request.method == "GET" and (byte_range is None or byte_range[0] == 0):
         await repo.count_play(pool, music_id)
+    if (cached := _not_modified(request, etag, headers)) is not None:
+        return cached
     if byte_range is None:
+        if request.method == "HEAD":
+            return _head(200, size, "audio/mpeg", headers)
         return Response(await store.get(key), media_type="audio/mpeg", headers=headers)
     start, end = byte_range
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if request.method == "HEAD":
+        return _head(206, end - start + 1, "audio/mpeg", headers)
     return Response(await store.read_range(key, start, end), status_code=206, media_type="audio/mpeg", headers=headers)
 
 
@@ -75,17 +102,25 @@ def _parse_scale(raw: str | None) -> int:
     return int(raw)
 
 
-@router.get(
+@router.api_route(
     "/image/{id:smolid}.png",
-    summary="A smol's cover, optionally upscaled",
-    responses={400: {"description": "scale outside 1–32"}, **MEDIA_ERRORS},
+    methods=["GET", "HEAD"],
+    summary="A smol's cover, optionally upscaled (ETag, HEAD)",
+    responses={304: {"description": "Not modified"}, 400: {"description": "scale outside 1–32"}, **MEDIA_ERRORS},
     response_class=Response,
 )
-async def get_image(id: str, store: StoreDep, scale: str | None = Query(None, description="integer 1–32")) -> Response:
+async def get_image(
+    id: str, request: Request, store: StoreDep, scale: str | None = Query(None, description="integer 1–32")
+) -> Response:
     factor = _parse_scale(scale)
-    try:
-        png = await store.get(image_key(id))
-    except InvalidInput:
-        raise NotFound("image not found") from None
+    etag = f'"{id}-x{factor}"'
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+    if not await store.exists(image_key(id)):
+        raise NotFound("image not found")
+    if (cached := _not_modified(request, etag, headers)) is not None:
+        return cached
+    png = await store.get(image_key(id))
     body = png if factor == 1 else _scaled(png, factor)
-    return Response(body, media_type="image/png", headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    if request.method == "HEAD":
+        return _head(200, len(body), "image/png", headers)
+    return Response(body, media_type="image/png", headers=headers)
