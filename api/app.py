@@ -1,14 +1,16 @@
 """The FastAPI app: resources made once in the lifespan, routers, and one handler for domain errors."""
 
+import math
 import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 from starlette.convertors import Convertor, register_url_convertor
 
 from smol.db import create_pool, migrate
-from smol.errors import RangeNotSatisfiable, SmolError
+from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
 from smol.settings import Settings, get_settings
 from smol.store import open_store
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Smol",
         version="0.1.0",
         lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
         description="Durable AI music generation on Temporal, with the original Smol HTTP contract.",
     )
 
@@ -61,7 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers = {"WWW-Authenticate": "Bearer"}
         if exc.status_code == 503:
             headers = {"Retry-After": "5"}
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return PlainTextResponse(str(exc), status_code=exc.status_code, headers=headers)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match"],
+            expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After"],
+        )
 
     from api.routers import media, smols, social
 

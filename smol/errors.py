@@ -25,6 +25,14 @@ class Conflict(SmolError):
     status_code = 409
 
 
+class TooManyRequests(SmolError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ServiceUnavailable(SmolError):
     status_code = 503
 

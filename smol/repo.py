@@ -1,6 +1,6 @@
 """Small SQL functions over the asyncpg pool: one function per question or change."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -187,3 +187,23 @@ async def delete_smol(pool: asyncpg.Pool, smol_id: str) -> list[str]:
         await conn.execute("DELETE FROM smol_steps WHERE smol_id = $1", smol_id)
         await conn.execute("DELETE FROM provider_calls WHERE smol_id = $1", smol_id)
     return keys + ([image] if image else [])
+
+
+async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_seconds: float) -> float | None:
+    """Count one creation for `address` if it made fewer than `limit` in the window; else the seconds to wait."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('create:' || $1))", address)
+        window = timedelta(seconds=window_seconds)
+        await conn.execute(
+            "DELETE FROM create_requests WHERE address = $1 AND created_at < clock_timestamp() - $2::interval",
+            address, window,
+        )  # fmt: skip
+        count, wait = await conn.fetchrow(
+            "SELECT count(*), extract(epoch FROM min(created_at) + $2::interval - clock_timestamp()) "
+            "FROM create_requests WHERE address = $1",
+            address, window,
+        )  # fmt: skip
+        if count >= limit:
+            return max(float(wait or 0), 0.0)
+        await conn.execute("INSERT INTO create_requests (address) VALUES ($1)", address)
+        return None

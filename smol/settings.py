@@ -28,6 +28,11 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    cors_origins: list[str] = Field(
+        default=[], description='Origins allowed to call with credentials, e.g. ["https://smol.xyz"]'
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)")
+    creates_per_minute: int = Field(default=10, ge=1, description="Smols one address may start per minute (429 above)")
 
     image_provider: LocalOnly = "local"
     describe_provider: LocalOnly = "local"

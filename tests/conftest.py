@@ -99,6 +99,7 @@ def stack(tmp_path_factory):
             "SMOL_JWT_SECRET": JWT_SECRET,
             "SMOL_LOCAL_SONG_DELAY": "1",
             "SMOL_SONG_POLL_INTERVAL": "0.5",
+            "SMOL_CREATES_PER_MINUTE": "1000",
         }
         settings = Settings(
             temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",

@@ -13,7 +13,7 @@ from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDe
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
-from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from workflows.models import Payload, SmolInput
@@ -82,14 +82,20 @@ async def list_liked(pool: PoolDep, user: UserDep, limit: str | None = LimitQuer
     responses={
         200: {"content": {"text/plain": {}}, "description": "The new smol's id"},
         401: {"description": "No valid token"},
+        429: {"description": "Too many new smols from this address; see Retry-After"},
     },
 )
-async def create_smol(body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep) -> str:
+async def create_smol(
+    body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep, pool: PoolDep
+) -> str:
     check_prompt(body.prompt, body.instrumental)
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
         playlist=check_playlist(body.playlist),
     )  # fmt: skip
+    wait = await repo.take_create_slot(pool, user.address, settings.creates_per_minute, 60)
+    if wait is not None:
+        raise TooManyRequests(f"at most {settings.creates_per_minute} new smols a minute; try again shortly", wait)
     smol_id = new_smol_id()
     try:
         await temporal.start_workflow(

@@ -1,0 +1,59 @@
+"""What HTTP clients expect: a per-user create limit (429 + Retry-After), body size limits, CORS for listed origins."""
+
+import httpx
+import pytest
+
+from tests.conftest import _stop
+
+ORIGIN = "https://smol.example"
+
+
+@pytest.fixture(scope="module")
+def strict_api(stack):
+    api, url = stack.start_api(creates_per_minute=3, cors_origins=f'["{ORIGIN}"]', max_body_bytes=4096)
+    yield url
+    _stop(api)
+
+
+async def test_create_limit_per_address_answers_429_with_retry_after(stack, strict_api):
+    async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
+        for _ in range(3):
+            ok = await http.post("/", json={"prompt": "limited"}, headers=stack.auth("GLIMITED"))
+            assert ok.status_code == 200
+        refused = await http.post("/", json={"prompt": "limited"}, headers=stack.auth("GLIMITED"))
+        assert refused.status_code == 429 and "3 new smols a minute" in refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        other = await http.post("/", json={"prompt": "someone else"}, headers=stack.auth("GUNLIMITED"))
+        assert other.status_code == 200
+        bad = await http.post("/", json={"prompt": ""}, headers=stack.auth("GLIMITED"))
+        assert bad.status_code == 422  # bad input is refused as such, before the limit
+
+
+async def test_oversized_bodies_are_413(stack, strict_api):
+    async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
+        big = await http.post("/", json={"prompt": "x" * 5000}, headers=stack.auth("GBIG"))
+        assert big.status_code == 413
+
+        async def chunks():
+            for _ in range(10):
+                yield b"x" * 1000
+
+        streamed = await http.post(
+            "/mixtapes", content=chunks(), headers={**stack.auth("GBIG"), "content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+
+
+async def test_cors_allows_listed_origins_with_credentials_only(strict_api):
+    async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
+        preflight = await http.options(
+            "/", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                          "Access-Control-Request-Headers": "authorization,content-type"},
+        )  # fmt: skip
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        listed = await http.get("/", headers={"Origin": ORIGIN})
+        assert listed.headers["access-control-allow-origin"] == ORIGIN
+        stranger = await http.get("/", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in stranger.headers
