@@ -78,10 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After"],
         )
 
-    from api.routers import media, smols, social
+    from api.routers import events, media, smols, social
 
     app.include_router(media.router)
     app.include_router(social.router)
+    app.include_router(events.router)
     app.include_router(smols.router)
     return app
 

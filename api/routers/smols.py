@@ -177,28 +177,35 @@ async def _failure_of(handle: WorkflowHandle) -> dict:
     responses=NOT_FOUND,
 )
 async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, response: Response):
-    address = user.address if user else None
-    row = await repo.get_smol(pool, id)
+    body = await smol_detail(pool, temporal, id, user.address if user else None, count_view=True)
+    if "wf" in body:
+        response.headers["Cache-Control"] = "no-store"
+    return body
+
+
+async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_view: bool = False) -> dict:
+    """The GET /{id} body: the finished row's shape, or the workflow's while in progress. NotFound if not visible."""
+    row = await repo.get_smol(pool, smol_id)
     if row is not None:
-        if not row["public"] and row["address"] != address:
+        if not row["public"] and row["address"] != viewer:
             raise NotFound("smol not found")
-        row = await repo.get_smol(pool, id, count_view=True)
-        steps = await repo.load_steps(pool, id)
+        if count_view:
+            row = await repo.get_smol(pool, smol_id, count_view=True)
+        steps = await repo.load_steps(pool, smol_id)
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
             "Created_At": _when(row["created_at"]), "Public": int(row["public"]),
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        kv_do = _finished_kv_do(steps, await repo.songs_of(pool, id))
-        return {"kv_do": kv_do, "d1": d1, "liked": await repo.is_liked(pool, id, address)}
+        kv_do = _finished_kv_do(steps, await repo.songs_of(pool, smol_id))
+        return {"kv_do": kv_do, "d1": d1, "liked": await repo.is_liked(pool, smol_id, viewer)}
 
-    kv_do, wf = await _workflow_view(temporal.get_workflow_handle(id), pool, id)
+    kv_do, wf = await _workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)
     payload = kv_do.get("payload") or {}
-    if payload and not payload.get("public", True) and payload.get("address") != address:
+    if payload and not payload.get("public", True) and payload.get("address") != viewer:
         raise NotFound("smol not found")
-    response.headers["Cache-Control"] = "no-store"
-    return {"kv_do": kv_do, "wf": wf, "liked": await repo.is_liked(pool, id, address)}
+    return {"kv_do": kv_do, "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
 
 
 OWNER_ERRORS = {

@@ -1,0 +1,57 @@
+"""Live progress of a smol as Server-Sent Events."""
+
+import asyncio
+import json
+import time
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from api.deps import OptionalUserDep, PoolDep, TemporalDep
+from api.routers.smols import NOT_FOUND, smol_detail
+from smol.errors import SmolError
+
+router = APIRouter(tags=["smols"])
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15
+MAX_STREAM_SECONDS = 3600
+ENDED = ("errored", "terminated")
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+@router.get(
+    "/{id:smolid}/events",
+    summary="Server-Sent Events: the current state first, then one `state` event per step or song change, then `end`",
+    responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND},
+    response_class=StreamingResponse,
+)
+async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep) -> StreamingResponse:
+    viewer = user.address if user else None
+    first = await smol_detail(pool, temporal, id, viewer)  # 404 before the stream starts
+
+    async def stream():
+        body, last_sent, last_write = first, None, time.monotonic()
+        deadline = time.monotonic() + MAX_STREAM_SECONDS
+        while time.monotonic() < deadline:
+            encoded = json.dumps(body, sort_keys=True)
+            if encoded != last_sent:
+                yield _event("state", body)
+                last_sent, last_write = encoded, time.monotonic()
+            if "d1" in body or body.get("wf", {}).get("status") in ENDED:
+                yield _event("end", {"status": body.get("wf", {}).get("status", "complete")})
+                return
+            if time.monotonic() - last_write > KEEPALIVE_SECONDS:
+                yield ": keep-alive\n\n"
+                last_write = time.monotonic()
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                body = await smol_detail(pool, temporal, id, viewer)
+            except SmolError as exc:  # deleted, or Temporal went away: tell the client and close
+                yield _event("error", {"status": exc.status_code, "message": str(exc)})
+                return
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

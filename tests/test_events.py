@@ -1,0 +1,46 @@
+"""GET /{id}/events: live progress as Server-Sent Events."""
+
+import json
+
+from tests.conftest import wait_for
+
+
+async def read_events(http, path: str, headers: dict | None = None) -> list[tuple[str, dict]]:
+    events, name = [], None
+    async with http.stream("GET", path, headers=headers or {}, timeout=90) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events
+
+
+async def test_events_follow_every_step_and_end_with_the_final_state(stack, http):
+    created = await http.post("/", json={"prompt": "an evented disco"}, headers=stack.auth("GEVENTS"))
+    events = await read_events(http, f"/{created.text}/events")
+
+    names = [name for name, _ in events]
+    assert names[-1] == "end" and set(names[:-1]) == {"state"}
+    states = [data for name, data in events if name == "state"]
+    assert "d1" in states[-1] and states[-1]["d1"]["Id"] == created.text
+    steps_seen = [s["wf"]["current_step"] for s in states if "wf" in s]
+    assert len(set(steps_seen)) >= 2  # several steps were reported as they happened
+    song_states = [tuple(song["status"] for song in s["kv_do"].get("songs", [])) for s in states]
+    assert len(set(song_states)) >= 2  # song progress changed while we watched
+    assert all(states[i] != states[i + 1] for i in range(len(states) - 1))  # one event per change, no repeats
+
+
+async def test_a_late_client_gets_the_current_state_first(stack, http, finished_smol):
+    events = await read_events(http, f"/{finished_smol['d1']['Id']}/events")
+    assert [name for name, _ in events] == ["state", "end"]
+    assert events[0][1]["d1"]["Id"] == finished_smol["d1"]["Id"]
+
+
+async def test_events_of_unknown_or_private_smols_are_404(stack, http):
+    assert (await http.get(f"/{'d' * 64}/events")).status_code == 404
+    created = await http.post("/", json={"prompt": "private events", "public": False}, headers=stack.auth("GPRIV"))
+    assert (await http.get(f"/{created.text}/events")).status_code == 404
+    await wait_for(http, created.text, stack.auth("GPRIV"))
