@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After"],
         )
 
-    from api.routers import events, media, smols, social
+    from api.routers import auth, events, media, smols, social
 
+    app.include_router(auth.router)
     app.include_router(media.router)
     app.include_router(social.router)
     app.include_router(events.router)

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     )
     object_store: str = Field(default="", description="Directory for PNG/MP3 objects; default data_dir/objects")
 
+    webauthn_rp_ids: list[str] = Field(default=["localhost"], description="Relying-party ids passkeys may be bound to")
+    webauthn_origins: list[str] = Field(
+        default=["http://localhost:5173", "http://localhost:8000", "http://127.0.0.1:8000"],
+        description="Origins a passkey ceremony may come from (never taken from the request)",
+    )
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
 

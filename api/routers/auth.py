@@ -1,0 +1,118 @@
+"""Passkey login (WebAuthn registration and assertion) and logout, with the session token as body and cookie."""
+
+import json
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+from webauthn import verify_authentication_response, verify_registration_response
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+
+from api.deps import COOKIE, PoolDep, SettingsDep
+from smol import passkeys
+from smol.errors import InvalidInput, Unauthorized
+from smol.settings import Settings
+from smol.tokens import issue_token
+
+router = APIRouter(tags=["auth"])
+TEXT = {"content": {"text/plain": {}}}
+
+
+class LoginBody(BaseModel):
+    type: Literal["create", "connect"]
+    keyId: str = Field(min_length=1, max_length=1024, description="the passkey's credential id (base64url)")
+    contractId: str = Field(min_length=1, max_length=256, description="the user's address")
+    response: dict = Field(description="the PublicKeyCredential as JSON, binary fields in base64url")
+    username: str | None = Field(default=None, max_length=64)
+
+
+def _client_challenge(credential: dict, ceremony: str) -> str:
+    """The challenge the client signed, read from its clientDataJSON (checked for reuse, not for origin)."""
+    try:
+        client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
+        challenge, kind = client_data["challenge"], client_data["type"]
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+        raise InvalidInput("response.clientDataJSON is not WebAuthn client data") from None
+    if kind != ceremony or not isinstance(challenge, str) or not 16 <= len(challenge) <= 512:
+        raise InvalidInput(f"response is not a {ceremony} ceremony with a challenge")
+    return challenge
+
+
+def _verify(settings: Settings, check):
+    """Run a WebAuthn check against each configured relying-party id; the first that passes wins."""
+    error: Exception | None = None
+    for rp_id in settings.webauthn_rp_ids:
+        try:
+            return check(rp_id)
+        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+            error = exc
+    raise Unauthorized(f"passkey verification failed: {error}")
+
+
+async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
+    challenge = _client_challenge(body.response, "webauthn.create")
+    verified = _verify(settings, lambda rp_id: verify_registration_response(
+        credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
+        expected_origin=settings.webauthn_origins,
+    ))  # fmt: skip
+    if bytes_to_base64url(verified.credential_id) != body.keyId:
+        raise InvalidInput("keyId is not the id of the registered credential")
+    if not await passkeys.spend_challenge(pool, challenge):
+        raise Unauthorized("this registration was already used")
+    username = body.username or ""
+    await passkeys.register(pool, credential_id=body.keyId, address=body.contractId, username=username,
+                            public_key=verified.credential_public_key, sign_count=verified.sign_count)  # fmt: skip
+    return body.contractId, username
+
+
+async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
+    challenge = _client_challenge(body.response, "webauthn.get")
+    stored = await passkeys.find(pool, body.keyId)
+    if stored is None:
+        raise Unauthorized("unknown passkey")
+    if stored["address"] != body.contractId:
+        raise Unauthorized("this passkey is not registered for that address")
+    verified = _verify(settings, lambda rp_id: verify_authentication_response(
+        credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
+        expected_origin=settings.webauthn_origins, credential_public_key=stored["public_key"],
+        credential_current_sign_count=stored["sign_count"],
+    ))  # fmt: skip
+    if not await passkeys.spend_challenge(pool, challenge):
+        raise Unauthorized("this assertion was already used")
+    if not await passkeys.advance_counter(pool, body.keyId, stored["sign_count"], verified.new_sign_count):
+        raise Unauthorized("this assertion was already used")
+    return stored["address"], stored["username"]
+
+
+@router.post(
+    "/login",
+    response_class=PlainTextResponse,
+    summary="Register a passkey (create) or log in with one (connect); answers the session token",
+    responses={
+        200: {"description": "The JWT, also set as the smol_token cookie", **TEXT},
+        400: {"description": "No Origin/Referer header, or a malformed credential", **TEXT},
+        401: {"description": "Verification failed, unknown passkey, or a replay", **TEXT},
+        409: {"description": "The passkey is already registered", **TEXT},
+    },
+)
+async def login(body: LoginBody, request: Request, response: Response, pool: PoolDep, settings: SettingsDep) -> str:
+    if not (request.headers.get("origin") or request.headers.get("referer")):
+        raise InvalidInput("an Origin (or Referer) header is required")
+    if body.response.get("id") != body.keyId:
+        raise InvalidInput("keyId does not match the credential's id")
+    address, username = await (_register if body.type == "create" else _connect)(body, pool, settings)
+    token = issue_token(settings, address, key=body.keyId, username=username)
+    response.set_cookie(
+        COOKIE, token, max_age=settings.jwt_days * 86400, path="/", samesite="lax", httponly=True,
+        secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return token
+
+
+@router.post("/logout", status_code=204, summary="Clear the session cookie")
+async def logout() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/", samesite="lax", httponly=True)
+    return response
