@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
@@ -34,6 +35,20 @@ register_url_convertor("musicid", _RegexConvertor(MUSIC_ID_PATTERN))
 register_url_convertor("mixtapeid", _RegexConvertor(MIXTAPE_ID_PATTERN))
 
 
+def _text(description: str) -> dict:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+# Any route may meet these: a malformed request, a bad token, a body over the limit, Temporal being down.
+COMMON_ERRORS = {
+    400: _text("Bad request"),
+    401: _text("Missing, malformed, wrongly signed or expired token"),
+    404: _text("Not found"),
+    413: _text("Request body too large"),
+    503: _text("A service behind the API is unavailable; see Retry-After"),
+}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -54,8 +69,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
+        responses=COMMON_ERRORS,
         description="Durable AI music generation on Temporal, with the original Smol HTTP contract.",
     )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> PlainTextResponse:
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(SmolError)
     async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:

@@ -52,18 +52,19 @@ def _head(status: int, length: int, media_type: str, headers: dict) -> Response:
     return Response(status_code=status, media_type=media_type, headers={**headers, "Content-Length": str(length)})
 
 
-@router.api_route(
-    "/song/{music_id:musicid}.mp3",
-    methods=["GET", "HEAD"],
-    summary="Stream an archived song (single byte ranges, ETag, HEAD)",
-    responses={
-        206: {"description": "Partial content"},
-        304: {"description": "Not modified"},
-        416: {"description": "Range not satisfiable"},
-        **MEDIA_ERRORS,
-    },
-    response_class=Response,
-)
+SONG_RESPONSES = {
+    200: {"content": {"audio/mpeg": {}}, "description": "The song"},
+    206: {"content": {"audio/mpeg": {}}, "description": "Partial content"},
+    304: {"description": "Not modified"},
+    416: {"description": "Range not satisfiable", "content": {"text/plain": {}}},
+    **MEDIA_ERRORS,
+}
+SONG_PATH = "/song/{music_id:musicid}.mp3"
+
+
+@router.head(SONG_PATH, summary="A song's headers", responses=SONG_RESPONSES, response_class=Response)
+@router.get(SONG_PATH, summary="Stream an archived song (single byte ranges, ETag)", responses=SONG_RESPONSES,
+            response_class=Response)  # fmt: skip
 async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep) -> Response:
     key = song_key(music_id)
     size = await store.size(key)
@@ -102,13 +103,18 @@ def _parse_scale(raw: str | None) -> int:
     return int(raw)
 
 
-@router.api_route(
-    "/image/{id:smolid}.png",
-    methods=["GET", "HEAD"],
-    summary="A smol's cover, optionally upscaled (ETag, HEAD)",
-    responses={304: {"description": "Not modified"}, 400: {"description": "scale outside 1–32"}, **MEDIA_ERRORS},
-    response_class=Response,
-)
+IMAGE_RESPONSES = {
+    200: {"content": {"image/png": {}}, "description": "The cover"},
+    304: {"description": "Not modified"},
+    400: {"description": "scale outside 1–32", "content": {"text/plain": {}}},
+    **MEDIA_ERRORS,
+}
+IMAGE_PATH = "/image/{id:smolid}.png"
+
+
+@router.head(IMAGE_PATH, summary="A cover's headers", responses=IMAGE_RESPONSES, response_class=Response)
+@router.get(IMAGE_PATH, summary="A smol's cover, optionally upscaled (ETag)", responses=IMAGE_RESPONSES,
+            response_class=Response)  # fmt: skip
 async def get_image(
     id: str, request: Request, store: StoreDep, scale: str | None = Query(None, description="integer 1–32")
 ) -> Response:
