@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.pool = await create_pool(settings)
+        app.state.pool = await create_pool(settings, max_size=20)
         await migrate(app.state.pool)
         app.state.store = open_store(settings.object_root())
         app.state.temporal = await connect(settings, lazy=True)

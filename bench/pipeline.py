@@ -9,9 +9,7 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,19 +17,8 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from smol.db import embedded_postgres  # noqa: E402
-from smol.settings import Settings  # noqa: E402
-from smol.stack import ROOT, start_temporal, stop_postgres, wait_for_port  # noqa: E402
-from smol.tokens import issue_token  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import auth, bench_stack, peak_rss_mb  # noqa: E402
 
 
 async def timings(client: Client, smol_id: str) -> dict:
@@ -54,26 +41,15 @@ async def timings(client: Client, smol_id: str) -> dict:
 
 
 async def run(args) -> None:
-    base = Path(tempfile.mkdtemp(prefix="smol-bench-"))
-    settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", data_dir=base, task_queue="bench")
-    temporal = start_temporal(settings, free_port(), None)
-    pg = embedded_postgres(settings)
-    api_port = free_port()
     env = {
-        **os.environ, "SMOL_TEMPORAL_ADDRESS": settings.temporal_address, "SMOL_TASK_QUEUE": "bench",
-        "SMOL_DATA_DIR": str(base), "SMOL_DATABASE_URL": pg.get_uri(), "SMOL_JWT_SECRET": "b" * 40,
-        "SMOL_LOCAL_SONG_DELAY": str(args.song_delay), "SMOL_SONG_SECONDS": str(args.song_seconds),
-        "SMOL_SONG_POLL_INTERVAL": str(args.poll_interval),
-    }  # fmt: skip
-    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:app", "--port", str(api_port), "--log-level",
-                            "warning"], env=env, cwd=ROOT)  # fmt: skip
-    worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port("127.0.0.1", api_port, proc=api)
-        client = await Client.connect(settings.temporal_address)
-        headers = {"Authorization": f"Bearer {issue_token(Settings(jwt_secret='b' * 40), 'GBENCH')}"}
+        "local_song_delay": args.song_delay,
+        "song_seconds": args.song_seconds,
+        "song_poll_interval": args.poll_interval,
+    }
+    with bench_stack(**env) as stack:
+        client = await Client.connect(stack["settings"].temporal_address)
         rows = []
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", headers=headers, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBENCH"), timeout=60) as http:
             for n in range(args.smols + 1):
                 started = time.perf_counter()
                 smol_id = (await http.post("/", json={"prompt": f"bench {n}: a lofi frog at night"})).text
@@ -93,12 +69,8 @@ async def run(args) -> None:
                   f"min {min(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms")  # fmt: skip
         share = statistics.median(r["overhead"] / r["total"] for r in rows)
         print(f"  orchestration overhead: {share:.1%} of the workflow's time")
-        print(f"  peak RSS: worker {peak_rss_mb(worker.pid):.0f} MB, API {peak_rss_mb(api.pid):.0f} MB")
-    finally:
-        for proc in (api, worker, temporal):
-            proc.terminate()
-            proc.wait()
-        stop_postgres(Path(pg.pgdata))
+        pids = stack["processes"]
+        print(f"  peak RSS: worker {peak_rss_mb(pids['worker'].pid):.0f} MB, API {peak_rss_mb(pids['api'].pid):.0f} MB")
 
 
 def main() -> None:

@@ -74,12 +74,16 @@ async def insert_smol(conn: asyncpg.Connection, *, smol_id: str, title: str, son
     return bool(created)
 
 
-async def get_smol(pool: asyncpg.Pool, smol_id: str, count_view: bool = False) -> asyncpg.Record | None:
-    if count_view:
-        return await pool.fetchrow(
-            f"UPDATE smols SET views = views + 1 WHERE id = $1 RETURNING {SMOL_COLUMNS}", smol_id
-        )
+async def get_smol(pool: asyncpg.Pool, smol_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(f"SELECT {SMOL_COLUMNS} FROM smols WHERE id = $1", smol_id)
+
+
+async def view_smol(pool: asyncpg.Pool, smol_id: str, viewer: str | None) -> asyncpg.Record | None:
+    """The smol's row with one more view, if the viewer may see it (public, or theirs)."""
+    return await pool.fetchrow(
+        f"UPDATE smols SET views = views + 1 WHERE id = $1 AND (public OR address = $2) RETURNING {SMOL_COLUMNS}",
+        smol_id, viewer,
+    )  # fmt: skip
 
 
 async def is_liked(pool: asyncpg.Pool, smol_id: str, address: str | None) -> bool:

@@ -1,5 +1,6 @@
 """Creating, listing and reading smols."""
 
+import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
@@ -185,21 +186,22 @@ async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: Optional
 
 async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_view: bool = False) -> dict:
     """The GET /{id} body: the finished row's shape, or the workflow's while in progress. NotFound if not visible."""
-    row = await repo.get_smol(pool, smol_id)
+    row = await repo.view_smol(pool, smol_id, viewer) if count_view else await repo.get_smol(pool, smol_id)
+    if row is None and count_view and await repo.get_smol(pool, smol_id) is not None:
+        raise NotFound("smol not found")  # finished, but private to someone else
     if row is not None:
         if not row["public"] and row["address"] != viewer:
             raise NotFound("smol not found")
-        if count_view:
-            row = await repo.get_smol(pool, smol_id, count_view=True)
-        steps = await repo.load_steps(pool, smol_id)
+        steps, songs, liked = await asyncio.gather(
+            repo.load_steps(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer)
+        )
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
             "Created_At": _when(row["created_at"]), "Public": int(row["public"]),
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        kv_do = _finished_kv_do(steps, await repo.songs_of(pool, smol_id))
-        return {"kv_do": kv_do, "d1": d1, "liked": await repo.is_liked(pool, smol_id, viewer)}
+        return {"kv_do": _finished_kv_do(steps, songs), "d1": d1, "liked": liked}
 
     kv_do, wf = await _workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)
     payload = kv_do.get("payload") or {}
