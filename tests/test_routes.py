@@ -157,7 +157,8 @@ async def test_delete_leaves_no_row_and_no_object(stack, http, pool):
         assert await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", smol_id) == 0, table
     assert await pool.fetchval("SELECT count(*) FROM mixtapes WHERE $1 = ANY(smols)", smol_id) == 0
     assert (await http.get(f"/mixtapes/{mixtape['id']}")).json()["Smols"] == []
-    assert (await http.get(f"/{smol_id}")).status_code in (200, 404)  # the Temporal run is history, not data
+    assert (await http.get(f"/{smol_id}")).status_code == 404  # its Temporal history shows nothing any more
+    assert (await http.get(f"/{smol_id}/events")).status_code == 404
     assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
 
 
@@ -178,3 +179,16 @@ async def test_retry_through_the_api_keeps_the_id_and_reuses_finished_steps(stac
     counts = await repo.provider_call_counts(pool, smol_id)
     assert [counts[s] for s in ("image", "description", "lyrics", "nsfw")] == [1, 1, 1, 1]
     assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 409  # finished
+
+
+async def test_a_failed_smol_can_be_deleted_by_its_owner(stack, http, pool, temporal, task_queue):
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="delete my failure", address=OWNER)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert (stack.settings.object_root() / f"{smol_id}.png").exists()
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 204
+    assert not (stack.settings.object_root() / f"{smol_id}.png").exists()
+    assert await pool.fetchval("SELECT count(*) FROM smol_steps WHERE smol_id = $1", smol_id) == 0
+    assert (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404

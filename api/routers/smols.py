@@ -143,6 +143,8 @@ async def _workflow_view(handle: WorkflowHandle, pool, smol_id: str) -> tuple[di
             raise ServiceUnavailable("the workflow service is unavailable") from None
         return _finished_kv_do(steps, await repo.songs_of(pool, smol_id)), {"status": "unknown"}
     closed_as = CLOSED_STATUS.get(description.status)
+    if closed_as == "complete" or (closed_as and not await repo.load_steps(pool, smol_id)):
+        raise NotFound("smol not found")  # finished without a row, or ended with no data: it was deleted
     try:
         status = await handle.query(SmolWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
         wf = {"status": closed_as if closed_as == "terminated" else status.status, "current_step": status.current_step,
