@@ -12,7 +12,7 @@ from activities.providers import build_providers
 from smol.db import create_pool, migrate
 from smol.settings import Settings, get_settings
 from smol.store import open_store
-from smol.temporal import connect
+from smol.temporal import connect, ensure_search_attributes
 from workflows.smol import SmolWorkflow
 
 log = logging.getLogger("smol.worker")
@@ -25,6 +25,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         store = open_store(settings.object_root())
         activities = SmolActivities(pool, store, build_providers(settings, store), settings.song_poll_interval)
         client = await connect(settings)
+        await ensure_search_attributes(client, settings.temporal_namespace)
         worker = Worker(
             client,
             task_queue=settings.task_queue,

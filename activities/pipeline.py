@@ -26,6 +26,8 @@ from workflows.models import (
     CheckNsfwResult,
     DescribeImageInput,
     DescribeImageResult,
+    DiscardSmolInput,
+    DiscardSmolResult,
     GenerateImageInput,
     GenerateImageResult,
     GenerateLyricsInput,
@@ -194,8 +196,16 @@ class SmolActivities:
             )  # fmt: skip
         return StoreResultsResult(created=created)
 
+    @activity.defn
+    async def discard_smol(self, data: DiscardSmolInput) -> DiscardSmolResult:
+        keys = await repo.delete_smol(self.pool, data.smol_id)
+        for key in keys:
+            await self.store.delete(key)
+        return DiscardSmolResult(objects_removed=len(keys))
+
     def all(self) -> list:
         return [
             self.load_steps, self.save_payload, self.generate_image, self.describe_image, self.generate_lyrics,
             self.check_nsfw, self.submit_songs, self.poll_songs, self.archive_song, self.store_results,
+            self.discard_smol,
         ]  # fmt: skip

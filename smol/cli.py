@@ -1,5 +1,6 @@
 """`smol`: create smols, follow them, and mint tokens for local use."""
 
+import asyncio
 import time
 
 import httpx
@@ -120,3 +121,140 @@ def status(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_A
         console.print(f"title: {body['d1']['Title']}  songs: {body['d1']['Song_1']}, {body['d1']['Song_2']}")
     elif (body.get("wf") or {}).get("status") in FINAL:
         raise typer.Exit(1)
+
+
+# Operator commands: they talk to Temporal directly, like `temporal workflow ...`, and to the API where the
+# product's rules live (retry).
+
+
+def _temporal_call(action):
+    """Run `action(client)` against Temporal, turning its errors into clear messages and exit code 1."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from smol.temporal import connect
+
+    settings = get_settings()
+
+    async def run():
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            _fail(f"cannot reach Temporal at {settings.temporal_address}: {exc}")
+        try:
+            return await action(client)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                _fail(f"no such smol: {exc.message}")
+            _fail(f"Temporal refused: {exc.message}")
+
+    return asyncio.run(run())
+
+
+async def _owner(client, smol_id: str) -> str:
+    from workflows.search import SMOL_ADDRESS
+
+    description = await client.get_workflow_handle(smol_id).describe()
+    return description.typed_search_attributes.get(SMOL_ADDRESS) or DEFAULT_ADDRESS
+
+
+@app.command("list")
+def list_smols(
+    address: str | None = typer.Option(None, help="only this creator's smols"),
+    status: str | None = typer.Option(None, help="queued, running, paused, complete or errored"),
+    step: str | None = typer.Option(None, help="current step, e.g. poll"),
+    limit: int = typer.Option(20, min=1, max=1000),
+) -> None:
+    """Smols known to Temporal, newest first, filtered by creator, status or current step."""
+    clauses = ["WorkflowType = 'SmolWorkflow'"]
+    for name, value in (("SmolAddress", address), ("SmolStatus", status), ("SmolStep", step)):
+        if value is not None:
+            clauses.append(f"{name} = '{value.replace(chr(39), '')}'")
+
+    async def fetch(client):
+        from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
+
+        rows = []
+        async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+            attributes = execution.typed_search_attributes
+            rows.append((execution.id, attributes.get(SMOL_STATUS) or "", attributes.get(SMOL_STEP) or "",
+                         attributes.get(SMOL_ADDRESS) or "", execution.status.name if execution.status else "",
+                         execution.start_time.strftime("%Y-%m-%d %H:%M:%S")))  # fmt: skip
+        return rows
+
+    rows = _temporal_call(fetch)
+    if not console.is_terminal:  # piped: one tab-separated line per smol, whole ids, for scripts
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table("id", "smol status", "step", "address", "run", "started")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def watch(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_API_URL")) -> None:
+    """Follow a smol's steps live until it is done."""
+    address = _temporal_call(lambda client: _owner(client, smol_id))
+    _follow(_api(api_url), smol_id, issue_token(get_settings(), address))
+
+
+def _signal(smol_id: str, action: str, reason: str) -> None:
+    from workflows.models import PauseSignal, ResumeSignal
+    from workflows.smol import SmolWorkflow
+
+    async def send(client):
+        handle = client.get_workflow_handle(smol_id)
+        if action == "pause":
+            await handle.signal(SmolWorkflow.pause, PauseSignal(reason))
+        elif action == "resume":
+            await handle.signal(SmolWorkflow.resume, ResumeSignal(reason))
+        elif action == "cancel":
+            await handle.cancel()
+        else:
+            await handle.terminate(reason=reason or "terminated with the smol CLI")
+
+    _temporal_call(send)
+    console.print(f"{action}: sent to {smol_id}")
+
+
+@app.command()
+def pause(smol_id: str, reason: str = typer.Option("", help="shown in the history")) -> None:
+    """Hold a smol at its next step boundary."""
+    _signal(smol_id, "pause", reason)
+
+
+@app.command()
+def resume(smol_id: str, reason: str = typer.Option("", help="shown in the history")) -> None:
+    """Let a paused smol go on."""
+    _signal(smol_id, "resume", reason)
+
+
+@app.command()
+def cancel(smol_id: str) -> None:
+    """Stop a smol: the running step is cancelled and everything it made is removed."""
+    _signal(smol_id, "cancel", "")
+
+
+@app.command()
+def terminate(smol_id: str, reason: str = typer.Option("", help="shown in the history")) -> None:
+    """End a smol's run at once, with no clean-up (use cancel unless the run is stuck)."""
+    _signal(smol_id, "terminate", reason)
+
+
+@app.command()
+def retry(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_API_URL")) -> None:
+    """Run a failed smol again under the same id, reusing its finished steps (through the API)."""
+    address = _temporal_call(lambda client: _owner(client, smol_id))
+    api = _api(api_url)
+    try:
+        response = httpx.post(
+            f"{api}/retry/{smol_id}",
+            headers={"Authorization": f"Bearer {issue_token(get_settings(), address)}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {api}: {exc}")
+    if response.status_code != 200:
+        _fail(f"{response.status_code}: {response.text}")
+    console.print(f"retrying {smol_id}")

@@ -41,10 +41,18 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
     raise SystemExit(f"nothing answered on {host}:{port} after {timeout:.0f}s")
 
 
+def search_attribute_flags() -> list[str]:
+    """`temporal server start-dev` flags that register the smol search attributes before anything runs."""
+    from workflows.search import ALL
+
+    return [flag for key in ALL for flag in ("--search-attribute", f"{key.name}=Keyword")]
+
+
 def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> subprocess.Popen:
     host, port = settings.temporal_address.rsplit(":", 1)
     command = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", str(ui_port),
                "--namespace", settings.temporal_namespace, "--log-level", "error"]  # fmt: skip
+    command += search_attribute_flags()
     if db_file is not None:
         command += ["--db-filename", str(db_file)]
     else:

@@ -18,7 +18,7 @@ from temporalio.client import Client
 
 from smol.db import create_pool, migrate
 from smol.settings import Settings
-from smol.stack import ROOT, stop_postgres, temporal_binary, wait_for_port
+from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.tokens import issue_token
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -80,7 +80,7 @@ def stack(tmp_path_factory):
     temporal_port = free_port()
     temporal = subprocess.Popen(
         [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
-         "--ui-port", str(free_port()), "--headless", "--log-level", "error"],
+         "--ui-port", str(free_port()), "--headless", "--log-level", "error", *search_attribute_flags()],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     processes = [temporal]

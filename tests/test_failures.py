@@ -64,7 +64,7 @@ async def test_pause_holds_at_the_next_step_and_resume_completes(stack, pool, te
     assert result.smol_id == smol_id
 
 
-async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal, http, task_queue):
+async def test_cancel_ends_the_run_and_leaves_no_row_and_no_object(stack, pool, temporal, http, task_queue):
     activities = activities_with(stack, pool)
     activities.providers.songs.delay = 30  # long enough to cancel while the songs are being made
     async with worker_for(temporal, task_queue, activities):
@@ -76,16 +76,13 @@ async def test_cancel_ends_the_run_and_writes_no_smol_row(stack, pool, temporal,
             raise AssertionError("the workflow should have been cancelled")
         except WorkflowFailureError:
             pass
-    body = (await http.get(f"/{smol_id}")).json()
-    assert body["wf"]["status"] == "terminated"
-    assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 0
-    assert await repo.provider_call_counts(pool, smol_id) == {
-        "image": 1,
-        "description": 1,
-        "lyrics": 1,
-        "nsfw": 1,
-        "songs": 1,
-    }
+    assert (await http.get(f"/{smol_id}")).status_code == 404  # nothing of it is left
+    for table, column in [("smols", "id"), ("smol_steps", "smol_id"), ("smol_songs", "smol_id"),
+                          ("provider_calls", "smol_id")]:  # fmt: skip
+        assert await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", smol_id) == 0, table
+    assert not (stack.settings.object_root() / f"{smol_id}.png").exists()
+    history = [e async for e in handle.fetch_history_events()]
+    assert any(e.activity_task_scheduled_event_attributes.activity_type.name == "discard_smol" for e in history)
 
 
 async def test_a_retry_run_reuses_every_finished_step_and_remakes_the_failed_songs(

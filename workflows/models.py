@@ -230,3 +230,13 @@ class StoreResultsInput:
 @dataclass
 class StoreResultsResult:
     created: bool
+
+
+@dataclass
+class DiscardSmolInput:
+    smol_id: str
+
+
+@dataclass
+class DiscardSmolResult:
+    objects_removed: int

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "ContentPolicy"]
 
@@ -19,6 +20,8 @@ class StepPolicy:
 
     def activity_options(self) -> dict:
         return {
+            # On cancel, wait for the running activity to stop, so clean-up never races a late write.
+            "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             "start_to_close_timeout": self.timeout,
             "heartbeat_timeout": self.heartbeat,
             "retry_policy": RetryPolicy(
@@ -47,6 +50,7 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       10),
     "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       8),
     "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
+    "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
 }  # fmt: skip
 
 # How long the workflow waits in total for both songs before it gives up.

@@ -4,6 +4,7 @@ Deterministic orchestration only. Every side effect is an activity (activities/p
 timeout and retry policy is in workflows/policies.py.
 """
 
+import asyncio
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         ArchiveSongInput,
         CheckNsfwInput,
         DescribeImageInput,
+        DiscardSmolInput,
         GenerateImageInput,
         GenerateLyricsInput,
         LoadStepsInput,
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitSongsInput,
     )  # fmt: skip
     from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
+    from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
 
 STEPS = ["load", "payload", "image", "description", "lyrics", "nsfw", "submit", "poll", "archive", "store"]
 
@@ -53,25 +56,42 @@ class SmolWorkflow:
         self.saved = LoadStepsResult()
         self.requested: Payload | None = None  # shown (and used for privacy) until the saved payload exists
         self.songs: dict[str, Song] = {}
+        self.published: dict[str, str] = {}
 
     @workflow.run
     async def run(self, data: SmolInput) -> SmolResult:
         self.requested = data.payload
+        self._publish()
         try:
-            return await self._pipeline(data)
+            result = await self._pipeline(data)
+            self._publish()
+            return result
+        except asyncio.CancelledError:
+            await self._discard(data.smol_id)
+            raise
         except ActivityError as exc:
             if is_cancelled_exception(exc):
+                await self._discard(data.smol_id)
                 raise
             cause = exc.cause if isinstance(exc.cause, ApplicationError) else exc
             self.error = {"name": getattr(cause, "type", None) or "ActivityError", "message": str(cause)}
             if self.current:
                 self.steps[self.current].state = "failed"
+            self._publish()
             raise ApplicationError(
                 f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True
             ) from exc
         except ApplicationError as exc:
             self.error = {"name": exc.type or "ApplicationError", "message": str(exc)}
+            self._publish()
             raise
+
+    async def _discard(self, smol_id: str) -> None:
+        """A cancelled smol leaves nothing behind: its saved steps, song rows and objects are removed."""
+        self.current = "discard"
+        await workflow.execute_activity_method(
+            SmolActivities.discard_smol, DiscardSmolInput(smol_id), **STEP_POLICIES["discard_smol"].activity_options()
+        )
 
     async def _pipeline(self, data: SmolInput) -> SmolResult:
         smol_id, seed = data.smol_id, _seed_of(data.smol_id, data.seed)
@@ -215,6 +235,18 @@ class SmolWorkflow:
         self.current = name
         state = self.steps[name]
         state.state, state.started_at = "running", workflow.now().isoformat()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep the search attributes (owner, current step, status) current, for the UI and `smol list`."""
+        payload = self.saved.payload or self.requested
+        values = {"address": payload.address if payload else "", "step": self.current or "", "status": self._status()}
+        if values != self.published:
+            workflow.upsert_search_attributes(
+                [SMOL_ADDRESS.value_set(values["address"]), SMOL_STEP.value_set(values["step"]),
+                 SMOL_STATUS.value_set(values["status"])]
+            )  # fmt: skip
+            self.published = values
 
     def _end(self, name: str) -> None:
         state = self.steps[name]
@@ -226,25 +258,26 @@ class SmolWorkflow:
     @workflow.signal
     def pause(self, _: PauseSignal) -> None:
         self.paused = True
+        self._publish()
 
     @workflow.signal
     def resume(self, _: ResumeSignal) -> None:
         self.paused = False
+        self._publish()
+
+    def _status(self) -> str:
+        if self.error:
+            return "errored"
+        if self.finished:
+            return "complete"
+        if self.paused:
+            return "paused"
+        return "queued" if self.current is None else "running"
 
     @workflow.query
     def status(self) -> SmolStatus:
-        if self.error:
-            status = "errored"
-        elif self.finished:
-            status = "complete"
-        elif self.paused:
-            status = "paused"
-        elif self.current is None:
-            status = "queued"
-        else:
-            status = "running"
         return SmolStatus(
-            status=status,
+            status=self._status(),
             current_step=self.current,
             steps=list(self.steps.values()),
             kv_do=self._kv_do(),

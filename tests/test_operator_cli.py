@@ -1,0 +1,106 @@
+"""Operating smols from the command line: `smol list/pause/resume/cancel/retry/watch/terminate`, and the same
+signals through the Temporal CLI; search attributes kept current by the workflow."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from smol import repo
+from tests.conftest import wait_for
+from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def smol(stack, *args, env=None):
+    env = {**stack.env, "SMOL_API_URL": stack.api_url, **(env or {})}
+    return subprocess.run([str(BIN / "smol"), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+async def created(stack, http, address: str, prompt: str) -> str:
+    response = await http.post("/", json={"prompt": prompt}, headers=stack.auth(address))
+    assert response.status_code == 200
+    return response.text
+
+
+async def test_pause_then_resume_completes(stack, http):
+    smol_id = await created(stack, http, "GCLIPAUSE", "a pausable polka")
+    assert smol(stack, "pause", smol_id).returncode == 0
+    body = await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+    await asyncio.sleep(1.5)
+    still = (await http.get(f"/{smol_id}")).json()
+    assert still["wf"]["status"] == "paused" and still["wf"]["current_step"] == body["wf"]["current_step"]
+    listed = smol(stack, "list", "--status", "paused", "--address", "GCLIPAUSE")
+    assert smol_id in listed.stdout
+    assert smol(stack, "resume", smol_id).returncode == 0
+    assert "d1" in await wait_for(http, smol_id)
+
+
+async def test_cancel_leaves_no_rows(stack, http, pool):
+    smol_id = await created(stack, http, "GCLICANCEL", "a cancelled cumbia")
+    smol(stack, "pause", smol_id)
+    await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+    result = smol(stack, "cancel", smol_id)
+    assert result.returncode == 0, result.stderr
+    for _ in range(100):
+        if (await http.get(f"/{smol_id}")).status_code == 404:
+            break
+        await asyncio.sleep(0.1)
+    assert (await http.get(f"/{smol_id}")).status_code == 404
+    assert await pool.fetchval("SELECT count(*) FROM smol_steps WHERE smol_id = $1", smol_id) == 0
+    assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 0
+
+
+async def test_retry_reuses_the_finished_steps(stack, http, pool, temporal, task_queue):
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="cli retry", address="GCLIRETRY")
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    listed = smol(stack, "list", "--status", "errored", "--address", "GCLIRETRY")
+    assert smol_id in listed.stdout
+    result = smol(stack, "retry", smol_id)
+    assert result.returncode == 0, result.stderr
+    watched = smol(stack, "watch", smol_id)
+    assert watched.returncode == 0 and "done" in watched.stderr
+    counts = await repo.provider_call_counts(pool, smol_id)
+    assert [counts[s] for s in ("image", "description", "lyrics", "nsfw")] == [1, 1, 1, 1]
+
+
+async def test_search_attributes_follow_the_run(stack, http, temporal):
+    smol_id = await created(stack, http, "GCLISEARCH", "a searchable samba")
+    await wait_for(http, smol_id)
+    await asyncio.sleep(1)  # visibility is eventually consistent
+    found = [w async for w in temporal.list_workflows("SmolAddress = 'GCLISEARCH' AND SmolStatus = 'complete'")]
+    assert [w.id for w in found] == [smol_id]
+    listed = smol(stack, "list", "--address", "GCLISEARCH")
+    assert smol_id in listed.stdout and "complete" in listed.stdout
+
+
+async def test_temporal_cli_signals_work_too(stack, http):
+    smol_id = await created(stack, http, "GCLITEMPORAL", "a temporal tango")
+    address = ["--address", stack.settings.temporal_address]
+    pause = subprocess.run([str(BIN / "temporal"), "workflow", "signal", "--workflow-id", smol_id, "--name", "pause",
+                            "--input", "{}", *address], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert pause.returncode == 0, pause.stderr
+    await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+    query = subprocess.run([str(BIN / "temporal"), "workflow", "query", "--workflow-id", smol_id, "--type", "status",
+                            *address], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert '"paused"' in query.stdout
+    subprocess.run([str(BIN / "temporal"), "workflow", "signal", "--workflow-id", smol_id, "--name", "resume",
+                    "--input", "{}", *address], check=True, capture_output=True, timeout=60)  # fmt: skip
+    assert "d1" in await wait_for(http, smol_id)
+
+
+async def test_terminate_and_clear_errors(stack, http):
+    smol_id = await created(stack, http, "GCLITERM", "a terminated tune")
+    smol(stack, "pause", smol_id)
+    assert smol(stack, "terminate", smol_id, "--reason", "stuck").returncode == 0
+    unknown = smol(stack, "pause", "f" * 64)
+    assert unknown.returncode == 1 and "no such smol" in unknown.stderr
+    down = smol(stack, "list", env={"SMOL_TEMPORAL_ADDRESS": "127.0.0.1:9"})
+    assert down.returncode == 1 and "cannot reach Temporal" in down.stderr
