@@ -23,7 +23,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await migrate(pool)
         store = open_store(settings.object_root())
-        activities = SmolActivities(pool, store, build_providers(settings, store), settings.song_poll_interval)
+        activities = SmolActivities(
+            pool,
+            store,
+            build_providers(settings, store),
+            poll_interval=settings.song_poll_interval,
+            webhook_secret=settings.webhook_secret.get_secret_value(),
+            webhooks_allow_private=settings.webhooks_allow_private,
+        )
         client = await connect(settings)
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = Worker(

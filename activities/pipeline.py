@@ -5,11 +5,13 @@ can start from it; each provider call is recorded in `provider_calls` (what a sm
 finished step was not paid for twice).
 """
 
+import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 
 import asyncpg
+import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -19,11 +21,14 @@ from smol.errors import InvalidInput
 from smol.ids import image_key, song_key
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
+from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, check_destination, sign
 from workflows.models import (
     ArchiveSongInput,
     ArchiveSongResult,
     CheckNsfwInput,
     CheckNsfwResult,
+    DeliverWebhookInput,
+    DeliverWebhookResult,
     DescribeImageInput,
     DescribeImageResult,
     DiscardSmolInput,
@@ -50,11 +55,21 @@ from workflows.models import (
 
 
 class SmolActivities:
-    def __init__(self, pool: asyncpg.Pool, store: ObjectStore, providers: Providers, poll_interval: float = 2.0):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: ObjectStore,
+        providers: Providers,
+        poll_interval: float = 2.0,
+        webhook_secret: str = "",
+        webhooks_allow_private: bool = False,
+    ):
         self.pool = pool
         self.store = store
         self.providers = providers
         self.poll_interval = poll_interval
+        self.webhook_secret = webhook_secret
+        self.webhooks_allow_private = webhooks_allow_private
 
     @asynccontextmanager
     async def _provider_call(self, smol_id: str, step: str, provider: str):
@@ -203,9 +218,36 @@ class SmolActivities:
             await self.store.delete(key)
         return DiscardSmolResult(objects_removed=len(keys))
 
+    @activity.defn
+    async def deliver_webhook(self, data: DeliverWebhookInput) -> DeliverWebhookResult:
+        """POST the signed event; 5xx, 408, 429 and network errors are retried, other refusals are final."""
+        try:
+            await check_destination(data.url, self.webhooks_allow_private)
+        except InvalidInput as exc:
+            raise ApplicationError(str(exc), type="WebhookRefused", non_retryable=True) from None
+        body = json.dumps(data.event, separators=(",", ":"), sort_keys=True).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "smol-webhooks/1",
+            SIGNATURE_HEADER: sign(self.webhook_secret, body),
+            EVENT_ID_HEADER: data.event_id,
+        }
+        try:
+            async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
+                response = await client.post(data.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"webhook not delivered: {type(exc).__name__}", type="WebhookUnreachable") from None
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise ApplicationError(f"webhook receiver answered {response.status_code}", type="WebhookRetry")
+        if response.status_code >= 300:
+            raise ApplicationError(
+                f"webhook receiver refused with {response.status_code}", type="WebhookRefused", non_retryable=True
+            )
+        return DeliverWebhookResult(status_code=response.status_code, attempt=activity.info().attempt)
+
     def all(self) -> list:
         return [
             self.load_steps, self.save_payload, self.generate_image, self.describe_image, self.generate_lyrics,
             self.check_nsfw, self.submit_songs, self.poll_songs, self.archive_song, self.store_results,
-            self.discard_smol,
+            self.discard_smol, self.deliver_webhook,
         ]  # fmt: skip

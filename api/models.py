@@ -12,6 +12,9 @@ class CreateSmol(BaseModel):
     public: bool = True
     instrumental: bool = False
     playlist: str | None = Field(default=None, min_length=1, max_length=MAX_PLAYLIST)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, description="POSTed a signed JSON event when the smol completes or fails"
+    )
 
 
 class Pagination(BaseModel):

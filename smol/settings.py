@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         default=["http://localhost:5173", "http://localhost:8000", "http://127.0.0.1:8000"],
         description="Origins a passkey ceremony may come from (never taken from the request)",
     )
+    webhook_secret: SecretStr = SecretStr("dev-only-webhook-secret-set-SMOL_WEBHOOK_SECRET")
+    webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
 

@@ -23,6 +23,7 @@ from smol.tokens import issue_token
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 ADDRESS = "GE2ECREATOR"
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def free_port() -> int:
@@ -100,6 +101,8 @@ def stack(tmp_path_factory):
             "SMOL_LOCAL_SONG_DELAY": "1",
             "SMOL_SONG_POLL_INTERVAL": "0.5",
             "SMOL_CREATES_PER_MINUTE": "1000",
+            "SMOL_WEBHOOKS_ALLOW_PRIVATE": "true",
+            "SMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
         settings = Settings(
             temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",

@@ -8,6 +8,7 @@ from activities.pipeline import SmolActivities
 from activities.providers import ProviderError, build_providers
 from smol.ids import new_smol_id
 from smol.store import open_store
+from tests.conftest import WEBHOOK_SECRET
 from workflows.models import Payload, SmolInput, Song
 from workflows.smol import SmolWorkflow
 
@@ -43,7 +44,8 @@ class RefusingSongs:
 def activities_with(stack, pool, **replace) -> SmolActivities:
     store = open_store(stack.settings.object_root())
     providers = dataclasses.replace(build_providers(stack.settings, store), **replace)
-    return SmolActivities(pool, store, providers, poll_interval=0.3)
+    return SmolActivities(pool, store, providers, poll_interval=0.3, webhook_secret=WEBHOOK_SECRET,
+                          webhooks_allow_private=True)  # fmt: skip
 
 
 def worker_for(temporal, task_queue, activities) -> Worker:

@@ -13,6 +13,12 @@ class Payload:
     public: bool = True
     instrumental: bool = False
     playlist: str | None = None
+    webhook_url: str | None = None
+
+
+def payload_view(payload: dict) -> dict:
+    """The payload as clients see it (the `kv_do.payload` shape): without the creator's webhook URL."""
+    return {key: value for key, value in payload.items() if key != "webhook_url"}
 
 
 @dataclass
@@ -240,3 +246,16 @@ class DiscardSmolInput:
 @dataclass
 class DiscardSmolResult:
     objects_removed: int
+
+
+@dataclass
+class DeliverWebhookInput:
+    url: str
+    event_id: str
+    event: dict
+
+
+@dataclass
+class DeliverWebhookResult:
+    status_code: int
+    attempt: int

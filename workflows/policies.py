@@ -6,7 +6,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "ContentPolicy"]
+NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "ContentPolicy", "WebhookRefused"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       8),
     "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
+    "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),
 }  # fmt: skip
 
 # How long the workflow waits in total for both songs before it gives up.

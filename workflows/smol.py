@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ArchiveSongInput,
         CheckNsfwInput,
+        DeliverWebhookInput,
         DescribeImageInput,
         DiscardSmolInput,
         GenerateImageInput,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StoreResultsInput,
         SubmitSongsInput,
+        payload_view,
     )  # fmt: skip
     from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
     from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
@@ -65,6 +67,8 @@ class SmolWorkflow:
         try:
             result = await self._pipeline(data)
             self._publish()
+            await self._notify(data.smol_id, "smol.completed", {"title": result.title, "song_ids": result.song_ids,
+                                                                "public": result.public})  # fmt: skip
             return result
         except asyncio.CancelledError:
             await self._discard(data.smol_id)
@@ -78,13 +82,32 @@ class SmolWorkflow:
             if self.current:
                 self.steps[self.current].state = "failed"
             self._publish()
+            await self._notify(data.smol_id, "smol.failed", {"error": self.error})
             raise ApplicationError(
                 f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True
             ) from exc
         except ApplicationError as exc:
             self.error = {"name": exc.type or "ApplicationError", "message": str(exc)}
             self._publish()
+            await self._notify(data.smol_id, "smol.failed", {"error": self.error})
             raise
+
+    async def _notify(self, smol_id: str, kind: str, details: dict) -> None:
+        """Deliver the creator's webhook, if they gave one; a receiver that never answers does not fail the smol."""
+        payload = self.saved.payload or self.requested
+        if not payload or not payload.webhook_url:
+            return
+        event = {"type": kind, "smol_id": smol_id, "status": self._status(), "occurred_at": workflow.now().isoformat(),
+                 **details}  # fmt: skip
+        event_id = f"{smol_id}:{workflow.info().run_id}:{kind}"
+        try:
+            await workflow.execute_activity_method(
+                SmolActivities.deliver_webhook,
+                DeliverWebhookInput(payload.webhook_url, event_id, event),
+                **STEP_POLICIES["deliver_webhook"].activity_options(),
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("webhook for smol %s not delivered: %s", smol_id, exc.cause or exc)
 
     async def _discard(self, smol_id: str) -> None:
         """A cancelled smol leaves nothing behind: its saved steps, song rows and objects are removed."""
@@ -288,7 +311,7 @@ class SmolWorkflow:
         saved = self.saved
         kv: dict = {"image": saved.image_key is not None}
         if saved.payload or self.requested:
-            kv["payload"] = asdict(saved.payload or self.requested)
+            kv["payload"] = payload_view(asdict(saved.payload or self.requested))
         if saved.description is not None:
             kv["description"] = saved.description
         if saved.lyrics:

@@ -17,7 +17,8 @@ from smol import repo
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
-from workflows.models import Payload, SmolInput
+from smol.webhooks import check_destination
+from workflows.models import Payload, SmolInput, payload_view
 from workflows.smol import SmolWorkflow
 
 router = APIRouter(tags=["smols"])
@@ -90,9 +91,11 @@ async def create_smol(
     body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep, pool: PoolDep
 ) -> str:
     check_prompt(body.prompt, body.instrumental)
+    webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private)
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
         playlist=check_playlist(body.playlist),
+        webhook_url=webhook or None,
     )  # fmt: skip
     wait = await repo.take_create_slot(pool, user.address, settings.creates_per_minute, 60)
     if wait is not None:
@@ -114,7 +117,7 @@ async def create_smol(
 def _finished_kv_do(steps: dict, songs: list) -> dict:
     kv: dict = {"image": "image" in steps}
     if "payload" in steps:
-        kv["payload"] = steps["payload"]
+        kv["payload"] = payload_view(steps["payload"])
     if "description" in steps:
         kv["description"] = steps["description"]["text"]
     for name in ("lyrics", "nsfw"):
