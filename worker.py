@@ -12,7 +12,7 @@ from activities.providers import build_providers
 from smol.db import create_pool, migrate
 from smol.settings import Settings, get_settings
 from smol.store import open_store
-from smol.temporal import connect, ensure_search_attributes
+from smol.temporal import connect, ensure_search_attributes, metrics_runtime
 from workflows.smol import SmolWorkflow
 
 log = logging.getLogger("smol.worker")
@@ -31,7 +31,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             webhook_secret=settings.webhook_secret.get_secret_value(),
             webhooks_allow_private=settings.webhooks_allow_private,
         )
-        client = await connect(settings)
+        runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
+        client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = Worker(
             client,

@@ -9,6 +9,7 @@ import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -85,8 +86,16 @@ class SmolActivities:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            elapsed = int((time.monotonic() - started) * 1000)
-            await repo.record_provider_call(self.pool, smol_id, step, provider, elapsed, error is None, error)
+            elapsed = time.monotonic() - started
+            meter = activity.metric_meter().with_additional_attributes({"step": step, "provider": provider})
+            meter.create_histogram_timedelta("smol_provider_call_duration", unit="ms").record(
+                timedelta(seconds=elapsed)
+            )
+            if error is not None:
+                meter.create_counter("smol_provider_errors").add(1)
+            await repo.record_provider_call(
+                self.pool, smol_id, step, provider, int(elapsed * 1000), error is None, error
+            )
 
     @activity.defn
     async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:

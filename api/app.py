@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.metrics import MetricsMiddleware, metrics_endpoint
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match"],
             expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After"],
         )
+
+    app.add_middleware(MetricsMiddleware)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     from api.routers import auth, events, media, smols, social
 

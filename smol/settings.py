@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
 
+    worker_metrics_address: str = Field(
+        default="127.0.0.1:9464", description="host:port of the worker's Prometheus /metrics; empty turns it off"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     cors_origins: list[str] = Field(

@@ -1,13 +1,22 @@
 """Connecting to Temporal the same way from the API, the worker and the CLI."""
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from smol.settings import Settings
 
 
-async def connect(settings: Settings, lazy: bool = False) -> Client:
+async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """`lazy` connects on first use, so a process can start (and serve what needs no Temporal) while it is down."""
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy)
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy, runtime=runtime
+    )
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime whose metrics (the SDK's and the ones workflows and activities record) are served
+    for Prometheus at http://<bind_address>/metrics."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:

@@ -37,6 +37,7 @@ class Stack:
     settings: Settings
     env: dict
     api_url: str
+    worker_metrics: str = ""
 
     def token(self, address: str) -> str:
         return issue_token(self.settings, address)
@@ -48,6 +49,7 @@ class Stack:
         return {**self.env, **{f"SMOL_{k.upper()}": str(v) for k, v in overrides.items()}}
 
     def start_worker(self, **overrides) -> subprocess.Popen:
+        overrides.setdefault("worker_metrics_address", f"127.0.0.1:{free_port()}")
         return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self._env(overrides), cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -112,7 +114,8 @@ def stack(tmp_path_factory):
         api, api_url = start_api(env)
         processes.append(api)
         stack = Stack(settings=settings, env=env, api_url=api_url)
-        processes.append(stack.start_worker())
+        stack.worker_metrics = f"127.0.0.1:{free_port()}"
+        processes.append(stack.start_worker(worker_metrics_address=stack.worker_metrics))
         yield stack
     finally:
         for proc in reversed(processes):

@@ -64,13 +64,16 @@ class SmolWorkflow:
     async def run(self, data: SmolInput) -> SmolResult:
         self.requested = data.payload
         self._publish()
+        self._count("smol_started")
         try:
             result = await self._pipeline(data)
             self._publish()
+            self._count("smol_completed")
             await self._notify(data.smol_id, "smol.completed", {"title": result.title, "song_ids": result.song_ids,
                                                                 "public": result.public})  # fmt: skip
             return result
         except asyncio.CancelledError:
+            self._count("smol_cancelled")
             await self._discard(data.smol_id)
             raise
         except ActivityError as exc:
@@ -82,6 +85,7 @@ class SmolWorkflow:
             if self.current:
                 self.steps[self.current].state = "failed"
             self._publish()
+            self._count("smol_failed", {"error": self.error["name"]})
             await self._notify(data.smol_id, "smol.failed", {"error": self.error})
             raise ApplicationError(
                 f"{self.current} failed: {cause}", type=self.error["name"], non_retryable=True
@@ -89,6 +93,7 @@ class SmolWorkflow:
         except ApplicationError as exc:
             self.error = {"name": exc.type or "ApplicationError", "message": str(exc)}
             self._publish()
+            self._count("smol_failed", {"error": self.error["name"]})
             await self._notify(data.smol_id, "smol.failed", {"error": self.error})
             raise
 
@@ -108,6 +113,10 @@ class SmolWorkflow:
             )
         except ActivityError as exc:
             workflow.logger.warning("webhook for smol %s not delivered: %s", smol_id, exc.cause or exc)
+
+    def _count(self, name: str, attributes: dict | None = None) -> None:
+        """A replay-safe counter, exported with the worker's Temporal metrics."""
+        workflow.metric_meter().create_counter(name, "smols").add(1, attributes or {})
 
     async def _discard(self, smol_id: str) -> None:
         """A cancelled smol leaves nothing behind: its saved steps, song rows and objects are removed."""

@@ -11,6 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
+from api.metrics import RATE_LIMITED, SMOLS_STARTED
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
@@ -99,6 +100,7 @@ async def create_smol(
     )  # fmt: skip
     wait = await repo.take_create_slot(pool, user.address, settings.creates_per_minute, 60)
     if wait is not None:
+        RATE_LIMITED.inc()
         raise TooManyRequests(f"at most {settings.creates_per_minute} new smols a minute; try again shortly", wait)
     smol_id = new_smol_id()
     try:
@@ -111,6 +113,7 @@ async def create_smol(
         )
     except TEMPORAL_DOWN:
         raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
+    SMOLS_STARTED.inc()
     return smol_id
 
 
