@@ -217,6 +217,7 @@ class SmolWorkflow:
         for music_id in archived:
             self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
         deadline = workflow.now() + SONG_WAIT_LIMIT
+        await self._gate()
         self._begin("archive")
         self._begin("poll")
         while len(archived) < len(song_ids):
