@@ -20,9 +20,9 @@ log = logging.getLogger("smol.worker")
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings)
+    store = open_store(settings)
     try:
         await migrate(pool)
-        store = open_store(settings.object_root())
         activities = SmolActivities(
             pool,
             store,
@@ -46,6 +46,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("worker stopping")
     finally:
+        await store.close()
         await pool.close()
 
 

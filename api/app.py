@@ -58,11 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.pool = await create_pool(settings, max_size=20)
         await migrate(app.state.pool)
-        app.state.store = open_store(settings.object_root())
+        app.state.store = open_store(settings)
         app.state.temporal = await connect(settings, lazy=True)
         try:
             yield
         finally:
+            await app.state.store.close()
             await app.state.pool.close()
 
     app = FastAPI(

@@ -21,7 +21,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="Postgres URL; when unset, an embedded pgserver under data_dir/pg is used"
     )
-    object_store: str = Field(default="", description="Directory for PNG/MP3 objects; default data_dir/objects")
+    object_store: str = Field(
+        default="", description="Directory for PNG/MP3 objects (default data_dir/objects), or s3://bucket/prefix"
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (R2, MinIO); None for AWS")
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_presign_media: bool = Field(default=False, description="Serve songs and covers by redirect to presigned URLs")
 
     webauthn_rp_ids: list[str] = Field(default=["localhost"], description="Relying-party ids passkeys may be bound to")
     webauthn_origins: list[str] = Field(

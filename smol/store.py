@@ -29,6 +29,7 @@ class ObjectStore(Protocol):
     async def size(self, key: str) -> int: ...
     async def exists(self, key: str) -> bool: ...
     async def delete(self, key: str) -> None: ...
+    async def close(self) -> None: ...
 
 
 class FileStore:
@@ -87,6 +88,97 @@ class FileStore:
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    async def close(self) -> None:
+        pass
 
-def open_store(location: Path | str) -> ObjectStore:
-    return FileStore(location)
+
+class S3Store:
+    """An S3 bucket (AWS, R2, MinIO…) under an optional key prefix, through one long-lived aioboto3 client."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str = "us-east-1",
+                 access_key_id: str | None = None, secret_access_key: str | None = None):  # fmt: skip
+        import aioboto3
+
+        self.bucket, self.prefix = bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._session = aioboto3.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region
+        )
+        self._endpoint_url = endpoint_url
+        self._client = None
+        self._stack = None
+        self._lock = asyncio.Lock()
+
+    async def _s3(self):
+        async with self._lock:
+            if self._client is None:
+                from contextlib import AsyncExitStack
+
+                self._stack = AsyncExitStack()
+                self._client = await self._stack.enter_async_context(
+                    self._session.client("s3", endpoint_url=self._endpoint_url)
+                )
+        return self._client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    async def _get(self, key: str, **extra) -> bytes:
+        s3 = await self._s3()
+        try:
+            response = await s3.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
+        except s3.exceptions.NoSuchKey:
+            raise NotFound("object not found") from None
+        async with response["Body"] as body:
+            return await body.read()
+
+    async def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        s3 = await self._s3()
+        await s3.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+
+    async def get(self, key: str) -> bytes:
+        return await self._get(key)
+
+    async def read_range(self, key: str, start: int, end: int) -> bytes:
+        return await self._get(key, Range=f"bytes={start}-{end}")
+
+    async def size(self, key: str) -> int:
+        s3 = await self._s3()
+        try:
+            head = await s3.head_object(Bucket=self.bucket, Key=self._key(key))
+        except s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise NotFound("object not found") from None
+            raise
+        return int(head["ContentLength"])
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.size(key)
+        except NotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        s3 = await self._s3()
+        await s3.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    async def presigned_url(self, key: str, seconds: int = 900) -> str:
+        s3 = await self._s3()
+        params = {"Bucket": self.bucket, "Key": self._key(key)}
+        return await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._client = self._stack = None
+
+
+def open_store(settings) -> ObjectStore:
+    """The store named in settings: `s3://bucket/prefix` for S3-compatible storage, else a local directory."""
+    location = settings.object_store
+    if location.startswith("s3://"):
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+        return S3Store(bucket, prefix, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                       access_key_id=settings.s3_access_key_id, secret_access_key=secret)  # fmt: skip
+    return FileStore(settings.object_root())

@@ -1,13 +1,49 @@
-import os
+"""The object-store contract, run against the filesystem store and an S3 store on a real S3-protocol server
+(moto's, on 127.0.0.1)."""
 
+import os
+import uuid
+
+import boto3
+import httpx
 import pytest
+from moto.server import ThreadedMotoServer
 
 from smol.errors import InvalidInput, NotFound
-from smol.store import FileStore, check_key
+from smol.store import FileStore, S3Store, check_key
+from tests.conftest import free_port
+
+CREDENTIALS = {"access_key_id": "test", "secret_access_key": "test"}
 
 
-async def test_put_get_and_ranges(tmp_path):
-    store = FileStore(tmp_path)
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def make_bucket(endpoint: str) -> str:
+    bucket = f"smol-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                 region_name="us-east-1").create_bucket(Bucket=bucket)  # fmt: skip
+    return bucket
+
+
+@pytest.fixture(params=["file", "s3"])
+async def store(request, tmp_path):
+    if request.param == "file":
+        yield FileStore(tmp_path / "root")
+        return
+    endpoint = request.getfixturevalue("s3_endpoint")
+    made = S3Store(make_bucket(endpoint), "media", endpoint_url=endpoint, **CREDENTIALS)
+    yield made
+    await made.close()
+
+
+async def test_put_get_and_ranges(store):
     await store.put("a.mp3", b"0123456789")
     assert await store.get("a.mp3") == b"0123456789"
     assert await store.read_range("a.mp3", 2, 5) == b"2345"
@@ -27,6 +63,16 @@ async def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path):
     assert sorted(os.listdir(tmp_path / "x")) == ["b.png"]
 
 
+async def test_s3_presigned_urls_serve_the_object(s3_endpoint):
+    store = S3Store(make_bucket(s3_endpoint), "", endpoint_url=s3_endpoint, **CREDENTIALS)
+    await store.put("song.mp3", b"ID3 and some audio", "audio/mpeg")
+    url = await store.presigned_url("song.mp3")
+    async with httpx.AsyncClient() as client:
+        response = await client.get(url, headers={"Range": "bytes=4-6"})
+    assert response.status_code == 206 and response.content == b"and"
+    await store.close()
+
+
 @pytest.mark.parametrize(
     "key",
     [
@@ -44,8 +90,7 @@ async def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path):
         ".hidden",
     ],
 )
-async def test_keys_that_could_escape_the_root_are_refused(tmp_path, key):
-    store = FileStore(tmp_path / "root")
+async def test_keys_that_could_escape_the_root_are_refused(store, tmp_path, key):
     with pytest.raises(InvalidInput):
         check_key(key)
     with pytest.raises(InvalidInput):
@@ -53,3 +98,28 @@ async def test_keys_that_could_escape_the_root_are_refused(tmp_path, key):
     with pytest.raises(InvalidInput):
         await store.get(key)
     assert not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize("presign", [False, True])
+async def test_the_api_serves_media_from_s3(stack, s3_endpoint, presign):
+    from tests.conftest import _stop
+
+    bucket = make_bucket(s3_endpoint)
+    api, url = stack.start_api(object_store=f"s3://{bucket}/media", s3_endpoint_url=s3_endpoint,
+                               s3_access_key_id="test", s3_secret_access_key="test",
+                               s3_presign_media=str(presign).lower())  # fmt: skip
+    store = S3Store(bucket, "media", endpoint_url=s3_endpoint, **CREDENTIALS)
+    try:
+        await store.put("abcdef.mp3", b"0123456789" * 10, "audio/mpeg")
+        async with httpx.AsyncClient(base_url=url, follow_redirects=True) as client:
+            whole = await client.get("/song/abcdef.mp3")
+            part = await client.get("/song/abcdef.mp3", headers={"Range": "bytes=10-19"})
+            missing = await client.get("/song/nothing.mp3")
+            first = (await client.get("/song/abcdef.mp3", follow_redirects=False)).status_code
+        assert whole.content == b"0123456789" * 10
+        assert part.status_code == 206 and part.content == b"0123456789"
+        assert missing.status_code == 404
+        assert first == (307 if presign else 200)
+    finally:
+        await store.close()
+        _stop(api)

@@ -42,7 +42,7 @@ class RefusingSongs:
 
 
 def activities_with(stack, pool, **replace) -> SmolActivities:
-    store = open_store(stack.settings.object_root())
+    store = open_store(stack.settings)
     providers = dataclasses.replace(build_providers(stack.settings, store), **replace)
     return SmolActivities(pool, store, providers, poll_interval=0.3, webhook_secret=WEBHOOK_SECRET,
                           webhooks_allow_private=True)  # fmt: skip

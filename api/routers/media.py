@@ -7,7 +7,7 @@ from functools import lru_cache
 from fastapi import APIRouter, Query, Request, Response
 from PIL import Image
 
-from api.deps import PoolDep, StoreDep
+from api.deps import PoolDep, SettingsDep, StoreDep
 from smol import repo
 from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable
 from smol.ids import image_key, song_key
@@ -48,6 +48,14 @@ def _not_modified(request: Request, etag: str, headers: dict) -> Response | None
     return None
 
 
+async def _presigned(request: Request, store, settings, key: str) -> Response | None:
+    """With S3 storage and `s3_presign_media`, GETs are sent to the bucket itself (ranges included)."""
+    if request.method != "GET" or not settings.s3_presign_media or not hasattr(store, "presigned_url"):
+        return None
+    url = await store.presigned_url(key)
+    return Response(status_code=307, headers={"Location": url, "Cache-Control": "private, max-age=600"})
+
+
 def _head(status: int, length: int, media_type: str, headers: dict) -> Response:
     return Response(status_code=status, media_type=media_type, headers={**headers, "Content-Length": str(length)})
 
@@ -65,7 +73,7 @@ SONG_PATH = "/song/{music_id:musicid}.mp3"
 @router.head(SONG_PATH, summary="A song's headers", responses=SONG_RESPONSES, response_class=Response)
 @router.get(SONG_PATH, summary="Stream an archived song (single byte ranges, ETag)", responses=SONG_RESPONSES,
             response_class=Response)  # fmt: skip
-async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep) -> Response:
+async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep, settings: SettingsDep) -> Response:
     key = song_key(music_id)
     size = await store.size(key)
     etag = f'"{music_id}"'  # an archived song never changes under its id
@@ -75,6 +83,8 @@ async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolD
         await repo.count_play(pool, music_id)
     if (cached := _not_modified(request, etag, headers)) is not None:
         return cached
+    if (redirect := await _presigned(request, store, settings, key)) is not None:
+        return redirect
     if byte_range is None:
         if request.method == "HEAD":
             return _head(200, size, "audio/mpeg", headers)
@@ -116,7 +126,11 @@ IMAGE_PATH = "/image/{id:smolid}.png"
 @router.get(IMAGE_PATH, summary="A smol's cover, optionally upscaled (ETag)", responses=IMAGE_RESPONSES,
             response_class=Response)  # fmt: skip
 async def get_image(
-    id: str, request: Request, store: StoreDep, scale: str | None = Query(None, description="integer 1–32")
+    id: str,
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    scale: str | None = Query(None, description="integer 1–32"),
 ) -> Response:
     factor = _parse_scale(scale)
     etag = f'"{id}-x{factor}"'
@@ -125,6 +139,8 @@ async def get_image(
         raise NotFound("image not found")
     if (cached := _not_modified(request, etag, headers)) is not None:
         return cached
+    if factor == 1 and (redirect := await _presigned(request, store, settings, image_key(id))) is not None:
+        return redirect
     png = await store.get(image_key(id))
     body = png if factor == 1 else _scaled(png, factor)
     if request.method == "HEAD":
