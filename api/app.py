@@ -4,6 +4,7 @@ import math
 import re
 from contextlib import asynccontextmanager
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
@@ -102,6 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(MetricsMiddleware)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        try:
+            await app.state.pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError):
+            return PlainTextResponse("database unavailable", status_code=503)
+        return PlainTextResponse("ok")
 
     from api.routers import auth, events, media, smols, social
 

@@ -57,3 +57,8 @@ async def test_cors_allows_listed_origins_with_credentials_only(strict_api):
         assert listed.headers["access-control-allow-origin"] == ORIGIN
         stranger = await http.get("/", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_healthz_checks_the_database(http):
+    response = await http.get("/healthz")
+    assert response.status_code == 200 and response.text == "ok"
