@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 from activities.pipeline import SmolActivities
 from activities.providers import build_providers
 from smol.db import create_pool, migrate
+from smol.logs import configure
 from smol.settings import Settings, get_settings
 from smol.store import open_store
 from smol.temporal import connect, ensure_search_attributes, metrics_runtime
@@ -51,14 +52,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(get_settings(), stop)
+        await run_worker(settings, stop)
 
     asyncio.run(run())
 

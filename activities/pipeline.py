@@ -86,16 +86,15 @@ class SmolActivities:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            elapsed = time.monotonic() - started
+            elapsed = timedelta(seconds=time.monotonic() - started)
             meter = activity.metric_meter().with_additional_attributes({"step": step, "provider": provider})
-            meter.create_histogram_timedelta("smol_provider_call_duration", unit="ms").record(
-                timedelta(seconds=elapsed)
-            )
+            meter.create_histogram_timedelta("smol_provider_call_duration", unit="ms").record(elapsed)
             if error is not None:
                 meter.create_counter("smol_provider_errors").add(1)
-            await repo.record_provider_call(
-                self.pool, smol_id, step, provider, int(elapsed * 1000), error is None, error
-            )
+            milliseconds = elapsed // timedelta(milliseconds=1)
+            activity.logger.info("%s call to %s took %d ms%s", step, provider, milliseconds,
+                                 f" and failed: {error}" if error else "")  # fmt: skip
+            await repo.record_provider_call(self.pool, smol_id, step, provider, milliseconds, error is None, error)
 
     @activity.defn
     async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:

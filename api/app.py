@@ -15,6 +15,7 @@ from api.metrics import MetricsMiddleware, metrics_endpoint
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
+from smol.logs import configure
 from smol.settings import Settings, get_settings
 from smol.store import open_store
 from smol.temporal import connect
@@ -53,6 +54,8 @@ COMMON_ERRORS = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    configure(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

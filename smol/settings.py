@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     worker_metrics_address: str = Field(
         default="127.0.0.1:9464", description="host:port of the worker's Prometheus /metrics; empty turns it off"
     )
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     cors_origins: list[str] = Field(

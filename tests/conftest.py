@@ -48,10 +48,10 @@ class Stack:
     def _env(self, overrides: dict) -> dict:
         return {**self.env, **{f"SMOL_{k.upper()}": str(v) for k, v in overrides.items()}}
 
-    def start_worker(self, **overrides) -> subprocess.Popen:
+    def start_worker(self, log=subprocess.DEVNULL, **overrides) -> subprocess.Popen:
         overrides.setdefault("worker_metrics_address", f"127.0.0.1:{free_port()}")
         return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self._env(overrides), cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                stdout=log, stderr=log)  # fmt: skip
 
     def start_api(self, **overrides) -> tuple[subprocess.Popen, str]:
         """Another API process on a free port (same database and store unless overridden); returns it and its URL."""
