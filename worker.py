@@ -5,6 +5,7 @@ import logging
 import signal
 from datetime import timedelta
 
+import httpx
 from temporalio.worker import Worker
 
 from activities.pipeline import SmolActivities
@@ -22,12 +23,13 @@ log = logging.getLogger("smol.worker")
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings)
     store = open_store(settings)
+    http = httpx.AsyncClient(timeout=settings.provider_timeout, follow_redirects=False)
     try:
         await migrate(pool)
         activities = SmolActivities(
             pool,
             store,
-            build_providers(settings, store),
+            build_providers(settings, store, http),
             poll_interval=settings.song_poll_interval,
             webhook_secret=settings.webhook_secret.get_secret_value(),
             webhooks_allow_private=settings.webhooks_allow_private,
@@ -47,6 +49,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("worker stopping")
     finally:
+        await http.aclose()
         await store.close()
         await pool.close()
 

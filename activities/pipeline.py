@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers import ProviderError, Providers, SongJob
+from activities.providers.chain import as_chain
 from smol import repo
 from smol.errors import InvalidInput
 from smol.ids import image_key, song_key
@@ -72,16 +73,24 @@ class SmolActivities:
         self.webhook_secret = webhook_secret
         self.webhooks_allow_private = webhooks_allow_private
 
+    async def _ask(self, chain, method: str, *args, smol_id: str, step: str):
+        """(result, provider name) from the step's provider chain; a total failure becomes a Temporal error that
+        keeps its retryability."""
+        try:
+            return await as_chain(chain).call(method, *args, record=lambda name: self._recorded(smol_id, step, name))
+        except ProviderError as exc:
+            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+
     @asynccontextmanager
-    async def _provider_call(self, smol_id: str, step: str, provider: str):
-        """Record the call and turn a ProviderError into a Temporal error that keeps its retryability."""
+    async def _recorded(self, smol_id: str, step: str, provider: str):
+        """Record one provider call: in `provider_calls`, the metrics and the log."""
         started = time.monotonic()
         error = None
         try:
             yield
         except ProviderError as exc:
             error = f"{exc.kind}: {exc}"
-            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+            raise
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             raise
@@ -133,66 +142,62 @@ class SmolActivities:
 
     @activity.defn
     async def generate_image(self, data: GenerateImageInput) -> GenerateImageResult:
-        provider = self.providers.image
-        async with self._provider_call(data.smol_id, "image", provider.name):
-            png = await provider.generate(data.prompt, data.seed)
+        png, provider = await self._ask(
+            self.providers.image, "generate", data.prompt, data.seed, smol_id=data.smol_id, step="image"
+        )
         key = image_key(data.smol_id)
         await self.store.put(key, png, "image/png")
-        await repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider.name})
-        return GenerateImageResult(image_key=key, provider=provider.name)
+        await repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider})
+        return GenerateImageResult(image_key=key, provider=provider)
 
     @activity.defn
     async def describe_image(self, data: DescribeImageInput) -> DescribeImageResult:
-        provider = self.providers.describe
         png = await self.store.get(data.image_key)
-        async with self._provider_call(data.smol_id, "description", provider.name):
-            text = await provider.describe(data.prompt, png)
-        await repo.save_step(self.pool, data.smol_id, "description", {"text": text, "provider": provider.name})
-        return DescribeImageResult(description=text, provider=provider.name)
+        text, provider = await self._ask(
+            self.providers.describe, "describe", data.prompt, png, smol_id=data.smol_id, step="description"
+        )
+        await repo.save_step(self.pool, data.smol_id, "description", {"text": text, "provider": provider})
+        return DescribeImageResult(description=text, provider=provider)
 
     @activity.defn
     async def generate_lyrics(self, data: GenerateLyricsInput) -> GenerateLyricsResult:
-        provider = self.providers.lyrics
-        async with self._provider_call(data.smol_id, "lyrics", provider.name):
-            lyrics = await provider.write(data.prompt, data.description, data.instrumental, data.seed)
-            if not lyrics.title.strip() or (not data.instrumental and not lyrics.lyrics.strip()):
-                raise ProviderError("lyrics came back without a title or words", kind="IncompleteLyrics")
-            if len(lyrics.style) < 2:
-                raise ProviderError("lyrics came back with fewer than 2 style tags", kind="IncompleteLyrics")
+        lyrics, provider = await self._ask(
+            self.providers.lyrics, "write", data.prompt, data.description, data.instrumental, data.seed,
+            smol_id=data.smol_id, step="lyrics",
+        )  # fmt: skip
+        if not lyrics.title.strip() or (not data.instrumental and not lyrics.lyrics.strip()) or len(lyrics.style) < 2:
+            raise ApplicationError(f"{provider} wrote lyrics without a title, words or 2 style tags",
+                                   type="IncompleteLyrics")  # fmt: skip
         value = asdict(lyrics)
-        await repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider.name})
-        return GenerateLyricsResult(lyrics=lyrics, provider=provider.name)
+        await repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider})
+        return GenerateLyricsResult(lyrics=lyrics, provider=provider)
 
     @activity.defn
     async def check_nsfw(self, data: CheckNsfwInput) -> CheckNsfwResult:
-        provider = self.providers.nsfw
         text = "\n".join([data.prompt, data.lyrics.title, data.lyrics.lyrics])
-        async with self._provider_call(data.smol_id, "nsfw", provider.name):
-            verdict = await provider.check(text)
-        await repo.save_step(self.pool, data.smol_id, "nsfw", {"value": asdict(verdict), "provider": provider.name})
-        return CheckNsfwResult(nsfw=verdict, provider=provider.name)
+        verdict, provider = await self._ask(self.providers.nsfw, "check", text, smol_id=data.smol_id, step="nsfw")
+        await repo.save_step(self.pool, data.smol_id, "nsfw", {"value": asdict(verdict), "provider": provider})
+        return CheckNsfwResult(nsfw=verdict, provider=provider)
 
     @activity.defn
     async def submit_songs(self, data: SubmitSongsInput) -> SubmitSongsResult:
-        provider = self.providers.songs
         job = SongJob(
             smol_id=data.smol_id, submission=data.submission, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
             style=data.lyrics.style, instrumental=data.instrumental, prompt=data.prompt,
             description=data.description, artist=data.address, image_key=data.image_key, seed=data.seed,
         )  # fmt: skip
-        async with self._provider_call(data.smol_id, "songs", provider.name):
-            ids = await provider.submit(job)
+        ids, provider = await self._ask(self.providers.songs, "submit", job, smol_id=data.smol_id, step="songs")
         for variant, music_id in enumerate(ids):
-            await repo.save_song(self.pool, data.smol_id, music_id, variant, provider.name, status=0)
+            await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
         await repo.save_step(
-            self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider.name, "submission": data.submission}
+            self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider, "submission": data.submission}
         )
-        return SubmitSongsResult(song_ids=ids, provider=provider.name)
+        return SubmitSongsResult(song_ids=ids, provider=provider)
 
     @activity.defn
     async def poll_songs(self, data: PollSongsInput) -> PollSongsResult:
         try:
-            songs = await self.providers.songs.poll(data.song_ids)
+            songs = await as_chain(self.providers.songs).named(data.provider).poll(data.song_ids)
         except ProviderError as exc:
             raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
         for variant, song in enumerate(songs):
@@ -203,8 +208,12 @@ class SmolActivities:
     async def archive_song(self, data: ArchiveSongInput) -> ArchiveSongResult:
         key = song_key(data.music_id)
         if not await self.store.exists(key):
-            async with self._provider_call(data.smol_id, "archive", data.provider):
-                audio = await self.providers.songs.fetch_audio(data.music_id)
+            source = as_chain(self.providers.songs)
+            try:
+                async with self._recorded(data.smol_id, "archive", data.provider):
+                    audio = await source.named(data.provider).fetch_audio(data.music_id)
+            except ProviderError as exc:
+                raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
             await self.store.put(key, audio, "audio/mpeg")
         await repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
         return ArchiveSongResult(music_id=data.music_id, object_key=key)

@@ -5,8 +5,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LocalOnly = Literal["local"]
-
 
 class Settings(BaseSettings):
     """Every knob of the service, read from `SMOL_*` environment variables (or a `.env` file)."""
@@ -53,15 +51,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)")
     creates_per_minute: int = Field(default=10, ge=1, description="Smols one address may start per minute (429 above)")
 
-    image_provider: LocalOnly = "local"
-    describe_provider: LocalOnly = "local"
-    lyrics_provider: LocalOnly = "local"
-    nsfw_provider: LocalOnly = "local"
-    song_provider: LocalOnly = "local"
+    image_providers: str = Field(default="local", description="Fallback chain, first choice first: pixellab,local")
+    describe_providers: str = "local"
+    lyrics_providers: str = "local"
+    nsfw_providers: str = "local"
+    song_providers: str = "local"
+    provider_attempts: int = Field(default=2, ge=1, le=10, description="Quick tries of one provider before the next")
+    provider_timeout: float = Field(default=60.0, gt=0, description="Seconds one provider HTTP call may take")
+    pixellab_api_key: SecretStr | None = None
+    pixellab_url: str = "https://api.pixellab.ai/v1"
 
     song_seconds: int = Field(default=30, ge=1, le=180, description="Length of each local song")
     local_song_delay: float = Field(default=2.0, ge=0, description="Seconds a local song job takes to finish")
     song_poll_interval: float = Field(default=2.0, gt=0, description="Seconds between song status polls")
+
+    def chain(self, step: str) -> list[str]:
+        """The provider names of one step (`image`, `describe`, `lyrics`, `nsfw`, `song`), in order."""
+        return [name.strip() for name in getattr(self, f"{step}_providers").split(",") if name.strip()]
 
     def object_root(self) -> Path:
         return Path(self.object_store) if self.object_store else self.data_dir / "objects"

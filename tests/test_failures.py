@@ -17,7 +17,7 @@ from workflows.smol import SmolWorkflow
 
 async def test_transient_provider_failures_are_retried_and_the_smol_completes(stack, pool, temporal, http, task_queue):
     activities = activities_with(stack, pool)
-    flaky = FlakyImage(activities.providers.image, failures=2)
+    flaky = FlakyImage(activities.providers.image.named("local"), failures=2)
     activities.providers.image = flaky
     async with worker_for(temporal, task_queue, activities):
         smol_id, handle = await start_smol(temporal, task_queue)
@@ -66,7 +66,7 @@ async def test_pause_holds_at_the_next_step_and_resume_completes(stack, pool, te
 
 async def test_cancel_ends_the_run_and_leaves_no_row_and_no_object(stack, pool, temporal, http, task_queue):
     activities = activities_with(stack, pool)
-    activities.providers.songs.delay = 30  # long enough to cancel while the songs are being made
+    activities.providers.songs.named("local").delay = 30  # long enough to cancel while the songs are being made
     async with worker_for(temporal, task_queue, activities):
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a cancelled frog")
         await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll")

@@ -68,26 +68,50 @@ class SongProvider(Protocol):
 
 @dataclass
 class Providers:
-    image: ImageProvider
-    describe: DescribeProvider
-    lyrics: LyricsProvider
-    nsfw: NsfwProvider
-    songs: SongProvider
+    """One fallback chain (or a single provider, in tests) per kind of call."""
+
+    image: object
+    describe: object
+    lyrics: object
+    nsfw: object
+    songs: object
 
 
-def build_providers(settings, store) -> Providers:
-    """The providers named in settings. Only the offline `local` family exists so far."""
+def build_providers(settings, store, http=None) -> Providers:
+    """The chains named in settings. Fails at start-up for an unknown provider or a missing key."""
     from activities.providers import local
+    from activities.providers.chain import Chain
+    from activities.providers.pixellab import PixellabImage
+
+    def secret(value, name: str) -> str:
+        if value is None:
+            raise ValueError(f"provider {name!r} is configured but its API key setting is empty")
+        return value.get_secret_value()
+
+    def make(step: str, name: str):
+        factories = {
+            ("image", "local"): local.LocalImage,
+            ("image", "pixellab"): lambda: PixellabImage(
+                http, secret(settings.pixellab_api_key, name), settings.pixellab_url
+            ),
+            ("describe", "local"): local.LocalDescribe,
+            ("lyrics", "local"): local.LocalLyrics,
+            ("nsfw", "local"): local.LocalNsfw,
+            ("song", "local"): lambda: local.LocalSongs(store=store, jobs_root=settings.data_dir / "local-songs",
+                                                        seconds=settings.song_seconds, delay=settings.local_song_delay),
+        }  # fmt: skip
+        if (step, name) not in factories:
+            known = sorted(n for s, n in factories if s == step)
+            raise ValueError(f"unknown {step} provider {name!r}; known: {', '.join(known)}")
+        return factories[(step, name)]()
+
+    def chain(step: str) -> Chain:
+        return Chain([make(step, name) for name in settings.chain(step)], attempts=settings.provider_attempts)
 
     return Providers(
-        image=local.LocalImage(),
-        describe=local.LocalDescribe(),
-        lyrics=local.LocalLyrics(),
-        nsfw=local.LocalNsfw(),
-        songs=local.LocalSongs(
-            store=store,
-            jobs_root=settings.data_dir / "local-songs",
-            seconds=settings.song_seconds,
-            delay=settings.local_song_delay,
-        ),
+        image=chain("image"),
+        describe=chain("describe"),
+        lyrics=chain("lyrics"),
+        nsfw=chain("nsfw"),
+        songs=chain("song"),
     )

@@ -1,0 +1,54 @@
+"""An ordered fallback chain of providers of one kind.
+
+Each provider gets a few quick attempts inside the activity; when they are used up, or it answers with a
+non-retryable error, the next provider is asked. When every provider failed, the activity fails: retryably if any
+failure was transient (Temporal then retries the whole chain with the step's policy), else for good.
+"""
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from activities.providers import ProviderError
+
+Recorder = Callable[[str], AbstractAsyncContextManager]
+
+
+class Chain:
+    def __init__(self, providers: list, attempts: int = 2, pause: float = 0.5):
+        if not providers:
+            raise ValueError("a provider chain needs at least one provider")
+        self.providers, self.attempts, self.pause = providers, attempts, pause
+
+    @property
+    def names(self) -> list[str]:
+        return [provider.name for provider in self.providers]
+
+    def named(self, name: str):
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise ProviderError(f"provider {name!r} is not configured on this worker", retryable=False,
+                            kind="ProviderUnavailable")  # fmt: skip
+
+    async def call(self, method: str, *args, record: Recorder):
+        """(result, provider name) from the first provider that answers."""
+        failures, transient = [], False
+        for provider in self.providers:
+            for attempt in range(self.attempts):
+                try:
+                    async with record(provider.name):
+                        return await getattr(provider, method)(*args), provider.name
+                except ProviderError as exc:
+                    failures.append(f"{provider.name}: {exc}")
+                    if not exc.retryable:
+                        break
+                    transient = True
+                    if attempt + 1 < self.attempts:
+                        await asyncio.sleep(self.pause * 2**attempt)
+        raise ProviderError("every provider failed — " + "; ".join(failures), retryable=transient,
+                            kind="ProvidersExhausted" if transient else "ProvidersRefused")  # fmt: skip
+
+
+def as_chain(provider_or_chain) -> Chain:
+    return provider_or_chain if isinstance(provider_or_chain, Chain) else Chain([provider_or_chain])
