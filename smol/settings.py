@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     provider_timeout: float = Field(default=60.0, gt=0, description="Seconds one provider HTTP call may take")
     pixellab_api_key: SecretStr | None = None
     pixellab_url: str = "https://api.pixellab.ai/v1"
+    songgen_url: str | None = Field(default=None, description="Base URL of the AI Song Generator service")
+    songgen_api_key: SecretStr | None = None
 
     song_seconds: int = Field(default=30, ge=1, le=180, description="Length of each local song")
     local_song_delay: float = Field(default=2.0, ge=0, description="Seconds a local song job takes to finish")

@@ -85,3 +85,65 @@ class FakePixellab(FakeService):
         image.save(out, format="PNG")
         return json_answer(200, {"image": {"type": "base64", "base64": base64.b64encode(out.getvalue()).decode()},
                                  "usage": {"type": "usd", "usd": 0.007}})  # fmt: skip
+
+
+class FakeSongService(FakeService):
+    """The AI Song Generator service: lyrics, song jobs that finish after `ready_after` seconds, partial audio while
+    generating, `Idempotency-Key` honoured. Knobs: `job_status` (e.g. -1 for a content-policy refusal),
+    `stall` (jobs never finish), `submit_delays` (accept the job, answer late)."""
+
+    KEY = "songgen-test-key"
+
+    def __init__(self, audio: bytes, ready_after: float = 0.5):
+        super().__init__()
+        self.audio, self.ready_after = audio, ready_after
+        self.jobs: dict[str, dict] = {}
+        self.by_key: dict[str, list[str]] = {}
+        self.job_status: int | None = None
+        self.stall = False
+        self.submit_delays: list[float] = []
+        self.audio_type = "audio/mpeg"
+
+    def handle(self, method, path, headers, body):
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.path.startswith("/audio/"):
+            return 200, self.audio_type, self.audio
+        if headers.get("Authorization") != f"Bearer {self.KEY}":
+            return json_answer(401, {"error": "unauthorized"})
+        if parts.path == "/api/lyrics" and method == "POST":
+            prompt = json.loads(body)["prompt"]
+            return json_answer(200, {"title": f"Song of {prompt[:20]}", "lyrics": "[Verse]\nla la\n\n[Chorus]\noh",
+                                     "style": ["pop", "dreamy"]})  # fmt: skip
+        if parts.path == "/api/songs" and method == "POST":
+            key = headers.get("Idempotency-Key")
+            if key not in self.by_key:
+                ids = [f"{query['source']}-{len(self.jobs) + n}" for n in range(2)]
+                for music_id in ids:
+                    self.jobs[music_id] = {"created": time.time(), "status": self.job_status}
+                self.by_key[key] = ids
+            time.sleep(self.submit_delays.pop(0) if self.submit_delays else 0)
+            return json_answer(200, self.by_key[key])
+        if parts.path == "/api/songs" and method == "GET":
+            answer = []
+            for music_id in query["ids"].split(","):
+                job = self.jobs.get(music_id)
+                if job is None:
+                    return json_answer(404, {"error": f"unknown song {music_id}"})
+                age = time.time() - job["created"]
+                if job["status"] is not None:
+                    status = job["status"]
+                elif self.stall or age < self.ready_after:
+                    status = 1 if age < self.ready_after / 2 and not self.stall else 2
+                else:
+                    status = 4
+                audio = f"{self.url}/audio/{music_id}.mp3" if status >= 2 else None
+                answer.append({"music_id": music_id, "status": status, "audio": audio})
+            return json_answer(200, answer)
+        return json_answer(404, {"error": "not found"})
+
+    @property
+    def songs_created(self) -> int:
+        return len(self.jobs)

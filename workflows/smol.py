@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
     from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
 
+SONG_FAILURES = {-1: "refused by the content policy", -2: "timed out at the provider", -3: "provider unavailable"}
 STEPS = ["load", "payload", "image", "description", "lyrics", "nsfw", "submit", "poll", "archive", "store"]
 
 
@@ -229,8 +230,11 @@ class SmolWorkflow:
             )
             for variant, song in enumerate(polled.songs):
                 if song.failed:
+                    reason = SONG_FAILURES.get(song.status, "failed")
                     raise ApplicationError(
-                        f"song {song.music_id} failed with status {song.status}", type="SongFailed", non_retryable=True
+                        f"song {song.music_id} failed with status {song.status} ({reason})",
+                        type="SongFailed",
+                        non_retryable=True,
                     )
                 if song.music_id in archived:
                     continue

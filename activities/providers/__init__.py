@@ -80,6 +80,7 @@ class Providers:
 def build_providers(settings, store, http=None) -> Providers:
     """The chains named in settings. Fails at start-up for an unknown provider or a missing key."""
     from activities.providers import local
+    from activities.providers.aisonggenerator import AiSongGenerator
     from activities.providers.chain import Chain
     from activities.providers.pixellab import PixellabImage
 
@@ -88,12 +89,21 @@ def build_providers(settings, store, http=None) -> Providers:
             raise ValueError(f"provider {name!r} is configured but its API key setting is empty")
         return value.get_secret_value()
 
+    def song_service(source: str):
+        if not settings.songgen_url:
+            raise ValueError(f"provider {source!r} is configured but SMOL_SONGGEN_URL is empty")
+        key = settings.songgen_api_key.get_secret_value() if settings.songgen_api_key else ""
+        return AiSongGenerator(http, settings.songgen_url, key, source)
+
     def make(step: str, name: str):
         factories = {
             ("image", "local"): local.LocalImage,
             ("image", "pixellab"): lambda: PixellabImage(
                 http, secret(settings.pixellab_api_key, name), settings.pixellab_url
             ),
+            ("lyrics", "aisonggenerator"): lambda: song_service("aisonggenerator"),
+            ("song", "aisonggenerator"): lambda: song_service("aisonggenerator"),
+            ("song", "diffrhythm"): lambda: song_service("diffrhythm"),
             ("describe", "local"): local.LocalDescribe,
             ("lyrics", "local"): local.LocalLyrics,
             ("nsfw", "local"): local.LocalNsfw,

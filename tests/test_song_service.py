@@ -1,0 +1,129 @@
+"""The AI Song Generator adapter against a local fake of the service: lyrics, songs, downloads, and no double
+charge when an answer is lost."""
+
+import json
+
+import httpx
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from activities.providers import ProviderError, SongJob
+from activities.providers.aisonggenerator import AiSongGenerator
+from activities.providers.chain import Chain
+from activities.providers.local import LocalLyrics
+from activities.providers.local.music import encode_mp3, plan, render
+from smol import repo
+from tests.fakes import FakeSongService
+from tests.workers import activities_with, start_smol, worker_for
+
+
+@pytest.fixture(scope="module")
+def audio() -> bytes:
+    arrangement = plan(["pop"], 1)
+    return encode_mp3(render(arrangement, 2, 0, 1), title="t", artist="a", arrangement=arrangement, cover_png=None)
+
+
+@pytest.fixture
+def songgen(audio):
+    fake = FakeSongService(audio)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+async def client():
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        yield http
+
+
+def service(client, fake, source="aisonggenerator") -> AiSongGenerator:
+    return AiSongGenerator(client, fake.url, FakeSongService.KEY, source)
+
+
+def job(prompt="a pop song", submission=0, smol_id="s" * 64) -> SongJob:
+    return SongJob(smol_id=smol_id, submission=submission, title="T", lyrics="la", style=["pop", "dreamy"],
+                   instrumental=False, prompt=prompt, description="A bright picture.", artist="G", image_key="x.png",
+                   seed=1)  # fmt: skip
+
+
+async def test_lyrics_submit_poll_and_download(client, songgen, audio):
+    generator = service(client, songgen)
+    lyrics = await generator.write("rainy frogs", "", False, 1)
+    assert lyrics.title and "[Verse]" in lyrics.lyrics and len(lyrics.style) == 2
+    ids = await generator.submit(job())
+    assert len(ids) == 2 and (await generator.poll(ids))[0].status in (1, 2)
+    sent = json.loads(songgen.requests[-2]["body"])
+    assert sent["prompt"] == "a pop song\n\nA bright picture." and sent["style"] == ["pop", "dreamy"]
+    import asyncio
+
+    await asyncio.sleep(0.6)
+    assert [s.status for s in await generator.poll(ids)] == [4, 4]
+    assert await generator.fetch_audio(ids[0]) == audio
+
+
+async def test_long_prompts_go_without_the_description(client, songgen):
+    await service(client, songgen).submit(job(prompt="x" * 800))
+    assert json.loads(songgen.requests[-1]["body"])["prompt"] == "x" * 800
+
+
+async def test_downloads_that_are_not_audio_are_refused(client, songgen):
+    songgen.ready_after = 0
+    ids = await service(client, songgen).submit(job())
+    songgen.audio_type = "text/html"
+    with pytest.raises(ProviderError) as raised:
+        await service(client, songgen).fetch_audio(ids[0])
+    assert not raised.value.retryable and "content type" in str(raised.value)
+
+
+async def test_a_lost_answer_does_not_pay_twice(client, songgen):
+    songgen.submit_delays = [2.0]  # the service accepts the job but the answer comes after our timeout
+    chain = Chain([service(client, songgen)], attempts=2, pause=0.01)
+    calls = []
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def record(name):
+        calls.append(name)
+        yield
+
+    ids, used = await chain.call("submit", job(), record=record)
+    assert calls == ["aisonggenerator", "aisonggenerator"] and songgen.songs_created == 2
+    assert ids == list(songgen.by_key.values())[0]
+
+
+async def test_songs_from_the_service_through_the_workflow(stack, pool, temporal, task_queue, songgen, audio):
+    songgen.faults = []
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen), service(http, songgen, "diffrhythm")], pause=0.01)
+        lyrics = Chain([service(http, songgen), LocalLyrics()])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=songs, lyrics=lyrics)):
+            smol_id, handle = await start_smol(temporal, task_queue, prompt="a served song")
+            result = await handle.result()
+    assert result.song_ids[0].startswith("aisonggenerator-") and songgen.songs_created == 2
+    assert (stack.settings.object_root() / f"{result.song_ids[0]}.mp3").read_bytes() == audio
+    steps = await repo.load_steps(pool, smol_id)
+    assert steps["song_ids"]["provider"] == "aisonggenerator" and steps["lyrics"]["provider"] == "aisonggenerator"
+
+
+async def test_a_failing_source_falls_back_to_the_next(stack, pool, temporal, task_queue, songgen):
+    songgen.faults = [503, 503]  # both quick tries of the aisonggenerator source
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen), service(http, songgen, "diffrhythm")], pause=0.01)
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=songs)):
+            smol_id, handle = await start_smol(temporal, task_queue, prompt="a fallback song")
+            result = await handle.result()
+    assert all(i.startswith("diffrhythm-") for i in result.song_ids)
+    assert (await repo.load_steps(pool, smol_id))["song_ids"]["provider"] == "diffrhythm"
+
+
+async def test_a_content_policy_refusal_ends_the_smol_and_says_so(stack, pool, temporal, task_queue, songgen):
+    songgen.job_status = -1
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=songs)):
+            _, handle = await start_smol(temporal, task_queue, prompt="a refused song")
+            with pytest.raises(WorkflowFailureError) as raised:
+                await handle.result()
+    assert raised.value.cause.type == "SongFailed" and "content policy" in str(raised.value.cause)
+    assert songgen.songs_created == 2  # not resubmitted
