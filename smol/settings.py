@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     provider_timeout: float = Field(default=60.0, gt=0, description="Seconds one provider HTTP call may take")
     pixellab_api_key: SecretStr | None = None
     pixellab_url: str = "https://api.pixellab.ai/v1"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: SecretStr | None = None
+    cloudflare_url: str = "https://api.cloudflare.com/client/v4"
     songgen_url: str | None = Field(default=None, description="Base URL of the AI Song Generator service")
     songgen_api_key: SecretStr | None = None
 

@@ -147,3 +147,36 @@ class FakeSongService(FakeService):
     @property
     def songs_created(self) -> int:
         return len(self.jobs)
+
+
+class FakeWorkersAI(FakeService):
+    """Cloudflare's REST endpoint for Workers AI models, answering in its envelope. `answers` may override what a
+    model says (a dict, or a string for a model that answers text instead of JSON)."""
+
+    ACCOUNT, TOKEN = "acc123", "cf-test-token"
+
+    def __init__(self):
+        super().__init__()
+        self.answers: dict = {}
+
+    def handle(self, method, path, headers, body):
+        prefix = f"/client/v4/accounts/{self.ACCOUNT}/ai/run/"
+        if not path.startswith(prefix) or method != "POST":
+            return json_answer(404, {"success": False, "errors": [{"code": 7003, "message": "No route"}]})
+        if headers.get("Authorization") != f"Bearer {self.TOKEN}":
+            return json_answer(401, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]})
+        model, inputs = path.removeprefix(prefix), json.loads(body)
+        if model in self.answers:
+            return json_answer(200, {"result": {"response": self.answers[model]}, "success": True, "errors": []})
+        if "llava" in model:
+            if not isinstance(inputs.get("image"), list) or not inputs["image"]:
+                return json_answer(400, {"success": False, "errors": [{"code": 5006, "message": "image required"}]})
+            result = {"description": f"A small picture of {len(inputs['image'])} bytes in bright colours."}
+        elif "llama-guard" in model:
+            content = inputs["messages"][0]["content"].lower()
+            unsafe = "murder" in content
+            result = {"response": {"safe": not unsafe, "categories": ["S1"] if unsafe else []}}
+        else:
+            result = {"response": {"title": "Cloud Song", "lyrics": "[Verse]\nclouds\n\n[Chorus]\nrain",
+                                   "style": ["ambient", "chill"]}}  # fmt: skip
+        return json_answer(200, {"result": result, "success": True, "errors": [], "messages": []})

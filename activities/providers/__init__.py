@@ -82,6 +82,7 @@ def build_providers(settings, store, http=None) -> Providers:
     from activities.providers import local
     from activities.providers.aisonggenerator import AiSongGenerator
     from activities.providers.chain import Chain
+    from activities.providers.cloudflare import WorkersAI
     from activities.providers.pixellab import PixellabImage
 
     def secret(value, name: str) -> str:
@@ -95,6 +96,12 @@ def build_providers(settings, store, http=None) -> Providers:
         key = settings.songgen_api_key.get_secret_value() if settings.songgen_api_key else ""
         return AiSongGenerator(http, settings.songgen_url, key, source)
 
+    def workers_ai():
+        if not settings.cloudflare_account_id:
+            raise ValueError("provider 'cloudflare' is configured but SMOL_CLOUDFLARE_ACCOUNT_ID is empty")
+        token = secret(settings.cloudflare_api_token, "cloudflare")
+        return WorkersAI(http, settings.cloudflare_account_id, token, settings.cloudflare_url)
+
     def make(step: str, name: str):
         factories = {
             ("image", "local"): local.LocalImage,
@@ -104,6 +111,9 @@ def build_providers(settings, store, http=None) -> Providers:
             ("lyrics", "aisonggenerator"): lambda: song_service("aisonggenerator"),
             ("song", "aisonggenerator"): lambda: song_service("aisonggenerator"),
             ("song", "diffrhythm"): lambda: song_service("diffrhythm"),
+            ("describe", "cloudflare"): workers_ai,
+            ("nsfw", "cloudflare"): workers_ai,
+            ("lyrics", "cloudflare"): workers_ai,
             ("describe", "local"): local.LocalDescribe,
             ("lyrics", "local"): local.LocalLyrics,
             ("nsfw", "local"): local.LocalNsfw,
