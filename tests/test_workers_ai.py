@@ -33,7 +33,7 @@ def workers_ai(client, fake, token=FakeWorkersAI.TOKEN) -> WorkersAI:
 
 async def test_describe_sends_the_image_bytes(client, cloudflare):
     text = await workers_ai(client, cloudflare).describe("frogs", b"\x89PNG fake")
-    assert "10 bytes" in text
+    assert "9 bytes" in text
     sent = json.loads(cloudflare.requests[0]["body"])
     assert cloudflare.requests[0]["path"].endswith("@cf/llava-hf/llava-1.5-7b-hf") and sent["image"][:4] == [
         137,
