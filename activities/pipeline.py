@@ -63,6 +63,7 @@ class SmolActivities:
         store: ObjectStore,
         providers: Providers,
         poll_interval: float = 2.0,
+        song_stall_seconds: float = 600.0,
         webhook_secret: str = "",
         webhooks_allow_private: bool = False,
     ):
@@ -70,6 +71,7 @@ class SmolActivities:
         self.store = store
         self.providers = providers
         self.poll_interval = poll_interval
+        self.song_stall_seconds = song_stall_seconds
         self.webhook_secret = webhook_secret
         self.webhooks_allow_private = webhooks_allow_private
 
@@ -205,7 +207,9 @@ class SmolActivities:
             raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
         for variant, song in enumerate(songs):
             await repo.save_song(self.pool, data.smol_id, song.music_id, variant, data.provider, song.status)
-        return PollSongsResult(songs=songs, retry_after_seconds=self.poll_interval)
+        return PollSongsResult(
+            songs=songs, retry_after_seconds=self.poll_interval, stall_after_seconds=self.song_stall_seconds
+        )
 
     @activity.defn
     async def archive_song(self, data: ArchiveSongInput) -> ArchiveSongResult:

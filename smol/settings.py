@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     song_seconds: int = Field(default=30, ge=1, le=180, description="Length of each local song")
     local_song_delay: float = Field(default=2.0, ge=0, description="Seconds a local song job takes to finish")
     song_poll_interval: float = Field(default=2.0, gt=0, description="Seconds between song status polls")
+    song_stall_seconds: float = Field(
+        default=600.0, gt=0, description="Give up on songs when none made progress for this long"
+    )
 
     def chain(self, step: str) -> list[str]:
         """The provider names of one step (`image`, `describe`, `lyrics`, `nsfw`, `song`), in order."""

@@ -127,3 +127,23 @@ async def test_a_content_policy_refusal_ends_the_smol_and_says_so(stack, pool, t
                 await handle.result()
     assert raised.value.cause.type == "SongFailed" and "content policy" in str(raised.value.cause)
     assert songgen.songs_created == 2  # not resubmitted
+
+
+async def test_songs_that_stop_making_progress_end_the_smol(stack, pool, temporal, task_queue, songgen):
+    songgen.stall = True  # the jobs stay "generating" for ever
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, stall_seconds=2, songs=songs)):
+            _, handle = await start_smol(temporal, task_queue, prompt="a stalled song")
+            with pytest.raises(WorkflowFailureError) as raised:
+                await handle.result()
+    assert raised.value.cause.type == "SongStalled" and "no progress" in str(raised.value.cause)
+
+
+async def test_slow_songs_that_keep_progressing_are_waited_for(stack, pool, temporal, task_queue, songgen):
+    songgen.ready_after = 3.5  # longer than the stall limit, but the status moves from queued to generating
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, stall_seconds=2.5, songs=songs)):
+            _, handle = await start_smol(temporal, task_queue, prompt="a slow song")
+            assert len((await handle.result()).song_ids) == 2

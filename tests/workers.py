@@ -41,11 +41,11 @@ class RefusingSongs:
         raise AssertionError("a refused song is never downloaded")
 
 
-def activities_with(stack, pool, **replace) -> SmolActivities:
+def activities_with(stack, pool, stall_seconds: float = 600.0, **replace) -> SmolActivities:
     store = open_store(stack.settings)
     providers = dataclasses.replace(build_providers(stack.settings, store), **replace)
     return SmolActivities(pool, store, providers, poll_interval=0.3, webhook_secret=WEBHOOK_SECRET,
-                          webhooks_allow_private=True)  # fmt: skip
+                          webhooks_allow_private=True, song_stall_seconds=stall_seconds)  # fmt: skip
 
 
 def worker_for(temporal, task_queue, activities) -> Worker:

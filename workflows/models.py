@@ -208,6 +208,7 @@ class PollSongsInput:
 class PollSongsResult:
     songs: list[Song]
     retry_after_seconds: float
+    stall_after_seconds: float = 600.0  # give up when no song made progress for this long
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "ContentPolicy", "WebhookRefused"]
+NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "SongStalled", "ContentPolicy", "WebhookRefused"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,3 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
     "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),
 }  # fmt: skip
-
-# How long the workflow waits in total for both songs before it gives up.
-SONG_WAIT_LIMIT = timedelta(minutes=30)

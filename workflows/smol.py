@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         SubmitSongsInput,
         payload_view,
     )  # fmt: skip
-    from workflows.policies import SONG_WAIT_LIMIT, STEP_POLICIES
+    from workflows.policies import STEP_POLICIES
     from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
 
 SONG_FAILURES = {-1: "refused by the content policy", -2: "timed out at the provider", -3: "provider unavailable"}
@@ -217,7 +217,7 @@ class SmolWorkflow:
         self.songs = {music_id: Song(music_id, 0) for music_id in song_ids}
         for music_id in archived:
             self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
-        deadline = workflow.now() + SONG_WAIT_LIMIT
+        last_progress, last_seen = workflow.now(), {}
         await self._gate()
         self._begin("archive")
         self._begin("poll")
@@ -228,6 +228,9 @@ class SmolWorkflow:
                 PollSongsInput(smol_id, song_ids, provider),
                 **STEP_POLICIES["poll_songs"].activity_options(),
             )
+            seen = {song.music_id: (song.status, song.audio) for song in polled.songs}
+            if seen != last_seen:
+                last_progress, last_seen = workflow.now(), seen
             for variant, song in enumerate(polled.songs):
                 if song.failed:
                     reason = SONG_FAILURES.get(song.status, "failed")
@@ -250,8 +253,11 @@ class SmolWorkflow:
                     self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
                     self.current = "poll"
             if len(archived) < len(song_ids):
-                if workflow.now() > deadline:
-                    raise ApplicationError("songs did not finish in time", type="SongTimeout", non_retryable=True)
+                stalled = (workflow.now() - last_progress).total_seconds()
+                if stalled > polled.stall_after_seconds:
+                    raise ApplicationError(
+                        f"songs made no progress for {stalled:.0f} s", type="SongStalled", non_retryable=True
+                    )
                 await workflow.sleep(timedelta(seconds=polled.retry_after_seconds))
         self._end("poll")
         self._end("archive")
