@@ -218,7 +218,7 @@ class SmolActivities:
             source = as_chain(self.providers.songs)
             try:
                 async with self._recorded(data.smol_id, "archive", data.provider):
-                    audio = await source.named(data.provider).fetch_audio(data.music_id)
+                    audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
             except ProviderError as exc:
                 raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
             await self.store.put(key, audio, "audio/mpeg")

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +15,11 @@ class FakeService:
     """A real HTTP server on 127.0.0.1. `faults` are applied to the next requests in turn: an HTTP status,
     "malformed" (a 200 whose body is not JSON) or "hang" (answer after `hang_seconds`)."""
 
-    def __init__(self):
+    def __init__(self, failure_rate: float = 0.0, seed: int = 0):
         self.requests: list[dict] = []
         self.faults: list = []
         self.hang_seconds = 3.0
+        self.failure_rate, self._rng = failure_rate, random.Random(seed)
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,6 +29,8 @@ class FakeService:
                 service.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                                          "body": body})  # fmt: skip
                 fault = service.faults.pop(0) if service.faults else None
+                if fault is None and service._rng.random() < service.failure_rate:
+                    fault = 503
                 if fault == "hang":
                     time.sleep(service.hang_seconds)
                 if isinstance(fault, int):
@@ -94,8 +98,8 @@ class FakeSongService(FakeService):
 
     KEY = "songgen-test-key"
 
-    def __init__(self, audio: bytes, ready_after: float = 0.5):
-        super().__init__()
+    def __init__(self, audio: bytes, ready_after: float = 0.5, failure_rate: float = 0.0, seed: int = 0):
+        super().__init__(failure_rate, seed)
         self.audio, self.ready_after = audio, ready_after
         self.jobs: dict[str, dict] = {}
         self.by_key: dict[str, list[str]] = {}
@@ -155,8 +159,8 @@ class FakeWorkersAI(FakeService):
 
     ACCOUNT, TOKEN = "acc123", "cf-test-token"
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, failure_rate: float = 0.0, seed: int = 0):
+        super().__init__(failure_rate, seed)
         self.answers: dict = {}
 
     def handle(self, method, path, headers, body):

@@ -37,7 +37,7 @@ class RefusingSongs:
     async def poll(self, song_ids):
         return [Song(music_id=song_ids[0], status=-1), Song(music_id=song_ids[1], status=2)]
 
-    async def fetch_audio(self, music_id):
+    async def fetch_audio(self, music_id, audio_url=None):
         raise AssertionError("a refused song is never downloaded")
 
 

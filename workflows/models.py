@@ -217,6 +217,7 @@ class ArchiveSongInput:
     music_id: str
     variant: int
     provider: str
+    audio_url: str | None = None  # where the provider said the finished song is
 
 
 @dataclass

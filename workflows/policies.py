@@ -47,8 +47,8 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6),
     "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6),
     "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6),
-    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       10),
-    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       8),
+    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       30),
+    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       30),  # the song is paid for: keep trying
     "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
     "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),

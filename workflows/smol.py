@@ -246,7 +246,7 @@ class SmolWorkflow:
                     self.current = "archive"
                     await workflow.execute_activity_method(
                         SmolActivities.archive_song,
-                        ArchiveSongInput(smol_id, song.music_id, variant, provider),
+                        ArchiveSongInput(smol_id, song.music_id, variant, provider, song.audio),
                         **STEP_POLICIES["archive_song"].activity_options(),
                     )
                     archived.add(song.music_id)

@@ -59,13 +59,15 @@ class AiSongGenerator:
         except (KeyError, TypeError, ValueError):
             raise ProviderError(f"{self.name} answered a status without every song") from None
 
-    async def fetch_audio(self, music_id: str) -> bytes:
+    async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
         """Stream the finished song, refusing anything that is not audio or is larger than the cap."""
-        (song,) = await self.poll([music_id])
-        if not song.complete or not song.audio:
-            raise ProviderError(f"{self.name} has no finished audio for {music_id}")
+        if audio_url is None:
+            (song,) = await self.poll([music_id])
+            if not song.complete or not song.audio:
+                raise ProviderError(f"{self.name} has no finished audio for {music_id}")
+            audio_url = song.audio
         try:
-            async with self.http.stream("GET", song.audio) as response:
+            async with self.http.stream("GET", audio_url) as response:
                 if not response.is_success:
                     raise ProviderError(f"{self.name} audio download answered {response.status_code}",
                                         retryable=response.status_code >= 500)  # fmt: skip

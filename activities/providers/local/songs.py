@@ -81,7 +81,7 @@ class LocalSongs:
 
         return await asyncio.to_thread(render)
 
-    async def fetch_audio(self, music_id: str) -> bytes:
+    async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
         try:
             return await self.jobs.get(f"audio/{music_id}.mp3")
         except NotFound:
