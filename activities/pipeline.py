@@ -187,11 +187,15 @@ class SmolActivities:
             smol_id=data.smol_id, submission=data.submission, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
             style=data.lyrics.style, instrumental=data.instrumental, prompt=data.prompt,
             description=data.description, artist=data.address, image_key=data.image_key, seed=data.seed,
+            params=data.song_params,
         )  # fmt: skip
         saved = (await repo.load_steps(self.pool, data.smol_id)).get("song_ids")
         if saved and saved.get("submission", 0) == data.submission:
             return SubmitSongsResult(song_ids=saved["ids"], provider=saved["provider"])  # paid for already
-        ids, provider = await self._ask(self.providers.songs, "submit", job, smol_id=data.smol_id, step="songs")
+        chain = as_chain(self.providers.songs)
+        if data.song_model:
+            chain = chain.starting_with(data.song_model)
+        ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step="songs")
         for variant, music_id in enumerate(ids):
             await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
         await repo.save_step(

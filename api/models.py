@@ -5,6 +5,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from smol.validation import MAX_PLAYLIST, MAX_PROMPT
 
 
+class SongParams(BaseModel):
+    """Parameters for the song model; each provider uses the ones it understands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration: int | None = Field(default=None, ge=5, le=180, description="seconds")
+    temperature: float | None = Field(default=None, gt=0, le=2)
+    top_k: int | None = Field(default=None, ge=1, le=1000)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    classifier_free_guidance: float | None = Field(default=None, ge=0, le=20)
+
+
 class CreateSmol(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -12,6 +24,8 @@ class CreateSmol(BaseModel):
     public: bool = True
     instrumental: bool = False
     playlist: str | None = Field(default=None, min_length=1, max_length=MAX_PLAYLIST)
+    song_model: str | None = Field(default=None, max_length=64, description="a configured song provider to ask first")
+    song_params: SongParams | None = None
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="POSTed a signed JSON event when the smol completes or fails"
     )

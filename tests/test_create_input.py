@@ -84,3 +84,31 @@ async def test_cookie_token_is_accepted(stack, http):
     assert response.status_code == 200
     body = await wait_for(http, response.text, until=lambda b: "payload" in b["kv_do"])
     assert body["kv_do"]["payload"]["address"] == "GCOOKIE"
+
+
+async def test_a_creator_may_choose_the_song_model_and_its_parameters(stack, http):
+    from tests.audio import decode_mp3
+
+    body = {"prompt": "a short chosen song", "song_model": "local", "song_params": {"duration": 6}}
+    created = await http.post("/", json=body, headers=stack.auth("GMODEL"))
+    assert created.status_code == 200, created.text
+    finished = await wait_for(http, created.text, stack.auth("GMODEL"))
+    assert finished["kv_do"]["payload"]["song_model"] == "local"
+    samples, rate = decode_mp3((await http.get(f"/song/{finished['d1']['Song_1']}.mp3")).content)
+    assert abs(len(samples) / rate - 6) <= 0.5
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ({"song_model": "suno"}, "song_model must be one of"),
+        ({"song_params": {"duration": 1000}}, "duration"),
+        ({"song_params": {"duration": 2}}, "duration"),
+        ({"song_params": {"temperature": -1}}, "temperature"),
+        ({"song_params": {"seed_of_doom": 1}}, "seed_of_doom"),
+        ({"song_params": "loud"}, "song_params"),
+    ],
+)
+async def test_invalid_model_choices_are_422(stack, http, extra, words):
+    response = await http.post("/", json={"prompt": "x", **extra}, headers=stack.auth("GMODELBAD"))
+    assert response.status_code == 422 and words in response.text, response.text

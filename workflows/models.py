@@ -14,11 +14,15 @@ class Payload:
     instrumental: bool = False
     playlist: str | None = None
     webhook_url: str | None = None
+    song_model: str | None = None  # the song provider to ask first
+    song_params: dict | None = None  # e.g. {"duration": 60, "temperature": 1.0}
 
 
 def payload_view(payload: dict) -> dict:
-    """The payload as clients see it (the `kv_do.payload` shape): without the creator's webhook URL."""
-    return {key: value for key, value in payload.items() if key != "webhook_url"}
+    """The payload as clients see it (the `kv_do.payload` shape): without the creator's webhook URL, and with the
+    song model fields only when the creator chose them."""
+    optional = ("song_model", "song_params")
+    return {k: v for k, v in payload.items() if k != "webhook_url" and not (k in optional and v is None)}
 
 
 @dataclass
@@ -189,6 +193,8 @@ class SubmitSongsInput:
     image_key: str
     seed: int
     submission: int = 0
+    song_model: str | None = None
+    song_params: dict | None = None
 
 
 @dataclass

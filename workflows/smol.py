@@ -194,6 +194,8 @@ class SmolWorkflow:
                     saved.image_key,
                     seed,
                     saved.song_submission,
+                    payload.song_model,
+                    payload.song_params,
                 ),  # fmt: skip
             )
             saved.song_ids, saved.song_provider = result.song_ids, result.provider

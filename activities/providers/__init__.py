@@ -28,6 +28,7 @@ class SongJob:
     artist: str
     image_key: str
     seed: int
+    params: dict | None = None  # model parameters the creator chose (duration, temperature, …)
 
 
 class ImageProvider(Protocol):

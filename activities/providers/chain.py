@@ -31,6 +31,11 @@ class Chain:
         raise ProviderError(f"provider {name!r} is not configured on this worker", retryable=False,
                             kind="ProviderUnavailable")  # fmt: skip
 
+    def starting_with(self, name: str) -> "Chain":
+        """The same chain with `name` asked first (a creator's choice), the others still behind it."""
+        first = self.named(name)
+        return Chain([first, *(p for p in self.providers if p is not first)], self.attempts, self.pause)
+
     async def call(self, method: str, *args, record: Recorder):
         """(result, provider name) from the first provider that answers."""
         failures, transient = [], False

@@ -15,7 +15,7 @@ from api.metrics import RATE_LIMITED, SMOLS_STARTED
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
-from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import check_destination
@@ -92,11 +92,15 @@ async def create_smol(
     body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep, pool: PoolDep
 ) -> str:
     check_prompt(body.prompt, body.instrumental)
+    if body.song_model is not None and body.song_model not in settings.chain("song"):
+        raise Unprocessable(f"song_model must be one of: {', '.join(settings.chain('song'))}")
     webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private)
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
         playlist=check_playlist(body.playlist),
         webhook_url=webhook or None,
+        song_model=body.song_model,
+        song_params=body.song_params.model_dump(exclude_none=True) if body.song_params else None,
     )  # fmt: skip
     wait = await repo.take_create_slot(pool, user.address, settings.creates_per_minute, 60)
     if wait is not None:

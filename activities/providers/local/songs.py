@@ -42,7 +42,7 @@ class LocalSongs:
                 spec = {
                     "job": asdict(job),
                     "variant": variant,
-                    "seconds": self.seconds,
+                    "seconds": int((job.params or {}).get("duration") or self.seconds),
                     "ready_at": time.time() + self.delay,
                 }
                 await self.jobs.put(f"jobs/{music_id}.json", json.dumps(spec).encode())
