@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -84,9 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(SmolError)
-    async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse | JSONResponse:
-        if exc.status_code == 422:  # shaped like FastAPI's own validation errors
-            return JSONResponse({"detail": str(exc)}, status_code=422)
+    async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:
         headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}

@@ -9,10 +9,6 @@ class InvalidInput(SmolError):
     status_code = 400
 
 
-class Unprocessable(SmolError):
-    status_code = 422
-
-
 class Unauthorized(SmolError):
     status_code = 401
 

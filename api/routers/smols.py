@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
@@ -15,7 +16,7 @@ from api.metrics import RATE_LIMITED, SMOLS_STARTED
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import repo
-from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests, Unprocessable
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import check_destination
@@ -93,7 +94,9 @@ async def create_smol(
 ) -> str:
     check_prompt(body.prompt, body.instrumental)
     if body.song_model is not None and body.song_model not in settings.chain("song"):
-        raise Unprocessable(f"song_model must be one of: {', '.join(settings.chain('song'))}")
+        message = f"song_model must be one of: {', '.join(settings.chain('song'))}"
+        raise RequestValidationError([{"loc": ("body", "song_model"), "msg": message, "type": "value_error",
+                                       "input": body.song_model}])  # fmt: skip
     webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private)
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
