@@ -76,8 +76,8 @@ class FakePixellab(FakeService):
     def handle(self, method, path, headers, body):
         if path != "/v1/generate-image-pixflux" or method != "POST":
             return json_answer(404, {"detail": "Not Found"})
-        if headers.get("Authorization") != f"Bearer {self.KEY}":
-            return json_answer(401, {"detail": "Invalid API token"})
+        if headers.get("Authorization") != f"Bearer {self.KEY}":  # like some APIs, it echoes what it was sent
+            return json_answer(401, {"detail": f"Invalid API token: {headers.get('Authorization', '')}"})
         request = json.loads(body)
         size = request.get("image_size") or {}
         if not request.get("description") or not (

@@ -127,3 +127,19 @@ def test_settings_name_the_chains_and_unknown_or_keyless_providers_fail_at_start
         build_providers(Settings(image_providers="dalle,local", data_dir=tmp_path), None)
     with pytest.raises(ValueError, match="API key"):
         build_providers(Settings(image_providers="pixellab", data_dir=tmp_path), None)
+
+
+async def test_keys_never_reach_the_history_the_status_or_the_provider_log(stack, pool, temporal, task_queue, pixellab):
+    secret = "sk-never-show-this-key"
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        chain = Chain([adapter(client, pixellab, key=secret), LocalImage()])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, image=chain)):
+            smol_id, handle = await start_smol(temporal, task_queue, prompt="a secret-keeping song")
+            await handle.result()
+            status = await handle.query("status")
+    history = await handle.fetch_history()
+    assert secret not in json.dumps(history.to_json_dict())
+    assert secret not in json.dumps(status, default=str)
+    errors = await pool.fetch("SELECT error FROM provider_calls WHERE smol_id = $1 AND error IS NOT NULL", smol_id)
+    assert errors and all(secret not in row["error"] for row in errors)
+    assert any(r["headers"].get("Authorization") == f"Bearer {secret}" for r in pixellab.requests)  # it was sent
