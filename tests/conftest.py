@@ -81,10 +81,11 @@ def stack(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("stack")
     temporal_port = free_port()
+    temporal_log = open(base / "temporal.log", "wb")  # kept for diagnosing a failed start
     temporal = subprocess.Popen(
         [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
          "--ui-port", str(free_port()), "--headless", "--log-level", "error", *search_attribute_flags()],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=temporal_log, stderr=temporal_log,
     )  # fmt: skip
     processes = [temporal]
     pgdata = base / "pg"
@@ -121,6 +122,7 @@ def stack(tmp_path_factory):
         for proc in reversed(processes):
             _stop(proc)
         stop_postgres(pgdata)
+        temporal_log.close()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -139,6 +141,13 @@ async def temporal(stack) -> Client:
 @pytest_asyncio.fixture(scope="session")
 async def http(stack):
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def provider_client():
+    """The HTTP client provider adapters get, with a short timeout so a hanging fake fails fast."""
+    async with httpx.AsyncClient(timeout=1.0) as client:
         yield client
 
 

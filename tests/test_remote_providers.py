@@ -14,7 +14,7 @@ from activities.providers.pixellab import PixellabImage
 from smol import repo
 from smol.settings import Settings
 from tests.fakes import FakePixellab
-from tests.workers import activities_with, start_smol, worker_for
+from tests.workers import activities_with, record_into, start_smol, worker_for
 
 
 @pytest.fixture
@@ -24,18 +24,12 @@ def pixellab():
     fake.close()
 
 
-@pytest.fixture
-async def http():
-    async with httpx.AsyncClient(timeout=1.0) as client:
-        yield client
-
-
 def adapter(http, fake, key=FakePixellab.KEY) -> PixellabImage:
     return PixellabImage(http, key, f"{fake.url}/v1")
 
 
-async def test_pixellab_sends_the_original_style_and_returns_the_png(http, pixellab):
-    png = await adapter(http, pixellab).generate("a frog", 7)
+async def test_pixellab_sends_the_original_style_and_returns_the_png(provider_client, pixellab):
+    png = await adapter(provider_client, pixellab).generate("a frog", 7)
     assert Image.open(io.BytesIO(png)).size == (64, 64)
     sent = json.loads(pixellab.requests[0]["body"])
     assert sent["description"] == "a frog" and sent["image_size"] == {"width": 64, "height": 64}
@@ -46,57 +40,46 @@ async def test_pixellab_sends_the_original_style_and_returns_the_png(http, pixel
 
 @pytest.mark.parametrize("fault, retryable", [(500, True), (503, True), (429, True), ("malformed", True),
                                               ("hang", True), (422, False), (400, False)])  # fmt: skip
-async def test_pixellab_failures_say_whether_to_retry(http, pixellab, fault, retryable):
+async def test_pixellab_failures_say_whether_to_retry(provider_client, pixellab, fault, retryable):
     pixellab.faults = [fault]
     with pytest.raises(ProviderError) as raised:
-        await adapter(http, pixellab).generate("a frog", 7)
+        await adapter(provider_client, pixellab).generate("a frog", 7)
     assert raised.value.retryable is retryable
 
 
-async def test_a_wrong_key_is_final_and_never_shown(http, pixellab):
+async def test_a_wrong_key_is_final_and_never_shown(provider_client, pixellab):
     with pytest.raises(ProviderError) as raised:
-        await adapter(http, pixellab, key="sk-secret-wrong-key").generate("a frog", 7)
+        await adapter(provider_client, pixellab, key="sk-secret-wrong-key").generate("a frog", 7)
     assert not raised.value.retryable and "401" in str(raised.value)
     assert "sk-secret-wrong-key" not in str(raised.value)
 
 
-def recorder(log: list):
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def record(name):
-        log.append(name)
-        yield
-
-    return record
-
-
-async def test_chain_retries_then_falls_back(http, pixellab):
+async def test_chain_retries_then_falls_back(provider_client, pixellab):
     calls: list[str] = []
-    chain = Chain([adapter(http, pixellab), LocalImage()], attempts=2, pause=0.01)
+    chain = Chain([adapter(provider_client, pixellab), LocalImage()], attempts=2, pause=0.01)
     pixellab.faults = [500]
-    _, used = await chain.call("generate", "a frog", 1, record=recorder(calls))
+    _, used = await chain.call("generate", "a frog", 1, record=record_into(calls))
     assert used == "pixellab" and calls == ["pixellab", "pixellab"]
 
     calls.clear()
     pixellab.faults = [500, "hang"]
-    png, used = await chain.call("generate", "a frog", 1, record=recorder(calls))
+    png, used = await chain.call("generate", "a frog", 1, record=record_into(calls))
     assert used == "local" and calls == ["pixellab", "pixellab", "local"]
     assert Image.open(io.BytesIO(png)).size == (64, 64)
 
     calls.clear()
-    _, used = await Chain([adapter(http, pixellab, key="bad"), LocalImage()]).call(
-        "generate", "a frog", 1, record=recorder(calls))  # fmt: skip
+    _, used = await Chain([adapter(provider_client, pixellab, key="bad"), LocalImage()]).call(
+        "generate", "a frog", 1, record=record_into(calls))  # fmt: skip
     assert used == "local" and calls == ["pixellab", "local"]  # a refusal is not retried
 
 
-async def test_a_chain_that_only_fails_says_whether_it_may_work_later(http, pixellab):
+async def test_a_chain_that_only_fails_says_whether_it_may_work_later(provider_client, pixellab):
     pixellab.faults = [500, 500]
     with pytest.raises(ProviderError) as raised:
-        await Chain([adapter(http, pixellab)], pause=0.01).call("generate", "x", 1, record=recorder([]))
+        await Chain([adapter(provider_client, pixellab)], pause=0.01).call("generate", "x", 1, record=record_into([]))
     assert raised.value.retryable and raised.value.kind == "ProvidersExhausted"
     with pytest.raises(ProviderError) as raised:
-        await Chain([adapter(http, pixellab, key="bad")]).call("generate", "x", 1, record=recorder([]))
+        await Chain([adapter(provider_client, pixellab, key="bad")]).call("generate", "x", 1, record=record_into([]))
     assert not raised.value.retryable and raised.value.kind == "ProvidersRefused"
 
 

@@ -14,7 +14,7 @@ from activities.providers.local import LocalLyrics
 from activities.providers.local.music import encode_mp3, plan, render
 from smol import repo
 from tests.fakes import FakeSongService
-from tests.workers import activities_with, start_smol, worker_for
+from tests.workers import activities_with, record_into, start_smol, worker_for
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,6 @@ def songgen(audio):
     fake.close()
 
 
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(timeout=1.0) as http:
-        yield http
-
-
 def service(client, fake, source="aisonggenerator") -> AiSongGenerator:
     return AiSongGenerator(client, fake.url, FakeSongService.KEY, source)
 
@@ -46,8 +40,8 @@ def job(prompt="a pop song", submission=0, smol_id="s" * 64) -> SongJob:
                    seed=1)  # fmt: skip
 
 
-async def test_lyrics_submit_poll_and_download(client, songgen, audio):
-    generator = service(client, songgen)
+async def test_lyrics_submit_poll_and_download(provider_client, songgen, audio):
+    generator = service(provider_client, songgen)
     lyrics = await generator.write("rainy frogs", "", False, 1)
     assert lyrics.title and "[Verse]" in lyrics.lyrics and len(lyrics.style) == 2
     ids = await generator.submit(job())
@@ -61,33 +55,25 @@ async def test_lyrics_submit_poll_and_download(client, songgen, audio):
     assert await generator.fetch_audio(ids[0]) == audio
 
 
-async def test_long_prompts_go_without_the_description(client, songgen):
-    await service(client, songgen).submit(job(prompt="x" * 800))
+async def test_long_prompts_go_without_the_description(provider_client, songgen):
+    await service(provider_client, songgen).submit(job(prompt="x" * 800))
     assert json.loads(songgen.requests[-1]["body"])["prompt"] == "x" * 800
 
 
-async def test_downloads_that_are_not_audio_are_refused(client, songgen):
+async def test_downloads_that_are_not_audio_are_refused(provider_client, songgen):
     songgen.ready_after = 0
-    ids = await service(client, songgen).submit(job())
+    ids = await service(provider_client, songgen).submit(job())
     songgen.audio_type = "text/html"
     with pytest.raises(ProviderError) as raised:
-        await service(client, songgen).fetch_audio(ids[0])
+        await service(provider_client, songgen).fetch_audio(ids[0])
     assert not raised.value.retryable and "content type" in str(raised.value)
 
 
-async def test_a_lost_answer_does_not_pay_twice(client, songgen):
+async def test_a_lost_answer_does_not_pay_twice(provider_client, songgen):
     songgen.submit_delays = [2.0]  # the service accepts the job but the answer comes after our timeout
-    chain = Chain([service(client, songgen)], attempts=2, pause=0.01)
+    chain = Chain([service(provider_client, songgen)], attempts=2, pause=0.01)
     calls = []
-
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def record(name):
-        calls.append(name)
-        yield
-
-    ids, used = await chain.call("submit", job(), record=record)
+    ids, used = await chain.call("submit", job(), record=record_into(calls))
     assert calls == ["aisonggenerator", "aisonggenerator"] and songgen.songs_created == 2
     assert ids == list(songgen.by_key.values())[0]
 

@@ -21,18 +21,12 @@ def cloudflare():
     fake.close()
 
 
-@pytest.fixture
-async def client():
-    async with httpx.AsyncClient(timeout=2.0) as http:
-        yield http
-
-
 def workers_ai(client, fake, token=FakeWorkersAI.TOKEN) -> WorkersAI:
     return WorkersAI(client, FakeWorkersAI.ACCOUNT, token, f"{fake.url}/client/v4")
 
 
-async def test_describe_sends_the_image_bytes(client, cloudflare):
-    text = await workers_ai(client, cloudflare).describe("frogs", b"\x89PNG fake")
+async def test_describe_sends_the_image_bytes(provider_client, cloudflare):
+    text = await workers_ai(provider_client, cloudflare).describe("frogs", b"\x89PNG fake")
     assert "9 bytes" in text
     sent = json.loads(cloudflare.requests[0]["body"])
     assert cloudflare.requests[0]["path"].endswith("@cf/llava-hf/llava-1.5-7b-hf") and sent["image"][:4] == [
@@ -43,8 +37,8 @@ async def test_describe_sends_the_image_bytes(client, cloudflare):
     ]
 
 
-async def test_safety_and_lyrics_answer_json(client, cloudflare):
-    ai = workers_ai(client, cloudflare)
+async def test_safety_and_lyrics_answer_json(provider_client, cloudflare):
+    ai = workers_ai(provider_client, cloudflare)
     assert (await ai.check("a happy frog")).safe
     verdict = await ai.check("a murder ballad")
     assert not verdict.safe and verdict.categories == ["S1"]
@@ -56,18 +50,18 @@ async def test_safety_and_lyrics_answer_json(client, cloudflare):
 
 
 @pytest.mark.parametrize("answer", ["I think it is safe", {"verdict": "safe"}, {"title": "no lyrics"}])
-async def test_answers_without_the_json_asked_for_are_retryable_errors(client, cloudflare, answer):
+async def test_answers_without_the_json_asked_for_are_retryable_errors(provider_client, cloudflare, answer):
     cloudflare.answers = {GUARD_MODEL: answer, LYRICS_MODEL: answer}
-    ai = workers_ai(client, cloudflare)
+    ai = workers_ai(provider_client, cloudflare)
     for call in (ai.check("x"), ai.write("x", "", False, 1)):
         with pytest.raises(ProviderError) as raised:
             await call
         assert raised.value.retryable
 
 
-async def test_a_bad_token_is_final_and_hidden(client, cloudflare):
+async def test_a_bad_token_is_final_and_hidden(provider_client, cloudflare):
     with pytest.raises(ProviderError) as raised:
-        await workers_ai(client, cloudflare, token="cf-secret-token").check("x")
+        await workers_ai(provider_client, cloudflare, token="cf-secret-token").check("x")
     assert not raised.value.retryable and "cf-secret-token" not in str(raised.value)
 
 

@@ -1,6 +1,7 @@
 """In-process workers with the real activities around providers that misbehave on purpose."""
 
 import dataclasses
+from contextlib import asynccontextmanager
 
 from temporalio.worker import Worker
 
@@ -59,3 +60,14 @@ async def start_smol(temporal, task_queue, prompt="a flaky frog", address="GFAIL
         id=smol_id, task_queue=task_queue,
     )  # fmt: skip
     return smol_id, handle
+
+
+def record_into(calls: list):
+    """A chain recorder that only notes which provider was asked."""
+
+    @asynccontextmanager
+    async def record(name):
+        calls.append(name)
+        yield
+
+    return record
