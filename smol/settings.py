@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     cloudflare_account_id: str | None = None
     cloudflare_api_token: SecretStr | None = None
     cloudflare_url: str = "https://api.cloudflare.com/client/v4"
+    replicate_api_token: SecretStr | None = None
+    replicate_url: str = "https://api.replicate.com/v1"
+    replicate_musicgen_version: str = Field(
+        default="671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb", description="meta/musicgen"
+    )
+    replicate_riffusion_version: str = Field(
+        default="8cf61ea6c56afd61d8f5b9ffd14d7c216c0a93844ce2d82ac1c9ecc9c7f24e05", description="riffusion"
+    )
     songgen_url: str | None = Field(default=None, description="Base URL of the AI Song Generator service")
     songgen_api_key: SecretStr | None = None
 

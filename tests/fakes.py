@@ -184,3 +184,52 @@ class FakeWorkersAI(FakeService):
             result = {"response": {"title": "Cloud Song", "lyrics": "[Verse]\nclouds\n\n[Chorus]\nrain",
                                    "style": ["ambient", "chill"]}}  # fmt: skip
         return json_answer(200, {"result": result, "success": True, "errors": [], "messages": []})
+
+
+class FakeReplicate(FakeService):
+    """Replicate's predictions API: a prediction goes starting → processing → succeeded after `ready_after`
+    seconds (or `fail_with` an error message), and its output URL serves MP3 audio."""
+
+    TOKEN = "r8-test-token"
+
+    def __init__(self, audio: bytes, ready_after: float = 0.6):
+        super().__init__()
+        self.audio, self.ready_after = audio, ready_after
+        self.predictions: dict[str, dict] = {}
+        self.fail_with: str | None = None
+
+    def _view(self, prediction_id: str) -> dict:
+        entry = self.predictions[prediction_id]
+        age = time.time() - entry["created"]
+        status, output, error = "starting", None, None
+        if age >= self.ready_after / 2:
+            status = "processing"
+        if age >= self.ready_after:
+            if entry["error"]:
+                status, error = "failed", entry["error"]
+            else:
+                status, output = "succeeded", f"{self.url}/files/{prediction_id}.mp3"
+        urls = {"get": f"{self.url}/v1/predictions/{prediction_id}"}
+        return {"id": prediction_id, "version": entry["version"], "input": entry["input"], "status": status,
+                "output": output, "error": error, "urls": urls}  # fmt: skip
+
+    def handle(self, method, path, headers, body):
+        if path.startswith("/files/"):
+            return 200, "audio/mpeg", self.audio
+        if headers.get("Authorization") != f"Bearer {self.TOKEN}":
+            detail = "You did not pass a valid authentication token"
+            return json_answer(401, {"title": "Unauthenticated", "detail": detail, "status": 401})
+        if path == "/v1/predictions" and method == "POST":
+            request = json.loads(body)
+            if not request.get("version") or not isinstance(request.get("input"), dict):
+                return json_answer(422, {"detail": "version and input are required", "status": 422})
+            prediction_id = f"pred{len(self.predictions):04d}x"
+            self.predictions[prediction_id] = {"created": time.time(), "version": request["version"],
+                                               "input": request["input"], "error": self.fail_with}  # fmt: skip
+            return json_answer(201, self._view(prediction_id))
+        if path.startswith("/v1/predictions/") and method == "GET":
+            prediction_id = path.rsplit("/", 1)[1]
+            if prediction_id not in self.predictions:
+                return json_answer(404, {"detail": "Not found.", "status": 404})
+            return json_answer(200, self._view(prediction_id))
+        return json_answer(404, {"detail": "Not found.", "status": 404})

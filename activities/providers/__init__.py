@@ -85,6 +85,7 @@ def build_providers(settings, store, http=None) -> Providers:
     from activities.providers.chain import Chain
     from activities.providers.cloudflare import WorkersAI
     from activities.providers.pixellab import PixellabImage
+    from activities.providers.replicate import ReplicateSongs
 
     def secret(value, name: str) -> str:
         if value is None:
@@ -103,6 +104,10 @@ def build_providers(settings, store, http=None) -> Providers:
         token = secret(settings.cloudflare_api_token, "cloudflare")
         return WorkersAI(http, settings.cloudflare_account_id, token, settings.cloudflare_url)
 
+    def replicate(model: str, version: str):
+        token = secret(settings.replicate_api_token, model)
+        return ReplicateSongs(http, token, version, model, settings.replicate_url, settings.song_seconds)
+
     def make(step: str, name: str):
         factories = {
             ("image", "local"): local.LocalImage,
@@ -112,6 +117,8 @@ def build_providers(settings, store, http=None) -> Providers:
             ("lyrics", "aisonggenerator"): lambda: song_service("aisonggenerator"),
             ("song", "aisonggenerator"): lambda: song_service("aisonggenerator"),
             ("song", "diffrhythm"): lambda: song_service("diffrhythm"),
+            ("song", "musicgen"): lambda: replicate("musicgen", settings.replicate_musicgen_version),
+            ("song", "riffusion"): lambda: replicate("riffusion", settings.replicate_riffusion_version),
             ("describe", "cloudflare"): workers_ai,
             ("nsfw", "cloudflare"): workers_ai,
             ("lyrics", "cloudflare"): workers_ai,

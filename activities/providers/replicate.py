@@ -1,0 +1,74 @@
+"""Replicate predictions for song models (meta/musicgen, riffusion/riffusion): create one prediction per variant,
+then poll each until `succeeded`, `failed` or `canceled`.
+
+    POST /v1/predictions {version, input}   -> {id, status, output, error}
+    GET  /v1/predictions/{id}                -> the same, as it progresses
+"""
+
+import httpx
+
+from activities.providers import ProviderError, SongJob
+from activities.providers.aisonggenerator import download_audio
+from activities.providers.http import json_of, send
+from workflows.models import Song
+
+STATUS = {"starting": 1, "processing": 2, "succeeded": 4}
+MUSICGEN_INPUTS = ("duration", "temperature", "top_k", "top_p", "classifier_free_guidance")
+
+
+class ReplicateSongs:
+    def __init__(self, http: httpx.AsyncClient, token: str, version: str, model: str = "musicgen",
+                 base_url: str = "https://api.replicate.com/v1", seconds: int = 30):  # fmt: skip
+        self.http, self._token, self.version, self.model = http, token, version, model
+        self.base_url, self.seconds = base_url.rstrip("/"), seconds
+        self.name = model
+
+    async def _call(self, method: str, path: str, **kwargs) -> dict:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        response = await send(self.http, self.name, method, f"{self.base_url}{path}", headers=headers,
+                              secret=self._token, **kwargs)  # fmt: skip
+        data = json_of(response, self.name)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise ProviderError(f"{self.name} answered without a prediction")
+        return data
+
+    def _input(self, job: SongJob, variant: int) -> dict:
+        params = job.params or {}
+        text = f"{job.prompt[:500]}. Style: {', '.join(job.style)}"
+        if self.model == "riffusion":
+            return {"prompt_a": text, "denoising": 0.75, "seed_image_id": "vibes", "num_inference_steps": 50}
+        chosen = {key: params[key] for key in MUSICGEN_INPUTS if key in params}
+        return {"prompt": text, "duration": self.seconds, "output_format": "mp3", "model_version": "stereo-large",
+                "seed": (job.seed + variant) % 2**31, **chosen}  # fmt: skip
+
+    async def submit(self, job: SongJob) -> list[str]:
+        ids = []
+        for variant in (0, 1):
+            body = {"version": self.version, "input": self._input(job, variant)}
+            ids.append((await self._call("POST", "/predictions", json=body))["id"])
+        return ids
+
+    async def poll(self, song_ids: list[str]) -> list[Song]:
+        songs = []
+        for prediction_id in song_ids:
+            data = await self._call("GET", f"/predictions/{prediction_id}")
+            status = data.get("status")
+            if status in ("failed", "canceled"):
+                refused = "nsfw" in str(data.get("error") or "").lower()
+                songs.append(Song(prediction_id, -1 if refused else -3))
+                continue
+            output = data.get("output")
+            if isinstance(output, dict):  # riffusion: {"audio": url, "spectrogram": url}
+                output = output.get("audio")
+            if isinstance(output, list):
+                output = output[0] if output else None
+            songs.append(Song(prediction_id, STATUS.get(status, 1), output if status == "succeeded" else None))
+        return songs
+
+    async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
+        if audio_url is None:
+            (song,) = await self.poll([music_id])
+            if not song.complete or not song.audio:
+                raise ProviderError(f"{self.name} has no finished audio for {music_id}")
+            audio_url = song.audio
+        return await download_audio(self.http, self.name, audio_url)
