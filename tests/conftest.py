@@ -144,6 +144,15 @@ async def http(stack):
         yield client
 
 
+@pytest.fixture(scope="session")
+def audio() -> bytes:
+    """A real 2 s MP3 for the fake song services to serve."""
+    from activities.providers.local.music import encode_mp3, plan, render
+
+    arrangement = plan(["pop"], 1)
+    return encode_mp3(render(arrangement, 2, 0, 1), title="t", artist="a", arrangement=arrangement, cover_png=None)
+
+
 @pytest_asyncio.fixture
 async def provider_client():
     """The HTTP client provider adapters get, with a short timeout so a hanging fake fails fast."""

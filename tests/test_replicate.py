@@ -7,18 +7,11 @@ from temporalio.client import WorkflowFailureError
 
 from activities.providers import ProviderError
 from activities.providers.chain import Chain
-from activities.providers.local.music import encode_mp3, plan, render
 from activities.providers.replicate import ReplicateSongs
 from smol import repo
 from tests.fakes import FakeReplicate
 from tests.test_song_service import job
 from tests.workers import activities_with, start_smol, worker_for
-
-
-@pytest.fixture(scope="module")
-def audio() -> bytes:
-    arrangement = plan(["pop"], 2)
-    return encode_mp3(render(arrangement, 2, 0, 2), title="t", artist="a", arrangement=arrangement, cover_png=None)
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from activities.providers import ProviderError, SongJob
 from activities.providers.aisonggenerator import AiSongGenerator
 from activities.providers.chain import Chain
 from activities.providers.local import LocalLyrics
-from activities.providers.local.music import encode_mp3, plan, render
 from smol import repo
 from tests.fakes import FakeSongService
 from tests.workers import activities_with, record_into, start_smol, worker_for
-
-
-@pytest.fixture(scope="module")
-def audio() -> bytes:
-    arrangement = plan(["pop"], 1)
-    return encode_mp3(render(arrangement, 2, 0, 1), title="t", artist="a", arrangement=arrangement, cover_png=None)
 
 
 @pytest.fixture

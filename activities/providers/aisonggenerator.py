@@ -11,12 +11,11 @@ after a lost answer finds the songs already paid for instead of starting new one
 import httpx
 
 from activities.providers import ProviderError, SongJob
-from activities.providers.http import json_of, send
+from activities.providers.http import download_finished, json_of, send
 from workflows.models import Lyrics, Song
 
 SERVICE = "aisonggenerator"
 LONG_PROMPT = 760
-MAX_AUDIO_BYTES = 50 * 1024 * 1024
 
 
 class AiSongGenerator:
@@ -60,30 +59,4 @@ class AiSongGenerator:
             raise ProviderError(f"{self.name} answered a status without every song") from None
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
-        if audio_url is None:
-            (song,) = await self.poll([music_id])
-            if not song.complete or not song.audio:
-                raise ProviderError(f"{self.name} has no finished audio for {music_id}")
-            audio_url = song.audio
-        return await download_audio(self.http, self.name, audio_url)
-
-
-async def download_audio(http: httpx.AsyncClient, service: str, url: str) -> bytes:
-    """Stream a finished song, refusing anything that is not audio or is larger than the cap."""
-    try:
-        async with http.stream("GET", url) as response:
-            if not response.is_success:
-                raise ProviderError(f"{service} audio download answered {response.status_code}",
-                                    retryable=response.status_code >= 500)  # fmt: skip
-            kind = response.headers.get("content-type", "").split(";")[0].strip()
-            if not kind.startswith("audio/"):
-                raise ProviderError(f"{service} audio has content type {kind!r}", retryable=False)
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_AUDIO_BYTES:
-                    raise ProviderError(f"{service} audio is over {MAX_AUDIO_BYTES} bytes", retryable=False)
-                chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise ProviderError(f"{service} audio download failed ({type(exc).__name__})") from None
-    return b"".join(chunks)
+        return await download_finished(self, music_id, audio_url)

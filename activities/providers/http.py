@@ -31,3 +31,37 @@ def json_of(response: httpx.Response, service: str):
         return response.json()
     except ValueError:
         raise ProviderError(f"{service} sent a body that is not JSON") from None
+
+
+MAX_AUDIO_BYTES = 50 * 1024 * 1024
+
+
+async def download_finished(provider, music_id: str, audio_url: str | None) -> bytes:
+    """A song provider's finished audio: from the URL its poll gave, else from asking it once more."""
+    if audio_url is None:
+        (song,) = await provider.poll([music_id])
+        if not song.complete or not song.audio:
+            raise ProviderError(f"{provider.name} has no finished audio for {music_id}")
+        audio_url = song.audio
+    return await download_audio(provider.http, provider.name, audio_url)
+
+
+async def download_audio(http: httpx.AsyncClient, service: str, url: str) -> bytes:
+    """Stream a finished song, refusing anything that is not audio or is larger than the cap."""
+    try:
+        async with http.stream("GET", url) as response:
+            if not response.is_success:
+                raise ProviderError(f"{service} audio download answered {response.status_code}",
+                                    retryable=response.status_code >= 500)  # fmt: skip
+            kind = response.headers.get("content-type", "").split(";")[0].strip()
+            if not kind.startswith("audio/"):
+                raise ProviderError(f"{service} audio has content type {kind!r}", retryable=False)
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_AUDIO_BYTES:
+                    raise ProviderError(f"{service} audio is over {MAX_AUDIO_BYTES} bytes", retryable=False)
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"{service} audio download failed ({type(exc).__name__})") from None
+    return b"".join(chunks)

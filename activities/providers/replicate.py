@@ -8,8 +8,7 @@ then poll each until `succeeded`, `failed` or `canceled`.
 import httpx
 
 from activities.providers import ProviderError, SongJob
-from activities.providers.aisonggenerator import download_audio
-from activities.providers.http import json_of, send
+from activities.providers.http import download_finished, json_of, send
 from workflows.models import Song
 
 STATUS = {"starting": 1, "processing": 2, "succeeded": 4}
@@ -66,9 +65,4 @@ class ReplicateSongs:
         return songs
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
-        if audio_url is None:
-            (song,) = await self.poll([music_id])
-            if not song.complete or not song.audio:
-                raise ProviderError(f"{self.name} has no finished audio for {music_id}")
-            audio_url = song.audio
-        return await download_audio(self.http, self.name, audio_url)
+        return await download_finished(self, music_id, audio_url)
