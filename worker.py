@@ -31,6 +31,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             store,
             build_providers(settings, store, http),
             poll_interval=settings.song_poll_interval,
+            poll_window=settings.song_poll_window,
             song_stall_seconds=settings.song_stall_seconds,
             webhook_secret=settings.webhook_secret.get_secret_value(),
             webhooks_allow_private=settings.webhooks_allow_private,

@@ -5,6 +5,7 @@ can start from it; each provider call is recorded in `provider_calls` (what a sm
 finished step was not paid for twice).
 """
 
+import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from datetime import timedelta
 import asyncpg
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.providers import ProviderError, Providers, SongJob
 from activities.providers.chain import as_chain
@@ -55,6 +56,25 @@ from workflows.models import (
     SubmitSongsResult,
 )  # fmt: skip
 
+HEARTBEAT_POLL_LIMIT = 10.0  # poll intervals up to this many seconds wait inside one heartbeating activity
+
+
+@asynccontextmanager
+async def heartbeating(every: float = 2.0):
+    """Heartbeat in the background while the body runs: a long provider call still shows the activity alive, and
+    a cancel reaches it."""
+
+    async def beat():
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+
 
 class SmolActivities:
     def __init__(
@@ -63,6 +83,8 @@ class SmolActivities:
         store: ObjectStore,
         providers: Providers,
         poll_interval: float = 2.0,
+        poll_window: float = 30.0,
+        heartbeat_poll_limit: float = HEARTBEAT_POLL_LIMIT,
         song_stall_seconds: float = 600.0,
         webhook_secret: str = "",
         webhooks_allow_private: bool = False,
@@ -71,6 +93,8 @@ class SmolActivities:
         self.store = store
         self.providers = providers
         self.poll_interval = poll_interval
+        self.poll_window = poll_window
+        self.heartbeat_poll_limit = heartbeat_poll_limit
         self.song_stall_seconds = song_stall_seconds
         self.webhook_secret = webhook_secret
         self.webhooks_allow_private = webhooks_allow_private
@@ -205,15 +229,39 @@ class SmolActivities:
 
     @activity.defn
     async def poll_songs(self, data: PollSongsInput) -> PollSongsResult:
-        try:
-            songs = await as_chain(self.providers.songs).named(data.provider).poll(data.song_ids)
-        except ProviderError as exc:
-            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
-        for variant, song in enumerate(songs):
-            await repo.save_song(self.pool, data.smol_id, song.music_id, variant, data.provider, song.status)
-        return PollSongsResult(
-            songs=songs, retry_after_seconds=self.poll_interval, stall_after_seconds=self.song_stall_seconds
-        )
+        """Wait until a song changes (status or audio), the way Temporal recommends polling:
+        - short intervals: a heartbeating loop inside this activity, returning on a change or after the poll window;
+        - long intervals: one look per attempt, then a benign retryable error, so the retry policy waits and the
+          history does not grow while nothing happens.
+        Gives up when no song has progressed for the stall limit (kept in Postgres, so it holds across attempts)."""
+        provider = as_chain(self.providers.songs).named(data.provider)
+        started = time.monotonic()
+        async with heartbeating():
+            while True:
+                try:
+                    songs = await provider.poll(data.song_ids)
+                except ProviderError as exc:
+                    await self._fail_if_stalled(data.song_ids)
+                    raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+                for variant, song in enumerate(songs):
+                    await repo.save_song(self.pool, data.smol_id, song.music_id, variant, data.provider, song.status,
+                                         audio_url=song.audio)  # fmt: skip
+                if songs != data.known:
+                    return PollSongsResult(songs=songs)
+                await self._fail_if_stalled(data.song_ids)
+                if self.poll_interval > self.heartbeat_poll_limit:
+                    raise ApplicationError("songs not ready yet", type="SongsNotReady",
+                                           next_retry_delay=timedelta(seconds=self.poll_interval),
+                                           category=ApplicationErrorCategory.BENIGN)  # fmt: skip
+                if time.monotonic() - started + self.poll_interval > self.poll_window:
+                    return PollSongsResult(songs=songs)
+                await asyncio.sleep(self.poll_interval)
+
+    async def _fail_if_stalled(self, song_ids: list[str]) -> None:
+        stalled = await repo.seconds_since_song_progress(self.pool, song_ids)
+        if stalled > self.song_stall_seconds:
+            raise ApplicationError(f"songs made no progress for {stalled:.0f} s", type="SongStalled",
+                                   non_retryable=True)  # fmt: skip
 
     @activity.defn
     async def archive_song(self, data: ArchiveSongInput) -> ArchiveSongResult:

@@ -23,13 +23,26 @@ async def load_steps(pool: asyncpg.Pool, smol_id: str) -> dict:
 
 
 async def save_song(pool: asyncpg.Pool, smol_id: str, music_id: str, variant: int, provider: str,
-                    status: int, object_key: str | None = None) -> None:  # fmt: skip
+                    status: int, object_key: str | None = None, audio_url: str | None = None) -> None:  # fmt: skip
+    """Insert or update a song; `progressed_at` moves only when its status or audio changed."""
     await pool.execute(
-        "INSERT INTO smol_songs (music_id, smol_id, variant, provider, status, object_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (music_id) DO UPDATE SET status = EXCLUDED.status, "
-        "object_key = COALESCE(EXCLUDED.object_key, smol_songs.object_key), updated_at = now()",
-        music_id, smol_id, variant, provider, status, object_key,
+        "INSERT INTO smol_songs (music_id, smol_id, variant, provider, status, object_key, audio_url) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (music_id) DO UPDATE SET status = EXCLUDED.status, "
+        "object_key = COALESCE(EXCLUDED.object_key, smol_songs.object_key), "
+        "audio_url = COALESCE(EXCLUDED.audio_url, smol_songs.audio_url), updated_at = now(), "
+        "progressed_at = CASE WHEN (smol_songs.status, smol_songs.audio_url) IS DISTINCT FROM "
+        "(EXCLUDED.status, COALESCE(EXCLUDED.audio_url, smol_songs.audio_url)) THEN now() "
+        "ELSE smol_songs.progressed_at END",
+        music_id, smol_id, variant, provider, status, object_key, audio_url,
     )  # fmt: skip
+
+
+async def seconds_since_song_progress(pool: asyncpg.Pool, music_ids: list[str]) -> float:
+    """How long since any of these songs last changed (0 when none is known yet)."""
+    value = await pool.fetchval(
+        "SELECT extract(epoch FROM now() - max(progressed_at)) FROM smol_songs WHERE music_id = ANY($1)", music_ids
+    )
+    return float(value or 0)
 
 
 async def songs_of(pool: asyncpg.Pool, smol_id: str) -> list[asyncpg.Record]:

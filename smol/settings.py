@@ -76,7 +76,15 @@ class Settings(BaseSettings):
 
     song_seconds: int = Field(default=30, ge=1, le=180, description="Length of each local song")
     local_song_delay: float = Field(default=2.0, ge=0, description="Seconds a local song job takes to finish")
-    song_poll_interval: float = Field(default=2.0, gt=0, description="Seconds between song status polls")
+    song_poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between song status polls; up to 10 s one heartbeating activity "
+        "polls in a loop, above that each poll is one activity attempt and the retry policy waits",
+    )
+    song_poll_window: float = Field(
+        default=30.0, gt=0, description="Longest a heartbeating poll activity runs before reporting back"
+    )
     song_stall_seconds: float = Field(
         default=600.0, gt=0, description="Give up on songs when none made progress for this long"
     )

@@ -6,6 +6,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
@@ -124,7 +125,7 @@ class FakeSongService(FakeService):
         if parts.path == "/api/songs" and method == "POST":
             key = headers.get("Idempotency-Key")
             if key not in self.by_key:
-                ids = [f"{query['source']}-{len(self.jobs) + n}" for n in range(2)]
+                ids = [f"{query['source']}-{uuid.uuid4().hex[:16]}" for _ in range(2)]
                 for music_id in ids:
                     self.jobs[music_id] = {"created": time.time(), "status": self.job_status}
                 self.by_key[key] = ids
@@ -223,7 +224,7 @@ class FakeReplicate(FakeService):
             request = json.loads(body)
             if not request.get("version") or not isinstance(request.get("input"), dict):
                 return json_answer(422, {"detail": "version and input are required", "status": 422})
-            prediction_id = f"pred{len(self.predictions):04d}x"
+            prediction_id = uuid.uuid4().hex[:26]
             self.predictions[prediction_id] = {"created": time.time(), "version": request["version"],
                                                "input": request["input"], "error": self.fail_with}  # fmt: skip
             return json_answer(201, self._view(prediction_id))

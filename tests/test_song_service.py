@@ -1,6 +1,7 @@
 """The AI Song Generator adapter against a local fake of the service: lyrics, songs, downloads, and no double
 charge when an answer is lost."""
 
+import asyncio
 import json
 
 import httpx
@@ -14,6 +15,7 @@ from activities.providers.local import LocalLyrics
 from smol import repo
 from tests.fakes import FakeSongService
 from tests.workers import activities_with, record_into, start_smol, worker_for
+from workflows.smol import SmolWorkflow
 
 
 @pytest.fixture
@@ -126,3 +128,60 @@ async def test_slow_songs_that_keep_progressing_are_waited_for(stack, pool, temp
         async with worker_for(temporal, task_queue, activities_with(stack, pool, stall_seconds=2.5, songs=songs)):
             _, handle = await start_smol(temporal, task_queue, prompt="a slow song")
             assert len((await handle.result()).song_ids) == 2
+
+
+def poll_attempts(history) -> list[int]:
+    """The attempt number of each poll_songs activity that ran, from the workflow history."""
+    scheduled = {
+        event.event_id
+        for event in history.events
+        if event.activity_task_scheduled_event_attributes.activity_type.name == "poll_songs"
+    }
+    return [
+        event.activity_task_started_event_attributes.attempt
+        for event in history.events
+        if event.HasField("activity_task_started_event_attributes")
+        and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
+async def test_partial_audio_is_in_the_status_while_songs_stream(stack, pool, temporal, task_queue, songgen):
+    songgen.ready_after = 4  # status 2 ("streaming", with a partial audio URL) from 2 s to 4 s
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=songs)):
+            smol_id, handle = await start_smol(temporal, task_queue, prompt="a streaming song")
+            streaming = []
+            while not streaming:
+                status = await handle.query(SmolWorkflow.status)
+                streaming = [s for s in status.kv_do.get("songs", []) if s["status"] == 2 and s["audio"]]
+                await asyncio.sleep(0.2)
+            assert streaming[0]["audio"].startswith(f"{songgen.url}/audio/")
+            await handle.result()
+    rows = await repo.songs_of(pool, smol_id)
+    assert [r["status"] for r in rows] == [4, 4] and all(r["object_key"] for r in rows)
+
+
+async def test_short_intervals_poll_inside_one_heartbeating_activity(stack, pool, temporal, task_queue, songgen):
+    songgen.ready_after = 3  # about ten polls at 0.3 s
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=songs)):
+            _, handle = await start_smol(temporal, task_queue, prompt="a heartbeating poll")
+            await handle.result()
+    polled = len([r for r in songgen.requests if r["method"] == "GET" and "/api/songs" in r["path"]])
+    attempts = poll_attempts(await handle.fetch_history())
+    # one activity per change the workflow had to see (queued, generating, complete), not one per poll
+    assert polled >= 8 and len(attempts) <= 4 and attempts == [1] * len(attempts)
+
+
+async def test_long_intervals_poll_by_retrying_with_a_benign_error(stack, pool, temporal, task_queue, songgen):
+    songgen.ready_after = 3
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        songs = Chain([service(http, songgen)])
+        activities = activities_with(stack, pool, songs=songs, poll_interval=0.5, heartbeat_poll_limit=0.1)
+        async with worker_for(temporal, task_queue, activities):
+            _, handle = await start_smol(temporal, task_queue, prompt="a retry-driven poll")
+            await handle.result()
+    attempts = poll_attempts(await handle.fetch_history())
+    assert len(attempts) <= 4 and max(attempts) >= 3  # the waiting happened in retries, not in new activities

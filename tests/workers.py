@@ -42,11 +42,13 @@ class RefusingSongs:
         raise AssertionError("a refused song is never downloaded")
 
 
-def activities_with(stack, pool, stall_seconds: float = 600.0, **replace) -> SmolActivities:
+def activities_with(stack, pool, stall_seconds: float = 600.0, poll_interval: float = 0.3,
+                    heartbeat_poll_limit: float = 10.0, **replace) -> SmolActivities:  # fmt: skip
     store = open_store(stack.settings)
     providers = dataclasses.replace(build_providers(stack.settings, store), **replace)
-    return SmolActivities(pool, store, providers, poll_interval=0.3, webhook_secret=WEBHOOK_SECRET,
-                          webhooks_allow_private=True, song_stall_seconds=stall_seconds)  # fmt: skip
+    return SmolActivities(pool, store, providers, poll_interval=poll_interval, webhook_secret=WEBHOOK_SECRET,
+                          webhooks_allow_private=True, song_stall_seconds=stall_seconds,
+                          heartbeat_poll_limit=heartbeat_poll_limit)  # fmt: skip
 
 
 def worker_for(temporal, task_queue, activities) -> Worker:

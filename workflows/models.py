@@ -208,13 +208,12 @@ class PollSongsInput:
     smol_id: str
     song_ids: list[str]
     provider: str
+    known: list[Song] = field(default_factory=list)  # the songs as the workflow last saw them
 
 
 @dataclass
 class PollSongsResult:
-    songs: list[Song]
-    retry_after_seconds: float
-    stall_after_seconds: float = 600.0  # give up when no song made progress for this long
+    songs: list[Song]  # different from `known`, or unchanged when the poll window ran out
 
 
 @dataclass

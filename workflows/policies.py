@@ -6,6 +6,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+# attempts 0 = no limit (poll_songs: the stall limit, measured in the activity, ends it)
 NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "SongStalled", "ContentPolicy", "WebhookRefused"]
 
 
@@ -47,7 +48,7 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6),
     "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6),
     "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6),
-    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       30),
+    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       0,  heartbeat=_s(5)),  # ends on stall
     "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       30),  # the song is paid for: keep trying
     "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),

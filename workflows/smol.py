@@ -6,7 +6,6 @@ timeout and retry policy is in workflows/policies.py.
 
 import asyncio
 from dataclasses import asdict
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -214,12 +213,13 @@ class SmolWorkflow:
         return SmolResult(smol_id=smol_id, title=saved.lyrics.title, song_ids=saved.song_ids, public=public)
 
     async def _wait_for_songs(self, smol_id: str, song_ids: list[str], provider: str) -> None:
-        """Poll until both songs are complete, archiving each as soon as it is."""
+        """Wait for both songs, archiving each as soon as it is complete. The poll activity itself waits for a
+        change (or for its window to end), so there is no timer here; the stall limit is enforced there."""
         archived = {song.music_id for song in self.saved.songs} & set(song_ids)
         self.songs = {music_id: Song(music_id, 0) for music_id in song_ids}
         for music_id in archived:
             self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
-        last_progress, last_seen = workflow.now(), {}
+        known: list[Song] = []
         await self._gate()
         self._begin("archive")
         self._begin("poll")
@@ -227,12 +227,10 @@ class SmolWorkflow:
             await self._gate()
             polled = await workflow.execute_activity_method(
                 SmolActivities.poll_songs,
-                PollSongsInput(smol_id, song_ids, provider),
+                PollSongsInput(smol_id, song_ids, provider, known),
                 **STEP_POLICIES["poll_songs"].activity_options(),
             )
-            seen = {song.music_id: (song.status, song.audio) for song in polled.songs}
-            if seen != last_seen:
-                last_progress, last_seen = workflow.now(), seen
+            known = polled.songs
             for variant, song in enumerate(polled.songs):
                 if song.failed:
                     reason = SONG_FAILURES.get(song.status, "failed")
@@ -243,7 +241,7 @@ class SmolWorkflow:
                     )
                 if song.music_id in archived:
                     continue
-                self.songs[song.music_id] = song
+                self.songs[song.music_id] = song  # while it streams, `audio` is the provider's partial audio
                 if song.complete:
                     self.current = "archive"
                     await workflow.execute_activity_method(
@@ -254,13 +252,6 @@ class SmolWorkflow:
                     archived.add(song.music_id)
                     self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
                     self.current = "poll"
-            if len(archived) < len(song_ids):
-                stalled = (workflow.now() - last_progress).total_seconds()
-                if stalled > polled.stall_after_seconds:
-                    raise ApplicationError(
-                        f"songs made no progress for {stalled:.0f} s", type="SongStalled", non_retryable=True
-                    )
-                await workflow.sleep(timedelta(seconds=polled.retry_after_seconds))
         self._end("poll")
         self._end("archive")
 
@@ -273,8 +264,11 @@ class SmolWorkflow:
         return result
 
     async def _gate(self) -> None:
-        """Between steps: wait here while paused."""
-        await workflow.wait_condition(lambda: not self.paused)
+        """Between steps: wait here while paused, and stop if a cancel arrived. (A cancel that reaches an activity
+        just as it completes is swallowed by the SDK when waiting for cancellation; this catches it.)"""
+        await workflow.wait_condition(lambda: not self.paused or workflow.cancellation_reason() is not None)
+        if workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError()
 
     def _begin(self, name: str) -> None:
         self.current = name
