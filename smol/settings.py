@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     cloudflare_account_id: str | None = None
     cloudflare_api_token: SecretStr | None = None
     cloudflare_url: str = "https://api.cloudflare.com/client/v4"
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_url: str = "https://api.elevenlabs.io"
+    elevenlabs_output_format: str = Field(default="mp3_44100_128", pattern=r"^mp3_\d+_\d+$")
+    elevenlabs_model: str = "music_v1"
     replicate_api_token: SecretStr | None = None
     replicate_url: str = "https://api.replicate.com/v1"
     replicate_musicgen_version: str = Field(

@@ -198,6 +198,7 @@ class FakeReplicate(FakeService):
         self.audio, self.ready_after = audio, ready_after
         self.predictions: dict[str, dict] = {}
         self.fail_with: str | None = None
+        self.create_delays: list[float] = []  # accept the prediction, then answer this late
 
     def _view(self, prediction_id: str) -> dict:
         entry = self.predictions[prediction_id]
@@ -227,10 +228,50 @@ class FakeReplicate(FakeService):
             prediction_id = uuid.uuid4().hex[:26]
             self.predictions[prediction_id] = {"created": time.time(), "version": request["version"],
                                                "input": request["input"], "error": self.fail_with}  # fmt: skip
+            time.sleep(self.create_delays.pop(0) if self.create_delays else 0)
             return json_answer(201, self._view(prediction_id))
+        if path == "/v1/predictions" and method == "GET":
+            newest_first = sorted(self.predictions, key=lambda i: self.predictions[i]["created"], reverse=True)
+            return json_answer(200, {"previous": None, "next": None, "results": [self._view(i) for i in newest_first]})
         if path.startswith("/v1/predictions/") and method == "GET":
             prediction_id = path.rsplit("/", 1)[1]
             if prediction_id not in self.predictions:
                 return json_answer(404, {"detail": "Not found.", "status": 404})
             return json_answer(200, self._view(prediction_id))
         return json_answer(404, {"detail": "Not found.", "status": 404})
+
+
+class FakeElevenLabs(FakeService):
+    """ElevenLabs' compose endpoint: POST /v1/music answers the song's audio after `compose_seconds`; a prompt with
+    a `refused_word` is a 400 `bad_prompt` with a suggestion, as the real API does."""
+
+    KEY = "xi-test-key"
+
+    def __init__(self, audio: bytes, compose_seconds: float = 0.1, failure_rate: float = 0.0, seed: int = 0):
+        super().__init__(failure_rate, seed)
+        self.audio, self.compose_seconds = audio, compose_seconds
+        self.refused_word = "forbidden"
+        self.audio_type = "audio/mpeg"
+        self.composed = 0
+
+    def handle(self, method, path, headers, body):
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(path)
+        if parts.path != "/v1/music" or method != "POST":
+            return json_answer(404, {"detail": "Not Found"})
+        if headers.get("xi-api-key") != self.KEY:
+            return json_answer(401, {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}})
+        request = json.loads(body)
+        length = request.get("music_length_ms")
+        output_format = parse_qs(parts.query).get("output_format", ["mp3_44100_128"])[0]
+        if not request.get("prompt") or not isinstance(length, int) or not 10_000 <= length <= 300_000:
+            return json_answer(422, {"detail": [{"loc": ["body", "music_length_ms"], "msg": "invalid length"}]})
+        if not output_format.startswith("mp3_"):
+            return json_answer(422, {"detail": [{"loc": ["query", "output_format"], "msg": "unsupported"}]})
+        if self.refused_word in request["prompt"]:
+            return json_answer(400, {"detail": {"status": "bad_prompt", "message": "The prompt violates our terms",
+                                                "data": {"prompt_suggestion": "a gentle song"}}})  # fmt: skip
+        time.sleep(self.compose_seconds)
+        self.composed += 1
+        return 200, self.audio_type, self.audio

@@ -28,7 +28,7 @@ def musicgen(client, fake, token=FakeReplicate.TOKEN, model="musicgen") -> Repli
 async def test_musicgen_sends_the_model_inputs_and_the_creators_parameters(provider_client, replicate):
     ids = await musicgen(provider_client, replicate).submit(job())
     assert len(ids) == 2 and len(replicate.predictions) == 2
-    sent = [json.loads(r["body"]) for r in replicate.requests]
+    sent = [json.loads(r["body"]) for r in replicate.requests if r["method"] == "POST"]
     assert sent[0]["version"] == "v123" and sent[0]["input"]["duration"] == 30
     assert sent[0]["input"]["output_format"] == "mp3" and sent[0]["input"]["seed"] != sent[1]["input"]["seed"]
     chosen = job()
@@ -40,7 +40,7 @@ async def test_musicgen_sends_the_model_inputs_and_the_creators_parameters(provi
 
 async def test_riffusion_uses_its_own_inputs(provider_client, replicate):
     await musicgen(provider_client, replicate, model="riffusion").submit(job())
-    assert "prompt_a" in json.loads(replicate.requests[0]["body"])["input"]
+    assert "prompt_a" in json.loads(replicate.requests[1]["body"])["input"]  # after the look for an earlier one
 
 
 async def test_a_bad_token_is_final_and_hidden(provider_client, replicate):
@@ -72,3 +72,19 @@ async def test_an_nsfw_refusal_is_a_content_policy_failure(stack, pool, temporal
             with pytest.raises(WorkflowFailureError) as raised:
                 await handle.result()
     assert "content policy" in str(raised.value.cause) and len(replicate.predictions) == 2
+
+
+async def test_a_create_whose_answer_was_lost_is_found_again(provider_client, replicate):
+    replicate.create_delays = [2.0]  # the first prediction is made, its answer comes after the client gave up
+    songs = musicgen(provider_client, replicate)
+    with pytest.raises(ProviderError):
+        await songs.submit(job())
+    ids = await songs.submit(job())
+    assert len(replicate.predictions) == 2 and len(set(ids)) == 2  # not 3: the first one was found again
+    failed = job(prompt="a song that will fail")
+    replicate.fail_with = "CUDA out of memory"
+    replicate.ready_after = 0
+    first = await songs.submit(failed)
+    assert [s.status for s in await songs.poll(first)] == [-3, -3]
+    failed.submission = 1  # a resubmission after failure gets new predictions
+    assert set(await songs.submit(failed)).isdisjoint(first)

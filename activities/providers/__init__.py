@@ -84,6 +84,7 @@ def build_providers(settings, store, http=None) -> Providers:
     from activities.providers.aisonggenerator import AiSongGenerator
     from activities.providers.chain import Chain
     from activities.providers.cloudflare import WorkersAI
+    from activities.providers.elevenlabs import ElevenLabsSongs
     from activities.providers.pixellab import PixellabImage
     from activities.providers.replicate import ReplicateSongs
 
@@ -119,6 +120,10 @@ def build_providers(settings, store, http=None) -> Providers:
             ("song", "diffrhythm"): lambda: song_service("diffrhythm"),
             ("song", "musicgen"): lambda: replicate("musicgen", settings.replicate_musicgen_version),
             ("song", "riffusion"): lambda: replicate("riffusion", settings.replicate_riffusion_version),
+            ("song", "elevenlabs"): lambda: ElevenLabsSongs(
+                http, secret(settings.elevenlabs_api_key, name), store, settings.elevenlabs_url,
+                settings.elevenlabs_output_format, settings.elevenlabs_model, settings.song_seconds,
+            ),
             ("describe", "cloudflare"): workers_ai,
             ("nsfw", "cloudflare"): workers_ai,
             ("lyrics", "cloudflare"): workers_ai,

@@ -19,11 +19,16 @@ async def send(
         raise ProviderError(f"{service} could not be reached ({type(exc).__name__})") from None
     if response.is_success:
         return response
-    detail = response.text[:200].replace(secret, "***") if secret else response.text[:200]
-    message = f"{service} answered {response.status_code}: {detail}"
-    if response.status_code in TRANSIENT_STATUS:
-        raise ProviderError(message)
-    raise ProviderError(message, retryable=False, kind="ProviderRejected")
+    raise refusal(service, response.status_code, response.text, secret)
+
+
+def refusal(service: str, status_code: int, text: str, secret: str = "") -> ProviderError:
+    """The error for a non-2xx answer: retryable when the status says it is passing, with no credential in it."""
+    detail = text[:200].replace(secret, "***") if secret else text[:200]
+    message = f"{service} answered {status_code}: {detail}"
+    if status_code in TRANSIENT_STATUS:
+        return ProviderError(message)
+    return ProviderError(message, retryable=False, kind="ProviderRejected")
 
 
 def json_of(response: httpx.Response, service: str):
@@ -53,15 +58,20 @@ async def download_audio(http: httpx.AsyncClient, service: str, url: str) -> byt
             if not response.is_success:
                 raise ProviderError(f"{service} audio download answered {response.status_code}",
                                     retryable=response.status_code >= 500)  # fmt: skip
-            kind = response.headers.get("content-type", "").split(";")[0].strip()
-            if not kind.startswith("audio/"):
-                raise ProviderError(f"{service} audio has content type {kind!r}", retryable=False)
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_AUDIO_BYTES:
-                    raise ProviderError(f"{service} audio is over {MAX_AUDIO_BYTES} bytes", retryable=False)
-                chunks.append(chunk)
+            return await read_audio(response, service)
     except httpx.HTTPError as exc:
         raise ProviderError(f"{service} audio download failed ({type(exc).__name__})") from None
+
+
+async def read_audio(response: httpx.Response, service: str) -> bytes:
+    """The body of a streamed audio response, if it is audio and under the cap."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip()
+    if not kind.startswith("audio/"):
+        raise ProviderError(f"{service} audio has content type {kind!r}", retryable=False)
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_AUDIO_BYTES:
+            raise ProviderError(f"{service} audio is over {MAX_AUDIO_BYTES} bytes", retryable=False)
+        chunks.append(chunk)
     return b"".join(chunks)

@@ -3,6 +3,11 @@ then poll each until `succeeded`, `failed` or `canceled`.
 
     POST /v1/predictions {version, input}   -> {id, status, output, error}
     GET  /v1/predictions/{id}                -> the same, as it progresses
+    GET  /v1/predictions                     -> {results: [...], next}, newest first
+
+Replicate has no idempotency key, so before creating a prediction the adapter looks through the newest ones for
+one with the same version and input that has not failed (the input carries a seed per smol, submission and
+variant): a create whose answer was lost is found again instead of being paid for twice.
 """
 
 import httpx
@@ -38,14 +43,33 @@ class ReplicateSongs:
             return {"prompt_a": text, "denoising": 0.75, "seed_image_id": "vibes", "num_inference_steps": 50}
         chosen = {key: params[key] for key in MUSICGEN_INPUTS if key in params}
         return {"prompt": text, "duration": self.seconds, "output_format": "mp3", "model_version": "stereo-large",
-                "seed": (job.seed + variant) % 2**31, **chosen}  # fmt: skip
+                "seed": (job.seed + 2 * job.submission + variant) % 2**31, **chosen}  # fmt: skip
 
     async def submit(self, job: SongJob) -> list[str]:
         ids = []
         for variant in (0, 1):
             body = {"version": self.version, "input": self._input(job, variant)}
-            ids.append((await self._call("POST", "/predictions", json=body))["id"])
+            found = await self._created_before(body)
+            ids.append(found or (await self._call("POST", "/predictions", json=body))["id"])
         return ids
+
+    async def _created_before(self, body: dict) -> str | None:
+        page = await self._call_page("/predictions")
+        for prediction in page:
+            if (prediction.get("version"), prediction.get("input")) == (body["version"], body["input"]) and \
+                    prediction.get("status") not in ("failed", "canceled"):  # fmt: skip
+                return str(prediction["id"])
+        return None
+
+    async def _call_page(self, path: str) -> list[dict]:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        response = await send(self.http, self.name, "GET", f"{self.base_url}{path}", headers=headers,
+                              secret=self._token)  # fmt: skip
+        data = json_of(response, self.name)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ProviderError(f"{self.name} answered a prediction list without results")
+        return [item for item in results if isinstance(item, dict) and item.get("id")]
 
     async def poll(self, song_ids: list[str]) -> list[Song]:
         songs = []
