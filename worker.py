@@ -1,4 +1,4 @@
-"""Run SmolWorkflow and its activities until SIGTERM or SIGINT, then finish the running tasks and stop."""
+"""Run SmolWorkflow, MintWorkflow and their activities until SIGTERM or SIGINT, then finish running tasks and stop."""
 
 import asyncio
 import logging
@@ -8,13 +8,16 @@ from datetime import timedelta
 import httpx
 from temporalio.worker import Worker
 
+from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
 from activities.providers import build_providers
 from smol.db import create_pool, migrate
 from smol.logs import configure
 from smol.settings import Settings, get_settings
+from smol.stellar_rpc import StellarRpc
 from smol.store import open_store
 from smol.temporal import connect, ensure_search_attributes, metrics_runtime
+from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow
 
 log = logging.getLogger("smol.worker")
@@ -36,14 +39,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             webhook_secret=settings.webhook_secret.get_secret_value(),
             webhooks_allow_private=settings.webhooks_allow_private,
         )
+        minting = MintActivities(pool, StellarRpc(http, settings.stellar_rpc_url, settings.stellar_relay_url), settings)
         runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
         client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[SmolWorkflow],
-            activities=activities.all(),
+            workflows=[SmolWorkflow, MintWorkflow],
+            activities=activities.all() + minting.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:

@@ -115,12 +115,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return PlainTextResponse("database unavailable", status_code=503)
         return PlainTextResponse("ok")
 
-    from api.routers import auth, events, media, smols, social
+    from api.routers import auth, events, media, mint, smols, social
 
     app.include_router(auth.router)
     app.include_router(media.router)
     app.include_router(social.router)
     app.include_router(events.router)
+    app.include_router(mint.router)
     app.include_router(smols.router)
     return app
 

@@ -77,10 +77,21 @@ class WorkflowState(BaseModel):
     steps: list[dict] = Field(default_factory=list)
 
 
+class MintProgress(BaseModel):
+    """The smol's newest mint: queued, checking, signing, signed, submitting, confirming, minted or failed."""
+
+    id: str
+    status: str
+    tx_hash: str | None = None
+    error: str | None = None
+
+
 class SmolDetail(BaseModel):
-    """`d1` when the smol is finished; `wf` while it is in progress or after it failed."""
+    """`d1` when the smol is finished; `wf` while it is in progress or after it failed; `mint` (an addition of
+    ours) once a mint was asked for."""
 
     kv_do: dict
     d1: SmolRow | None = None
     wf: WorkflowState | None = None
     liked: bool
+    mint: MintProgress | None = None

@@ -258,3 +258,68 @@ def retry(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_AP
     if response.status_code != 200:
         _fail(f"{response.status_code}: {response.text}")
     console.print(f"retrying {smol_id}")
+
+
+@app.command()
+def mint(
+    smol_ids: list[str] = typer.Argument(..., help="one id mints with coin_it, several with coin_them"),
+    secret: str = typer.Option(..., envvar="SMOL_MINT_SECRET", help="the minting account's secret key (S...)"),
+    wait: bool = typer.Option(False, "--wait", help="wait until the tokens are recorded"),
+    api_url: str | None = typer.Option(None, envvar="SMOL_API_URL"),
+) -> None:
+    """Build and sign a mint transaction for a classic account and send it to the API."""
+    from stellar_sdk import Keypair
+
+    from smol.mint_client import build_mint
+    from smol.stellar_rpc import RpcError, StellarRpc
+
+    settings = get_settings()
+    try:
+        keypair = Keypair.from_secret(secret)
+    except Exception:
+        _fail("--secret is not a Stellar secret key (S...)")
+    if not settings.contract_id or not settings.issuer:
+        _fail("set SMOL_CONTRACT_ID and SMOL_MINT_ISSUER (the contract and the issuer of the smol assets)")
+    batch = len(smol_ids) > 1
+
+    async def build() -> str:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await build_mint(
+                StellarRpc(http, settings.stellar_rpc_url), secret, smol_ids, contract_id=settings.contract_id,
+                issuer=settings.issuer, passphrase=settings.stellar_network_passphrase, batch=batch,
+                auth_ledgers=settings.mint_auth_ledgers,
+            )  # fmt: skip
+
+    try:
+        xdr = asyncio.run(build())
+    except (RpcError, ValueError) as exc:
+        _fail(f"could not build the transaction: {exc}")
+    api = _api(api_url)
+    bearer = issue_token(settings, keypair.public_key)
+    path, body = ("/mint", {"xdr": xdr, "ids": smol_ids}) if batch else (f"/mint/{smol_ids[0]}", {"xdr": xdr})
+    try:
+        response = httpx.post(api + path, json=body, headers={"Authorization": f"Bearer {bearer}"}, timeout=30)
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach the API at {api}: {exc}")
+    if response.status_code != 202:
+        _fail(f"{response.status_code}: {response.text}")
+    mint_id = response.json()["mint_id"]
+    print(f"mint {mint_id} started for {', '.join(smol_ids)}")
+    if not wait:
+        return
+    pending = list(smol_ids)
+    while pending:
+        time.sleep(1)
+        for smol_id in list(pending):
+            detail = _get(api, f"/{smol_id}", bearer).json()
+            progress = detail.get("mint") or {}
+            if progress.get("status") == "failed":
+                _fail(f"mint {mint_id} failed: {progress.get('error')}")
+            token = (detail.get("d1") or {}).get("Mint_Token")
+            if token:
+                print(f"{smol_id} token {token} amm {detail['d1']['Mint_Amm']}")
+                pending.remove(smol_id)
+
+
+if __name__ == "__main__":
+    app()

@@ -93,6 +93,32 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="Give up on songs when none made progress for this long"
     )
 
+    # Minting (Stellar)
+    stellar_rpc_url: str = "https://soroban-testnet.stellar.org"
+    stellar_relay_url: str | None = Field(default=None, description="send transactions here instead of the RPC")
+    stellar_network_passphrase: str = "Test SDF Network ; September 2015"
+    stellar_secret: SecretStr | None = Field(default=None, description="the server's key: co-signs and pays")
+    contract_id: str | None = Field(default=None, description="the Smol contract (C...)")
+    mint_issuer: str | None = Field(default=None, description="issuer of the smol assets; default the server's key")
+    mint_max_fee: int = Field(default=10_000_000, ge=100, description="most stroops the server pays for one mint")
+    mint_auth_ledgers: int = Field(default=60, ge=2, le=1000, description="server signatures expire after this")
+    mint_tx_ledgers: int = Field(default=30, ge=2, le=1000, description="a mint transaction expires after this")
+    mint_max_batch: int = Field(default=20, ge=1, le=100)
+
+    @property
+    def minting(self) -> bool:
+        return bool(self.contract_id and self.stellar_secret)
+
+    @property
+    def issuer(self) -> str | None:
+        if self.mint_issuer:
+            return self.mint_issuer
+        if self.stellar_secret:
+            from stellar_sdk import Keypair
+
+            return Keypair.from_secret(self.stellar_secret.get_secret_value()).public_key
+        return None
+
     def chain(self, step: str) -> list[str]:
         """The provider names of one step (`image`, `describe`, `lyrics`, `nsfw`, `song`), in order."""
         return [name.strip() for name in getattr(self, f"{step}_providers").split(",") if name.strip()]

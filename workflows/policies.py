@@ -54,3 +54,14 @@ STEP_POLICIES: dict[str, StepPolicy] = {
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
     "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),
 }  # fmt: skip
+
+# MintWorkflow. Submitting is retried briefly (a transaction already marked sent is never sent again); confirming
+# polls inside one heartbeating activity until the transaction is included or provably expired.
+MINT_POLICIES: dict[str, StepPolicy] = {
+    "check":   StepPolicy(_s(30),     _s(1),      _s(10),       5),
+    "sign":    StepPolicy(_s(30),     _s(1),      _s(10),       10),
+    "submit":  StepPolicy(_s(30),     _s(1),      _s(10),       10),
+    "confirm": StepPolicy(_s(600),    _s(2),      _s(30),       10, heartbeat=_s(10)),
+    "record":  StepPolicy(_s(30),     _s(1),      _s(10),       10),
+    "fail":    StepPolicy(_s(30),     _s(1),      _s(10),       10),
+}  # fmt: skip

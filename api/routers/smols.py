@@ -15,7 +15,7 @@ from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDe
 from api.metrics import RATE_LIMITED, SMOLS_STARTED
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
-from smol import repo
+from smol import mints, repo
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
@@ -216,7 +216,12 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_vi
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        return {"kv_do": _finished_kv_do(steps, songs), "d1": d1, "liked": liked}
+        body = {"kv_do": _finished_kv_do(steps, songs), "d1": d1, "liked": liked}
+        mint = await mints.latest_for(pool, smol_id)
+        if mint is not None:
+            body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
+                            "error": mint["error"]}  # fmt: skip
+        return body
 
     kv_do, wf = await _workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)
     payload = kv_do.get("payload") or {}

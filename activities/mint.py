@@ -1,0 +1,174 @@
+"""The side effects of MintWorkflow. Careful with money: every transaction is saved before it is sent, marked sent
+before `sendTransaction` is called, and never sent twice; a transaction is only rebuilt once the network refused it
+or it is past its last ledger without having been included (then it can never be)."""
+
+import asyncio
+
+import asyncpg
+from stellar_sdk import Keypair
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.pipeline import heartbeating
+from smol import mints
+from smol.settings import Settings
+from smol.stellar import InvalidMint, cosigned_transaction, mint_results, read_mint
+from smol.stellar_rpc import RpcError, StellarRpc, result_code
+from workflows.mint_models import (
+    CheckedMint,
+    ConfirmedMint,
+    ConfirmMint,
+    FailMint,
+    MintStep,
+    RecordedMint,
+    RecordMint,
+    SentMint,
+    SignedMint,
+)
+
+STALE = ("txBAD_SEQ", "txTOO_LATE", "txTOO_EARLY")  # refused, never applied: build a new transaction
+
+
+def _rpc_failure(exc: RpcError) -> ApplicationError:
+    return ApplicationError(str(exc), type="StellarRpc", non_retryable=not exc.retryable)
+
+
+class MintActivities:
+    def __init__(self, pool: asyncpg.Pool, rpc: StellarRpc, settings: Settings, confirm_interval: float = 1.0):
+        self.pool, self.rpc, self.settings = pool, rpc, settings
+        self._server = Keypair.from_secret(settings.stellar_secret.get_secret_value()) if settings.minting else None
+        self.confirm_interval = confirm_interval
+
+    def _server_key(self) -> Keypair:
+        if self._server is None:
+            raise ApplicationError("minting is not configured on this worker", type="MintNotConfigured")
+        return self._server
+
+    @activity.defn
+    async def check_mint(self, data: MintStep) -> CheckedMint:
+        """The request, checked again where it is executed: the transaction and the smols' state."""
+        mint = await mints.get(self.pool, data.mint_id)
+        await mints.set_status(self.pool, data.mint_id, "checking")
+        try:
+            request = read_mint(
+                mint["client_xdr"], passphrase=self.settings.stellar_network_passphrase,
+                contract_id=self.settings.contract_id, issuer=self.settings.issuer, batch=mint["batch"],
+                max_fee=self.settings.mint_max_fee, max_batch=self.settings.mint_max_batch,
+            )  # fmt: skip
+        except InvalidMint as exc:
+            raise ApplicationError(str(exc), type="InvalidMint", non_retryable=True) from None
+        if sorted(request.smol_ids) != sorted(mint["smol_ids"]):
+            raise ApplicationError("the transaction's salts are not the requested smols", type="InvalidMint",
+                                   non_retryable=True)  # fmt: skip
+        minted = await mints.minted_elsewhere(self.pool, request.smol_ids)
+        if minted:
+            raise ApplicationError(f"smol {minted[0]} is already minted", type="AlreadyMinted", non_retryable=True)
+        return CheckedMint(smol_ids=request.smol_ids)
+
+    @activity.defn
+    async def sign_mint(self, data: MintStep) -> SignedMint:
+        """Co-sign and wrap the client's invocation in a transaction of the server's account, and save it; a mint
+        that already has a live transaction gets that one back instead of a new one."""
+        live = await mints.live_transaction(self.pool, data.mint_id)
+        if live is not None:
+            return SignedMint(tx_hash=live["hash"], max_ledger=live["max_ledger"])
+        server = self._server_key()
+        mint = await mints.get(self.pool, data.mint_id)
+        await mints.set_status(self.pool, data.mint_id, "signing")
+        try:
+            ledger = await self.rpc.latest_ledger()
+            sequence = await self.rpc.sequence_of(server.public_key)
+        except RpcError as exc:
+            raise _rpc_failure(exc) from None
+        try:
+            envelope = cosigned_transaction(
+                mint["client_xdr"], server=server, sequence=sequence,
+                passphrase=self.settings.stellar_network_passphrase,
+                auth_valid_until=ledger + self.settings.mint_auth_ledgers,
+                max_ledger=ledger + self.settings.mint_tx_ledgers,
+            )  # fmt: skip
+        except InvalidMint as exc:
+            raise ApplicationError(str(exc), type="InvalidMint", non_retryable=True) from None
+        max_ledger = ledger + self.settings.mint_tx_ledgers
+        await mints.save_transaction(self.pool, data.mint_id, envelope.hash_hex(), envelope.to_xdr(), max_ledger)
+        await mints.set_status(self.pool, data.mint_id, "signed", envelope.hash_hex())
+        return SignedMint(tx_hash=envelope.hash_hex(), max_ledger=max_ledger)
+
+    @activity.defn
+    async def submit_mint(self, data: MintStep) -> SentMint:
+        """Send the saved transaction once. Its hash is looked up first; it is marked sent before the call, so an
+        unclear answer (timeout, lost connection) goes on to confirming, never to sending again."""
+        row = await mints.transaction(self.pool, data.tx_hash)
+        if row["state"] != "signed":
+            return SentMint(outcome="sent" if row["state"] in ("sent", "done") else "stale", detail=row["state"])
+        try:
+            known = await self.rpc.transaction(data.tx_hash)
+        except RpcError as exc:
+            raise _rpc_failure(exc) from None
+        if known.get("status") != "NOT_FOUND":
+            await mints.set_transaction_state(self.pool, data.tx_hash, "sent")
+            return SentMint(outcome="sent", detail="already on the network")
+        await mints.set_transaction_state(self.pool, data.tx_hash, "sent")
+        await mints.set_status(self.pool, data.mint_id, "submitting")
+        try:
+            answer = await self.rpc.send(row["xdr"])
+        except RpcError as exc:
+            if not exc.retryable:
+                await mints.set_transaction_state(self.pool, data.tx_hash, "rejected")
+                raise ApplicationError(str(exc), type="MintRejected", non_retryable=True) from None
+            activity.logger.warning("mint %s: unclear answer to sendTransaction (%s); confirming", data.mint_id, exc)
+            return SentMint(outcome="sent", detail="unclear answer")
+        status = answer.get("status")
+        if status in ("PENDING", "DUPLICATE"):
+            return SentMint(outcome="sent", detail=status)
+        if status == "TRY_AGAIN_LATER":
+            await mints.set_transaction_state(self.pool, data.tx_hash, "signed")  # not accepted: may be sent again
+            raise ApplicationError("the network asked to try again later", type="StellarBusy")
+        code = result_code(answer.get("errorResultXdr"))
+        await mints.set_transaction_state(self.pool, data.tx_hash, "rejected")
+        if code in STALE:
+            return SentMint(outcome="stale", detail=code)
+        raise ApplicationError(f"the network refused the mint transaction: {code}", type="MintRejected",
+                               non_retryable=True)  # fmt: skip
+
+    @activity.defn
+    async def confirm_mint(self, data: ConfirmMint) -> ConfirmedMint:
+        """Poll getTransaction with backoff until it is SUCCESS or FAILED, or provably EXPIRED: not found after the
+        network passed the transaction's last ledger."""
+        await mints.set_status(self.pool, data.mint_id, "confirming")
+        interval = self.confirm_interval
+        async with heartbeating():
+            while True:
+                try:
+                    answer = await self.rpc.transaction(data.tx_hash)
+                except RpcError as exc:
+                    raise _rpc_failure(exc) from None
+                status = answer.get("status")
+                if status == "SUCCESS":
+                    return ConfirmedMint(status="SUCCESS", return_value_xdr=answer.get("returnValueXdr"))
+                if status == "FAILED":
+                    await mints.set_transaction_state(self.pool, data.tx_hash, "done")
+                    return ConfirmedMint(status="FAILED", result=result_code(answer.get("resultXdr")))
+                if int(answer.get("latestLedger") or 0) > data.max_ledger:
+                    await mints.set_transaction_state(self.pool, data.tx_hash, "expired")
+                    return ConfirmedMint(status="EXPIRED")
+                await asyncio.sleep(interval)
+                interval = min(interval * 1.5, 10.0)
+
+    @activity.defn
+    async def record_mint(self, data: RecordMint) -> RecordedMint:
+        mint = await mints.get(self.pool, data.mint_id)
+        try:
+            results = mint_results(data.return_value_xdr, list(mint["smol_ids"]), issuer=self.settings.issuer,
+                                   passphrase=self.settings.stellar_network_passphrase)  # fmt: skip
+        except Exception as exc:
+            raise ApplicationError(f"the mint's return value: {exc}", type="MintResult", non_retryable=True) from None
+        await mints.finish(self.pool, data.mint_id, results, data.tx_hash)
+        return RecordedMint(tokens={smol_id: list(pair) for smol_id, pair in results.items()})
+
+    @activity.defn
+    async def fail_mint(self, data: FailMint) -> None:
+        await mints.fail(self.pool, data.mint_id, data.error)
+
+    def all(self) -> list:
+        return [self.check_mint, self.sign_mint, self.submit_mint, self.confirm_mint, self.record_mint, self.fail_mint]

@@ -1,0 +1,72 @@
+"""Minting smols as Stellar tokens: check the client's transaction here, then hand it to MintWorkflow."""
+
+import uuid
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+
+from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
+from api.routers.smols import RPC_TIMEOUT, TEMPORAL_DOWN
+from smol import mints
+from smol.errors import InvalidInput, ServiceUnavailable
+from smol.ids import is_smol_id
+from smol.stellar import InvalidMint, read_mint
+from workflows.mint import MintWorkflow
+from workflows.mint_models import MintInput
+
+router = APIRouter(tags=["mint"])
+ERRORS = {
+    400: {"description": "No xdr, or a transaction that is not this mint", "content": {"text/plain": {}}},
+    401: {"description": "No valid token", "content": {"text/plain": {}}},
+    404: {"description": "No such smol the caller can see", "content": {"text/plain": {}}},
+    409: {"description": "Already minted, or being minted", "content": {"text/plain": {}}},
+    503: {"description": "Minting is not configured, or the workflow service is down", "content": {"text/plain": {}}},
+}
+XdrBody = Body(None, embed=True, description="the transaction (base64 XDR) the client built and signed")
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what} is required")
+    return value.strip()
+
+
+async def _start(pool, temporal, settings, user, xdr, smol_ids: list[str], batch: bool) -> JSONResponse:
+    if not settings.minting:
+        raise ServiceUnavailable("minting is not configured on this server")
+    xdr = _text(xdr, "xdr")
+    request = read_mint(
+        xdr, passphrase=settings.stellar_network_passphrase, contract_id=settings.contract_id,
+        issuer=settings.issuer, batch=batch, max_fee=settings.mint_max_fee, max_batch=settings.mint_max_batch,
+    )  # fmt: skip
+    if sorted(request.smol_ids) != sorted(smol_ids):
+        raise InvalidMint("the transaction's salts are not the requested smol ids")
+    if request.user != user.address:
+        raise InvalidMint("the transaction mints for another address than the caller's")
+    mint_id = uuid.uuid4().hex
+    await mints.claim(pool, mint_id, user.address, smol_ids, batch, xdr)
+    try:
+        await temporal.start_workflow(MintWorkflow.run, MintInput(mint_id), id=f"mint-{mint_id}",
+                                      task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT)  # fmt: skip
+    except TEMPORAL_DOWN:
+        await mints.forget(pool, mint_id)
+        raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
+    return JSONResponse({"mint_id": mint_id, "ids": smol_ids}, status_code=202)
+
+
+@router.post("/mint/{id:smolid}", status_code=202, summary="Mint one smol as a token", responses=ERRORS)
+async def mint_one(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
+                   xdr: str | None = XdrBody):  # fmt: skip
+    return await _start(pool, temporal, settings, user, xdr, [id], batch=False)
+
+
+@router.post("/mint", status_code=202, summary="Mint several smols in one transaction", responses=ERRORS)
+async def mint_many(user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
+                    xdr: str | None = XdrBody, ids: list | None = Body(None, embed=True)):  # fmt: skip
+    if not isinstance(ids, list) or not ids:
+        raise InvalidInput("ids must be a non-empty list of smol ids")
+    if len(ids) > settings.mint_max_batch:
+        raise InvalidInput(f"a batch mints at most {settings.mint_max_batch} smols")
+    if not all(isinstance(i, str) and is_smol_id(i) for i in ids) or len(set(ids)) != len(ids):
+        raise InvalidInput("ids must be distinct smol ids (64 hex characters)")
+    return await _start(pool, temporal, settings, user, xdr, list(ids), batch=True)

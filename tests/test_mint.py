@@ -1,0 +1,321 @@
+"""Minting through the API and MintWorkflow against a local Stellar RPC that checks signatures as the network does."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+import pytest_asyncio
+from pydantic import SecretStr
+from stellar_sdk import Keypair, StrKey
+from temporalio.client import WorkflowFailureError
+from temporalio.worker import Worker
+
+from activities.mint import MintActivities
+from smol import repo
+from smol.ids import new_smol_id
+from smol.mint_client import build_mint, mint_arguments
+from smol.stellar import token_address_of
+from smol.stellar_rpc import StellarRpc
+from tests.conftest import _stop
+from tests.fake_stellar import FakeStellarRpc
+from workflows.mint import MintWorkflow
+
+PASSPHRASE = "Test SDF Network ; September 2015"
+SERVER = Keypair.random()
+CONTRACT = StrKey.encode_contract(os.urandom(32))
+
+
+@pytest.fixture(scope="module")
+def rpc():
+    fake = FakeStellarRpc(PASSPHRASE, CONTRACT, SERVER.public_key)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def mint_queue():
+    return f"mint-tests-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def mint_settings(stack, rpc, mint_queue):
+    return {"stellar_rpc_url": rpc.url, "stellar_secret": SERVER.secret, "contract_id": CONTRACT,
+            "stellar_network_passphrase": PASSPHRASE, "task_queue": mint_queue, "mint_tx_ledgers": 6}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mint_api(stack, mint_settings):
+    api, url = stack.start_api(**mint_settings)
+    yield url
+    _stop(api)
+
+
+@pytest_asyncio.fixture
+async def api(mint_api):
+    async with httpx.AsyncClient(base_url=mint_api, timeout=20) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def rpc_client(rpc):
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        yield StellarRpc(http, rpc.url)
+
+
+@pytest.fixture
+def reset(rpc):
+    rpc.fail_on_chain, rpc.send_status, rpc.send_delays, rpc.never_apply, rpc.apply_after = 0, [], [], False, 0.8
+    yield rpc
+
+
+def worker(stack, temporal, pool, rpc_client, mint_settings) -> Worker:
+    update = {**mint_settings, "stellar_secret": SecretStr(SERVER.secret)}
+    activities = MintActivities(pool, rpc_client, stack.settings.model_copy(update=update), confirm_interval=0.2)
+    return Worker(temporal, task_queue=mint_settings["task_queue"], workflows=[MintWorkflow],
+                  activities=activities.all())  # fmt: skip
+
+
+async def a_smol(pool, address: str, public: bool = True) -> str:
+    smol_id = new_smol_id()
+    async with pool.acquire() as conn:
+        await repo.insert_smol(conn, smol_id=smol_id, title="t", song_1="a", song_2="b", public=public,
+                               instrumental=False, address=address, playlist=None)  # fmt: skip
+    return smol_id
+
+
+async def client_xdr(rpc_client, user: Keypair, smol_ids: list[str], batch: bool = False, **changes) -> str:
+    options = {"contract_id": CONTRACT, "issuer": SERVER.public_key, "passphrase": PASSPHRASE, "batch": batch}
+    return await build_mint(rpc_client, user.secret, smol_ids, **{**options, **changes})
+
+
+def sends(rpc) -> int:
+    return sum(1 for r in rpc.requests if b'"sendTransaction"' in r["body"])
+
+
+async def mint_result(temporal, mint_id: str):
+    return await asyncio.wait_for(temporal.get_workflow_handle_for(MintWorkflow.run, f"mint-{mint_id}").result(), 60)
+
+
+async def test_a_single_mint_end_to_end(stack, pool, temporal, api, rpc_client, reset, mint_settings):
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    before = sends(reset)
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        assert answer.status_code == 202, answer.text
+        result = await mint_result(temporal, answer.json()["mint_id"])
+    body = (await api.get(f"/{smol_id}")).json()
+    token = token_address_of(smol_id, SERVER.public_key, PASSPHRASE)
+    assert body["d1"]["Mint_Token"] == token == result.tokens[smol_id][0]
+    assert body["d1"]["Mint_Amm"].startswith("C") and body["mint"]["status"] == "minted"
+    assert sends(reset) - before == 1 and body["mint"]["tx_hash"] == result.tx_hash
+    again = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+    assert again.status_code == 409 and "already minted" in again.text
+
+
+async def test_a_batch_mint_matches_results_by_token(stack, pool, temporal, api, rpc_client, reset, mint_settings):
+    user = Keypair.random()
+    smol_ids = [await a_smol(pool, user.public_key) for _ in range(4)]
+    xdr = await client_xdr(rpc_client, user, smol_ids, batch=True)
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post("/mint", json={"xdr": xdr, "ids": smol_ids}, headers=stack.auth(user.public_key))
+        assert answer.status_code == 202, answer.text
+        await mint_result(temporal, answer.json()["mint_id"])
+    for smol_id in smol_ids:  # the fake answers the pairs shuffled
+        row = await repo.get_smol(pool, smol_id)
+        assert row["mint_token"] == token_address_of(smol_id, SERVER.public_key, PASSPHRASE)
+
+
+async def test_bad_requests_are_refused_before_anything_is_sent(stack, pool, api, rpc_client, reset):
+    user, other = Keypair.random(), Keypair.random()
+    mine, theirs_private = await a_smol(pool, user.public_key), await a_smol(pool, other.public_key, public=False)
+    auth = stack.auth(user.public_key)
+    good = await client_xdr(rpc_client, user, [mine])
+    before, mints_before = sends(reset), await pool.fetchval("SELECT count(*) FROM mints")
+
+    async def status(path: str, body, headers=auth) -> int:
+        return (await api.post(path, json=body, headers=headers)).status_code
+
+    assert await status(f"/mint/{mine}", {"xdr": good}, headers={}) == 401
+    assert await status(f"/mint/{mine}", {}) == 400
+    assert await status(f"/mint/{mine}", {"xdr": ""}) == 400
+    assert await status(f"/mint/{mine}", {"xdr": "not base64 at all!"}) == 400
+    assert await status(f"/mint/{mine}", {"xdr": "AAAA" * 40}) == 400
+    wrong_contract = await client_xdr(rpc_client, user, [mine], contract_id=StrKey.encode_contract(os.urandom(32)))
+    assert await status(f"/mint/{mine}", {"xdr": wrong_contract}) == 400
+    batch_call = await client_xdr(rpc_client, user, [mine], batch=True)
+    assert await status(f"/mint/{mine}", {"xdr": batch_call}) == 400  # coin_them sent to the single route
+    other_salt = await client_xdr(rpc_client, user, [new_smol_id()])
+    assert await status(f"/mint/{mine}", {"xdr": other_salt}) == 400
+    wrong_asset = mint_arguments(user.public_key, [mine], Keypair.random().public_key, batch=False)
+    wrong_asset_xdr = await client_xdr(rpc_client, user, [mine], arguments=wrong_asset)
+    assert await status(f"/mint/{mine}", {"xdr": wrong_asset_xdr}) == 400
+    not_the_callers = await client_xdr(rpc_client, other, [mine])
+    assert await status(f"/mint/{mine}", {"xdr": not_the_callers}) == 400
+    unknown = new_smol_id()
+    assert await status(f"/mint/{unknown}", {"xdr": await client_xdr(rpc_client, user, [unknown])}) == 404
+    hidden = await client_xdr(rpc_client, user, [theirs_private])
+    assert await status(f"/mint/{theirs_private}", {"xdr": hidden}) == 404
+    assert await status("/mint", {"xdr": good, "ids": []}) == 400
+    assert await status("/mint", {"xdr": good, "ids": ["../etc"]}) == 400
+    assert await status("/mint", {"xdr": good, "ids": [mine, mine]}) == 400
+    assert await status("/mint", {"xdr": good, "ids": "x"}) == 422  # a type error is a validation error
+    assert await status("/mint", {"xdr": good, "ids": [mine]}) == 400  # coin_it sent to the batch route
+    assert sends(reset) == before and await pool.fetchval("SELECT count(*) FROM mints") == mints_before
+
+
+async def test_a_smol_being_minted_cannot_be_minted_again(stack, pool, api, rpc_client, reset, temporal):
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    first = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+    second = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+    assert first.status_code == 202 and second.status_code == 409 and "being minted" in second.text
+    await temporal.get_workflow_handle(f"mint-{first.json()['mint_id']}").terminate("test over")
+
+
+async def test_a_lost_send_answer_is_confirmed_not_sent_again(stack, pool, temporal, api, rpc_client, reset,
+                                                              mint_settings):  # fmt: skip
+    reset.send_delays = [2.5]  # accepted, but the answer comes after the client's 1 s timeout
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    before = sends(reset)
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        await mint_result(temporal, answer.json()["mint_id"])
+    assert sends(reset) - before == 1
+    assert (await repo.get_smol(pool, smol_id))["mint_token"]
+
+
+async def test_an_on_chain_failure_leaves_the_smol_unminted(stack, pool, temporal, api, rpc_client, reset,
+                                                            mint_settings):  # fmt: skip
+    reset.fail_on_chain = 1
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        with pytest.raises(WorkflowFailureError) as raised:
+            await mint_result(temporal, answer.json()["mint_id"])
+        assert raised.value.cause.type == "MintFailed" and "failed on chain" in str(raised.value.cause)
+        body = (await api.get(f"/{smol_id}")).json()
+        assert body["d1"]["Mint_Token"] is None and body["mint"]["status"] == "failed"
+        assert "txFAILED" in body["mint"]["error"]
+        retry = await client_xdr(rpc_client, user, [smol_id])  # the claim was released: it can be minted again
+        again = await api.post(f"/mint/{smol_id}", json={"xdr": retry}, headers=stack.auth(user.public_key))
+        assert again.status_code == 202
+        await mint_result(temporal, again.json()["mint_id"])
+    assert (await repo.get_smol(pool, smol_id))["mint_token"]
+
+
+async def test_a_refused_transaction_is_reported(stack, pool, temporal, api, rpc_client, reset, mint_settings):
+    reset.send_status = ["ERROR"]
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        with pytest.raises(WorkflowFailureError) as raised:
+            await mint_result(temporal, answer.json()["mint_id"])
+    assert raised.value.cause.type == "MintRejected" and "txINTERNAL_ERROR" in str(raised.value.cause)
+    assert (await repo.get_smol(pool, smol_id))["mint_token"] is None
+
+
+async def test_an_expired_transaction_is_rebuilt_once_it_can_no_longer_land(stack, pool, temporal, api, rpc_client,
+                                                                            reset, mint_settings):  # fmt: skip
+    reset.never_apply = True  # accepted, then never included
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    before = len(reset.sent)
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        while len(reset.sent) == before:
+            await asyncio.sleep(0.1)
+        first = reset.sent[-1]
+        while await pool.fetchval("SELECT state FROM mint_transactions WHERE hash = $1", first) != "expired":
+            await asyncio.sleep(0.1)
+        reset.never_apply = False
+        handle = temporal.get_workflow_handle_for(MintWorkflow.run, f"mint-{answer.json()['mint_id']}")
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert (await handle.query(MintWorkflow.status)).builds == 2
+    assert result.tx_hash != first and len(reset.sent) - before == 2
+
+
+async def test_a_worker_killed_while_confirming_resumes(stack, pool, temporal, api, rpc_client, reset, mint_settings):
+    reset.apply_after = 4.0
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    xdr = await client_xdr(rpc_client, user, [smol_id])
+    before = sends(reset)
+    process = stack.start_worker(**mint_settings)
+    try:
+        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        mint_id = answer.json()["mint_id"]
+        while await pool.fetchval("SELECT status FROM mints WHERE id = $1", mint_id) != "confirming":
+            await asyncio.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process = stack.start_worker(**mint_settings)
+        result = await mint_result(temporal, mint_id)
+    finally:
+        _stop(process)
+    assert result.tokens[smol_id][0] == token_address_of(smol_id, SERVER.public_key, PASSPHRASE)
+    assert sends(reset) - before == 1
+
+
+async def test_the_cli_builds_signs_and_sends_a_mint(stack, pool, temporal, mint_api, rpc_client, reset,
+                                                     mint_settings):  # fmt: skip
+    user = Keypair.random()
+    smol_ids = [await a_smol(pool, user.public_key) for _ in range(2)]
+    env = {**stack._env(mint_settings), "SMOL_API_URL": mint_api, "SMOL_MINT_ISSUER": SERVER.public_key}
+    env.pop("SMOL_STELLAR_SECRET")  # the CLI is a client: it never has the server's key
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "smol.cli", "mint", *smol_ids, "--secret", user.secret, "--wait"],
+            env=env, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for smol_id in smol_ids:
+        assert token_address_of(smol_id, SERVER.public_key, PASSPHRASE) in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "smol.cli", "mint", smol_ids[0], "--secret", "SNOTASECRET"],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode != 0 and "secret" in bad.stderr
+
+
+def test_the_server_signs_only_its_own_entries_for_this_exact_call():
+    from stellar_sdk import Account, TransactionBuilder
+
+    from smol.stellar import InvalidMint, cosigned_transaction
+    from tests.fake_stellar import FakeStellarRpc
+
+    user, smol_id = Keypair.random(), new_smol_id()
+    args = mint_arguments(user.public_key, [smol_id], SERVER.public_key, batch=False)
+    call = TransactionBuilder(Account(user.public_key, 1), PASSPHRASE).append_invoke_contract_function_op(
+        CONTRACT, "coin_it", args).set_timeout(60).build()  # fmt: skip
+    invocation = FakeStellarRpc.authorized_invocation(call.transaction.operations[0])
+    user_entry = FakeStellarRpc._unsigned_entry(user.public_key, invocation)
+    server_entry = FakeStellarRpc._unsigned_entry(SERVER.public_key, invocation)
+    call.transaction.operations[0].auth = [user_entry, server_entry]
+    signed = cosigned_transaction(call.to_xdr(), server=SERVER, sequence=7, passphrase=PASSPHRASE,
+                                  auth_valid_until=500, max_ledger=400)  # fmt: skip
+    entries = signed.transaction.operations[0].auth
+    assert entries[0] == user_entry  # left untouched
+    assert entries[1].credentials.address.signature_expiration_ledger.uint32 == 500
+    assert signed.transaction.source.account_id == SERVER.public_key
+    assert signed.transaction.sequence == 8  # the next after the account's 7
+    other = mint_arguments(user.public_key, [new_smol_id()], SERVER.public_key, batch=False)
+    sneaky = TransactionBuilder(Account(user.public_key, 1), PASSPHRASE).append_invoke_contract_function_op(
+        CONTRACT, "coin_it", other).set_timeout(60).build()  # fmt: skip
+    call.transaction.operations[0].auth = [FakeStellarRpc._unsigned_entry(
+        SERVER.public_key, FakeStellarRpc.authorized_invocation(sneaky.transaction.operations[0]))]  # fmt: skip
+    with pytest.raises(InvalidMint):
+        cosigned_transaction(call.to_xdr(), server=SERVER, sequence=7, passphrase=PASSPHRASE, auth_valid_until=500,
+                             max_ledger=400)  # fmt: skip
