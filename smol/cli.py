@@ -321,5 +321,46 @@ def mint(
                 pending.remove(smol_id)
 
 
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="one JSON object per problem")) -> None:
+    """Check that rows and objects agree (missing or orphaned media, rows of deleted smols, stuck mints); exit 1
+    when anything is wrong."""
+    import json
+    from dataclasses import asdict
+
+    from smol.db import create_pool
+    from smol.doctor import examine
+    from smol.store import open_store
+    from smol.temporal import connect
+
+    settings = get_settings()
+
+    async def run():
+        running = None
+        try:
+            client = await connect(settings)
+            query = "WorkflowType = 'MintWorkflow' AND ExecutionStatus = 'Running'"
+            running = {w.id.removeprefix("mint-") async for w in client.list_workflows(query)}
+        except Exception as exc:  # the row and object checks do not need Temporal
+            err.print(f"[yellow]warning:[/yellow] Temporal not reachable, mints not checked ({exc})")
+        pool = await create_pool(settings, max_size=2)
+        store = open_store(settings)
+        try:
+            return await examine(pool, store, running)
+        finally:
+            await store.close()
+            await pool.close()
+
+    try:
+        problems = asyncio.run(run())
+    except OSError as exc:
+        _fail(f"cannot reach the database: {exc}")
+    for problem in problems:
+        print(json.dumps(asdict(problem)) if as_json else f"{problem.kind}\t{problem.subject}\t{problem.detail}")
+    if not as_json:
+        err.print(f"{len(problems)} problem(s)" if problems else "[green]rows and objects are consistent[/green]")
+    raise typer.Exit(1 if problems else 0)
+
+
 if __name__ == "__main__":
     app()

@@ -34,6 +34,10 @@ async def claim(pool: asyncpg.Pool, mint_id: str, address: str, smol_ids: list[s
             raise Conflict(f"smol {busy[0]} is being minted")
 
 
+async def is_claimed(pool: asyncpg.Pool, smol_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT true FROM mint_claims WHERE smol_id = $1", smol_id))
+
+
 async def forget(pool: asyncpg.Pool, mint_id: str) -> None:
     """Undo a claim whose workflow could not be started."""
     async with pool.acquire() as conn, conn.transaction():

@@ -4,6 +4,7 @@ import asyncio
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,7 @@ class ObjectStore(Protocol):
     async def exists(self, key: str) -> bool: ...
     async def delete(self, key: str) -> None: ...
     async def close(self) -> None: ...
+    def keys(self) -> AsyncIterator[str]: ...
 
 
 class FileStore:
@@ -90,6 +92,13 @@ class FileStore:
 
     async def close(self) -> None:
         pass
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Every stored key (files being written are left out)."""
+        paths = await asyncio.to_thread(lambda: [p for p in self.root.rglob("*") if p.is_file()])
+        for path in sorted(paths):
+            if not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
 
 
 class S3Store:
@@ -166,6 +175,13 @@ class S3Store:
         s3 = await self._s3()
         params = {"Bucket": self.bucket, "Key": self._key(key)}
         return await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    async def keys(self) -> AsyncIterator[str]:
+        s3 = await self._s3()
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"][len(self.prefix) :]
 
     async def close(self) -> None:
         if self._stack is not None:

@@ -106,6 +106,9 @@ def stack(tmp_path_factory):
             "SMOL_CREATES_PER_MINUTE": "1000",
             "SMOL_WEBHOOKS_ALLOW_PRIVATE": "true",
             "SMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # minting configured (so its routes check requests); no mint reaches this stack's RPC
+            "SMOL_CONTRACT_ID": "CAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSC4",
+            "SMOL_STELLAR_SECRET": "SDDQJNGWFZRB6PKKONKH55CFJNOW6BK2UDONBLF45CHPT6L5OZPAHKPR",
         }
         settings = Settings(
             temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",

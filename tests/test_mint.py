@@ -177,6 +177,8 @@ async def test_a_smol_being_minted_cannot_be_minted_again(stack, pool, api, rpc_
     first = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
     second = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
     assert first.status_code == 202 and second.status_code == 409 and "being minted" in second.text
+    deleted = await api.delete(f"/{smol_id}", headers=stack.auth(user.public_key))
+    assert deleted.status_code == 409 and "being minted" in deleted.text
     await temporal.get_workflow_handle(f"mint-{first.json()['mint_id']}").terminate("test over")
 
 

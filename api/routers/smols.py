@@ -307,6 +307,8 @@ async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, te
     await _owned(pool, id, user)
     if await repo.get_smol(pool, id) is None and await _running(temporal, id):
         raise Conflict("this smol is still being made; cancel it first")
+    if await mints.is_claimed(pool, id):
+        raise Conflict("this smol is being minted; delete it when the mint has finished")
     for key in await repo.delete_smol(pool, id):
         await store.delete(key)
     return Response(status_code=204)
