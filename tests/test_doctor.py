@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest_asyncio
@@ -23,7 +24,8 @@ async def fresh(stack, tmp_path):
     name = f"doctor_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(stack.settings.database_url)
     await admin.execute(f"CREATE DATABASE {name}")
-    url = stack.settings.database_url.rsplit("/", 1)[0] + f"/{name}"
+    parts = urlsplit(stack.settings.database_url)  # e.g. postgresql://postgres:@/postgres?host=/tmp/...
+    url = urlunsplit(parts._replace(path=f"/{name}"))
     settings = stack.settings.model_copy(update={"database_url": url, "object_store": str(tmp_path / "objects")})
     pool = await create_pool(settings, max_size=2)
     await migrate(pool)

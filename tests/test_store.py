@@ -55,6 +55,14 @@ async def test_put_get_and_ranges(store):
         await store.get("a.mp3")
 
 
+async def test_keys_lists_every_object_under_the_store(store):
+    for key in ("b.png", "a.mp3", "provider-jobs/elevenlabs/x.json"):
+        await store.put(key, b"x")
+    assert sorted([key async for key in store.keys()]) == ["a.mp3", "b.png", "provider-jobs/elevenlabs/x.json"]
+    await store.delete("a.mp3")
+    assert "a.mp3" not in [key async for key in store.keys()]
+
+
 async def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path):
     store = FileStore(tmp_path)
     await store.put("x/b.png", b"first")
