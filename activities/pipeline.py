@@ -101,9 +101,11 @@ class SmolActivities:
 
     async def _ask(self, chain, method: str, *args, smol_id: str, step: str):
         """(result, provider name) from the step's provider chain; a total failure becomes a Temporal error that
-        keeps its retryability."""
+        keeps its retryability. Heartbeats meanwhile, so a worker that dies mid-call is noticed in seconds."""
         try:
-            return await as_chain(chain).call(method, *args, record=lambda name: self._recorded(smol_id, step, name))
+            async with heartbeating():
+                return await as_chain(chain).call(method, *args,
+                                                  record=lambda name: self._recorded(smol_id, step, name))  # fmt: skip
         except ProviderError as exc:
             raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
 
@@ -269,7 +271,7 @@ class SmolActivities:
         if not await self.store.exists(key):
             source = as_chain(self.providers.songs)
             try:
-                async with self._recorded(data.smol_id, "archive", data.provider):
+                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider):
                     audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
             except ProviderError as exc:
                 raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None

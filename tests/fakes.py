@@ -14,13 +14,17 @@ from PIL import Image
 
 class FakeService:
     """A real HTTP server on 127.0.0.1. `faults` are applied to the next requests in turn: an HTTP status,
-    "malformed" (a 200 whose body is not JSON) or "hang" (answer after `hang_seconds`)."""
+    "malformed" (a 200 whose body is not JSON), "hang" (answer after `hang_seconds`) or "drop" (no answer at all
+    after `hang_seconds`, and no work done). At random, `failure_rate` of requests answer 503 and `drop_rate` are
+    dropped. `delay` slows every request; `completed` counts the requests whose work was done."""
 
-    def __init__(self, failure_rate: float = 0.0, seed: int = 0):
+    def __init__(self, failure_rate: float = 0.0, seed: int = 0, drop_rate: float = 0.0):
         self.requests: list[dict] = []
         self.faults: list = []
         self.hang_seconds = 3.0
-        self.failure_rate, self._rng = failure_rate, random.Random(seed)
+        self.delay = 0.0
+        self.completed: list[tuple[str, str]] = []
+        self.failure_rate, self.drop_rate, self._rng = failure_rate, drop_rate, random.Random(seed)
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,16 +34,25 @@ class FakeService:
                 service.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
                                          "body": body})  # fmt: skip
                 fault = service.faults.pop(0) if service.faults else None
-                if fault is None and service._rng.random() < service.failure_rate:
+                draw = service._rng.random()
+                if fault is None and draw < service.failure_rate:
                     fault = 503
-                if fault == "hang":
+                elif fault is None and draw < service.failure_rate + service.drop_rate:
+                    fault = "drop"
+                time.sleep(service.delay)
+                if fault in ("hang", "drop"):
                     time.sleep(service.hang_seconds)
+                if fault == "drop":
+                    self.close_connection = True
+                    return
                 if isinstance(fault, int):
                     status, content_type, payload = fault, "application/json", b'{"detail": "injected failure"}'
                 elif fault == "malformed":
                     status, content_type, payload = 200, "application/json", b"{not json"
                 else:
                     status, content_type, payload = service.handle(self.command, self.path, self.headers, body)
+                    if status < 300:
+                        service.completed.append((self.command, self.path.split("?")[0]))
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -60,6 +73,10 @@ class FakeService:
 
     def count(self, path: str) -> int:
         return sum(1 for r in self.requests if r["path"].startswith(path))
+
+    def done(self, method: str, path_prefix: str) -> int:
+        """How many requests of this kind did their work (answered 2xx, not a fault)."""
+        return sum(1 for m, p in self.completed if m == method and p.startswith(path_prefix))
 
     def close(self):
         self.server.shutdown()

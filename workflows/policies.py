@@ -39,17 +39,19 @@ def _s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+# Activities that call providers heartbeat (every 2 s) with a 10 s timeout: a worker that dies mid-call is noticed
+# then, not when the start-to-close timeout runs out.
 #                                   timeout   first try   longest wait  attempts
 STEP_POLICIES: dict[str, StepPolicy] = {
     "load_steps":      StepPolicy(_s(15),     _s(1),      _s(10),       10),
     "save_payload":    StepPolicy(_s(15),     _s(1),      _s(10),       10),
-    "generate_image":  StepPolicy(_s(120),    _s(2),      _s(60),       6),
-    "describe_image":  StepPolicy(_s(60),     _s(2),      _s(30),       6),
-    "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6),
-    "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6),
-    "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6),
+    "generate_image":  StepPolicy(_s(120),    _s(2),      _s(60),       6,  heartbeat=_s(10)),
+    "describe_image":  StepPolicy(_s(60),     _s(2),      _s(30),       6,  heartbeat=_s(10)),
+    "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6,  heartbeat=_s(10)),
+    "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6,  heartbeat=_s(10)),
+    "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6,  heartbeat=_s(10)),
     "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       0,  heartbeat=_s(5)),  # ends on stall
-    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       30),  # the song is paid for: keep trying
+    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       30, heartbeat=_s(10)),  # paid for: keep trying
     "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
     "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
     "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),

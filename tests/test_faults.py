@@ -1,0 +1,248 @@
+"""Durability under faults, on a stack of its own (Temporal with its history in a file, its own Postgres, a worker
+process, every provider a local fake): batches of smols complete while the worker is SIGKILLed at each step, the
+Temporal server and Postgres restart, and the providers fail or hang; afterwards every step was paid for once
+(counted on the fakes) and `smol doctor` finds nothing missing or orphaned."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+
+from smol import repo
+from smol.db import create_pool, migrate
+from smol.doctor import examine
+from smol.ids import new_smol_id
+from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
+from smol.store import FileStore
+from tests.conftest import _stop, free_port
+from tests.fakes import FakePixellab, FakeSongService, FakeWorkersAI
+from workflows.models import Payload, SmolInput
+from workflows.smol import SmolWorkflow
+
+pytestmark = pytest.mark.slow
+STEPS_PAID = {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1, "archive": 2}
+
+
+class FaultStack:
+    def __init__(self, base: Path, audio: bytes):
+        self.base = base
+        self.pixellab, self.workers_ai = FakePixellab(), FakeWorkersAI()
+        self.songs = FakeSongService(audio, ready_after=1.0)
+        self.fakes = [self.pixellab, self.workers_ai, self.songs]
+        self.temporal_port = free_port()
+        self.temporal: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.pgdata = base / "pg"
+        self.pgdata.mkdir()
+        self.database_url = ""
+        self.env: dict = {}
+
+    def start_temporal(self) -> None:
+        log = open(self.base / "temporal.log", "ab")
+        self.temporal = subprocess.Popen(
+            [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.temporal_port),
+             "--ui-port", str(free_port()), "--headless", "--log-level", "error",
+             "--db-filename", str(self.base / "temporal.db"), *search_attribute_flags()],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        wait_for_port("127.0.0.1", self.temporal_port, proc=self.temporal)
+
+    def stop_temporal(self) -> None:
+        _stop(self.temporal)
+
+    def start_postgres(self) -> None:
+        import pgserver
+
+        self.database_url = pgserver.get_server(self.pgdata, cleanup_mode=None).get_uri()
+
+    def stop_postgres(self) -> None:
+        stop_postgres(self.pgdata)
+
+    def start_worker(self) -> None:
+        log = open(self.base / "worker.log", "ab")
+        self.worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self.env, cwd=ROOT,
+                                       stdout=log, stderr=log)  # fmt: skip
+
+    def kill_worker(self) -> None:
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait()
+
+    def configure(self) -> None:
+        self.env = {
+            **os.environ,
+            "SMOL_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "SMOL_TASK_QUEUE": "faults",
+            "SMOL_DATABASE_URL": self.database_url,
+            "SMOL_OBJECT_STORE": str(self.base / "objects"),
+            "SMOL_DATA_DIR": str(self.base / "data"),
+            "SMOL_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "SMOL_SONG_POLL_INTERVAL": "0.5",
+            "SMOL_PROVIDER_TIMEOUT": "1",
+            "SMOL_IMAGE_PROVIDERS": "pixellab", "SMOL_PIXELLAB_URL": f"{self.pixellab.url}/v1",
+            "SMOL_PIXELLAB_API_KEY": FakePixellab.KEY,
+            "SMOL_DESCRIBE_PROVIDERS": "cloudflare", "SMOL_NSFW_PROVIDERS": "cloudflare",
+            "SMOL_CLOUDFLARE_URL": f"{self.workers_ai.url}/client/v4",
+            "SMOL_CLOUDFLARE_ACCOUNT_ID": FakeWorkersAI.ACCOUNT, "SMOL_CLOUDFLARE_API_TOKEN": FakeWorkersAI.TOKEN,
+            "SMOL_LYRICS_PROVIDERS": "aisonggenerator", "SMOL_SONG_PROVIDERS": "aisonggenerator",
+            "SMOL_SONGGEN_URL": self.songs.url, "SMOL_SONGGEN_API_KEY": FakeSongService.KEY,
+        }  # fmt: skip
+
+    def reset_fakes(self) -> None:
+        for fake in self.fakes:
+            fake.failure_rate = fake.drop_rate = fake.delay = 0.0
+            fake.hang_seconds = 1.5
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory, audio):
+    stack = FaultStack(tmp_path_factory.mktemp("faults"), audio)
+    try:
+        stack.start_temporal()
+        stack.start_postgres()
+        stack.configure()
+        stack.start_worker()
+        yield stack
+    finally:
+        if stack.worker:
+            _stop(stack.worker)
+        if stack.temporal:
+            stack.stop_temporal()
+        stack.stop_postgres()
+        for fake in stack.fakes:
+            fake.close()
+
+
+@pytest_asyncio.fixture
+async def fault_pool(faults):
+    from smol.settings import Settings
+
+    pool = await create_pool(Settings(database_url=faults.database_url), max_size=4)
+    await migrate(pool)
+    yield pool
+    await pool.close()
+
+
+async def start_batch(faults, count: int, label: str) -> list:
+    client = await Client.connect(f"127.0.0.1:{faults.temporal_port}")
+    handles = []
+    for n in range(count):
+        smol_id = new_smol_id()
+        payload = Payload(address="GFAULT", prompt=f"{label} {n} {uuid.uuid4().hex[:6]}")
+        handles.append(await client.start_workflow(SmolWorkflow.run, SmolInput(smol_id, payload), id=smol_id,
+                                                   task_queue="faults"))  # fmt: skip
+    return handles
+
+
+async def finish(faults, handles, timeout: float = 240) -> None:
+    """Wait for every smol (reconnecting if the Temporal server restarted meanwhile)."""
+    client = await Client.connect(f"127.0.0.1:{faults.temporal_port}")
+    results = await asyncio.wait_for(
+        asyncio.gather(*(client.get_workflow_handle_for(SmolWorkflow.run, h.id).result() for h in handles)), timeout
+    )
+    assert [r.smol_id for r in results] == [h.id for h in handles]
+
+
+async def assert_paid_once_and_consistent(faults, pool, handles) -> None:
+    for handle in handles:
+        counts = await repo.provider_call_counts(pool, handle.id)
+        assert counts == STEPS_PAID, (handle.id, counts)
+    done_smols = await pool.fetchval("SELECT count(*) FROM smols")
+    ok = dict(await pool.fetch("SELECT step, count(*) FROM provider_calls WHERE ok GROUP BY step"))
+    # the fakes did exactly the work the pipeline recorded as done: no answer was lost after the work was done
+    assert faults.pixellab.done("POST", "/v1/generate-image-pixflux") == ok["image"] == done_smols
+    assert faults.workers_ai.done("POST", "/client") == ok["description"] + ok["nsfw"] == 2 * done_smols
+    assert faults.songs.done("POST", "/api/lyrics") == ok["lyrics"] == done_smols
+    assert faults.songs.songs_created == 2 * done_smols  # song submissions, idempotent: never paid twice
+    assert faults.songs.done("GET", "/audio/") == ok["archive"] == 2 * done_smols
+    assert await examine(pool, FileStore(faults.base / "objects"), running_mints=set()) == []
+
+
+async def test_providers_failing_and_hanging(faults, fault_pool):
+    faults.reset_fakes()
+    for fake in faults.fakes:
+        fake.failure_rate, fake.drop_rate = 0.3, 0.1
+    handles = await start_batch(faults, 6, "flaky providers")
+    await finish(faults, handles)
+    faults.reset_fakes()
+    await assert_paid_once_and_consistent(faults, fault_pool, handles)
+
+
+async def _saved(pool, smol_id: str) -> set[str]:
+    return {r["step"] for r in await pool.fetch("SELECT step FROM smol_steps WHERE smol_id = $1", smol_id)}
+
+
+async def _archiving(pool, smol_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM smol_songs WHERE smol_id = $1 AND status >= 4", smol_id))
+
+
+async def _caught_in(pool, handles, before: str, step: str | None) -> bool:
+    """Wait until some smol is running `step` (the step after `before`); False if none got there in time."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while asyncio.get_running_loop().time() < deadline:
+        for handle in handles:
+            saved = await _saved(pool, handle.id)
+            if step == "archive":
+                if await _archiving(pool, handle.id):
+                    return True
+            elif before in saved and (step == "poll" or step not in saved):
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_worker_killed_at_each_step(faults, fault_pool):
+    faults.reset_fakes()
+    for fake in faults.fakes:
+        fake.delay = 0.6  # every step takes long enough to be caught in it
+    handles = await start_batch(faults, 3, "killed worker")
+    # (the step saved last, the step running): a step runs when the one before it is saved and it is not
+    steps = [("payload", "image"), ("image", "description"), ("description", "lyrics"), ("lyrics", "nsfw"),
+             ("nsfw", "song_ids"), ("song_ids", "poll"), ("song_ids", "archive")]  # fmt: skip
+    for before, step in steps:
+        assert await _caught_in(fault_pool, handles, before, step), f"no smol was seen in {step}"
+        faults.kill_worker()
+        faults.start_worker()
+    await finish(faults, handles)
+    faults.reset_fakes()
+    await assert_paid_once_and_consistent(faults, fault_pool, handles)
+
+
+async def test_temporal_server_restarts(faults, fault_pool):
+    faults.reset_fakes()
+    faults.songs.ready_after = 4.0
+    handles = await start_batch(faults, 4, "temporal restart")
+    while not all("song_ids" in await _saved(fault_pool, h.id) for h in handles):
+        await asyncio.sleep(0.1)
+    faults.stop_temporal()  # history is in its file; the worker keeps retrying its connection
+    await asyncio.sleep(2)
+    faults.start_temporal()
+    await finish(faults, handles)
+    faults.songs.ready_after = 1.0
+    await assert_paid_once_and_consistent(faults, fault_pool, handles)
+
+
+async def test_postgres_restarts(faults):
+    faults.reset_fakes()
+    for fake in faults.fakes:
+        fake.delay = 0.3
+    handles = await start_batch(faults, 4, "postgres restart")
+    await asyncio.sleep(2)  # the batch is under way
+    faults.stop_postgres()  # activities fail with connection errors and are retried
+    await asyncio.sleep(3)
+    faults.start_postgres()
+    await finish(faults, handles)
+    faults.reset_fakes()
+    from smol.settings import Settings
+
+    pool = await create_pool(Settings(database_url=faults.database_url), max_size=2)
+    try:
+        await assert_paid_once_and_consistent(faults, pool, handles)
+    finally:
+        await pool.close()
