@@ -76,6 +76,24 @@ async def heartbeating(every: float = 2.0):
         task.cancel()
 
 
+DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+async def outlasting_outages(write, seconds: float = 45.0):
+    """Run a database write, retrying through a short outage: it follows a paid provider call whose result would
+    otherwise be lost with the failed attempt (and paid for again by the retry)."""
+    delay, deadline = 0.5, time.monotonic() + seconds
+    while True:
+        try:
+            return await write()
+        except DATABASE_DOWN:
+            if time.monotonic() > deadline:
+                raise
+            activity.heartbeat()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 class SmolActivities:
     def __init__(
         self,
@@ -131,7 +149,8 @@ class SmolActivities:
             milliseconds = elapsed // timedelta(milliseconds=1)
             activity.logger.info("%s call to %s took %d ms%s", step, provider, milliseconds,
                                  f" and failed: {error}" if error else "")  # fmt: skip
-            await repo.record_provider_call(self.pool, smol_id, step, provider, milliseconds, error is None, error)
+            await outlasting_outages(lambda: repo.record_provider_call(self.pool, smol_id, step, provider, milliseconds,
+                                                                       error is None, error))  # fmt: skip
 
     @activity.defn
     async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:
@@ -175,7 +194,9 @@ class SmolActivities:
         )
         key = image_key(data.smol_id)
         await self.store.put(key, png, "image/png")
-        await repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider})
+        await outlasting_outages(
+            lambda: repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider})
+        )
         return GenerateImageResult(image_key=key, provider=provider)
 
     @activity.defn
@@ -184,7 +205,8 @@ class SmolActivities:
         text, provider = await self._ask(
             self.providers.describe, "describe", data.prompt, png, smol_id=data.smol_id, step="description"
         )
-        await repo.save_step(self.pool, data.smol_id, "description", {"text": text, "provider": provider})
+        saved = {"text": text, "provider": provider}
+        await outlasting_outages(lambda: repo.save_step(self.pool, data.smol_id, "description", saved))
         return DescribeImageResult(description=text, provider=provider)
 
     @activity.defn
@@ -197,14 +219,17 @@ class SmolActivities:
             raise ApplicationError(f"{provider} wrote lyrics without a title, words or 2 style tags",
                                    type="IncompleteLyrics")  # fmt: skip
         value = asdict(lyrics)
-        await repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider})
+        await outlasting_outages(
+            lambda: repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider})
+        )
         return GenerateLyricsResult(lyrics=lyrics, provider=provider)
 
     @activity.defn
     async def check_nsfw(self, data: CheckNsfwInput) -> CheckNsfwResult:
         text = "\n".join([data.prompt, data.lyrics.title, data.lyrics.lyrics])
         verdict, provider = await self._ask(self.providers.nsfw, "check", text, smol_id=data.smol_id, step="nsfw")
-        await repo.save_step(self.pool, data.smol_id, "nsfw", {"value": asdict(verdict), "provider": provider})
+        saved = {"value": asdict(verdict), "provider": provider}
+        await outlasting_outages(lambda: repo.save_step(self.pool, data.smol_id, "nsfw", saved))
         return CheckNsfwResult(nsfw=verdict, provider=provider)
 
     @activity.defn
@@ -222,11 +247,14 @@ class SmolActivities:
         if data.song_model:
             chain = chain.starting_with(data.song_model)
         ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step="songs")
-        for variant, music_id in enumerate(ids):
-            await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
-        await repo.save_step(
-            self.pool, data.smol_id, "song_ids", {"ids": ids, "provider": provider, "submission": data.submission}
-        )
+        submitted = {"ids": ids, "provider": provider, "submission": data.submission}
+
+        async def save() -> None:
+            for variant, music_id in enumerate(ids):
+                await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
+            await repo.save_step(self.pool, data.smol_id, "song_ids", submitted)
+
+        await outlasting_outages(save)
         return SubmitSongsResult(song_ids=ids, provider=provider)
 
     @activity.defn
@@ -276,7 +304,9 @@ class SmolActivities:
             except ProviderError as exc:
                 raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
             await self.store.put(key, audio, "audio/mpeg")
-        await repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
+        await outlasting_outages(
+            lambda: repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
+        )
         return ArchiveSongResult(music_id=data.music_id, object_key=key)
 
     @activity.defn

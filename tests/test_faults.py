@@ -60,7 +60,11 @@ class FaultStack:
     def start_postgres(self) -> None:
         import pgserver
 
-        self.database_url = pgserver.get_server(self.pgdata, cleanup_mode=None).get_uri()
+        server = pgserver.get_server(self.pgdata, cleanup_mode=None)  # the same object again after a stop
+        server.ensure_postgres_running()
+        uri = server.get_uri()
+        assert self.database_url in ("", uri), "Postgres came back somewhere else"
+        self.database_url = uri
 
     def stop_postgres(self) -> None:
         stop_postgres(self.pgdata)
@@ -149,18 +153,27 @@ async def finish(faults, handles, timeout: float = 240) -> None:
     assert [r.smol_id for r in results] == [h.id for h in handles]
 
 
-async def assert_paid_once_and_consistent(faults, pool, handles) -> None:
+async def assert_paid_once_and_consistent(faults, pool, handles, cut: dict | None = None) -> None:
+    """Each smol has one successful call per step, the fakes did exactly that work, and doctor finds nothing.
+    `cut` allows, per step, calls whose answer was lost because the worker was killed while waiting for it: the
+    provider did the work (and, without an idempotency key, charged for it) but the pipeline never got it."""
+    cut = cut or {}
     for handle in handles:
         counts = await repo.provider_call_counts(pool, handle.id)
         assert counts == STEPS_PAID, (handle.id, counts)
     done_smols = await pool.fetchval("SELECT count(*) FROM smols")
     ok = dict(await pool.fetch("SELECT step, count(*) FROM provider_calls WHERE ok GROUP BY step"))
-    # the fakes did exactly the work the pipeline recorded as done: no answer was lost after the work was done
-    assert faults.pixellab.done("POST", "/v1/generate-image-pixflux") == ok["image"] == done_smols
-    assert faults.workers_ai.done("POST", "/client") == ok["description"] + ok["nsfw"] == 2 * done_smols
-    assert faults.songs.done("POST", "/api/lyrics") == ok["lyrics"] == done_smols
-    assert faults.songs.songs_created == 2 * done_smols  # song submissions, idempotent: never paid twice
-    assert faults.songs.done("GET", "/audio/") == ok["archive"] == 2 * done_smols
+    assert ok["image"] == done_smols and ok["description"] == ok["nsfw"] == ok["lyrics"] == done_smols
+    assert ok["archive"] == 2 * done_smols
+
+    def within(work: int, recorded: int, *steps: str) -> bool:
+        return recorded <= work <= recorded + sum(cut.get(step, 0) for step in steps)
+
+    assert within(faults.pixellab.done("POST", "/v1/generate-image-pixflux"), ok["image"], "image")
+    assert within(faults.workers_ai.done("POST", "/client"), ok["description"] + ok["nsfw"], "description", "nsfw")
+    assert within(faults.songs.done("POST", "/api/lyrics"), ok["lyrics"], "lyrics")
+    assert within(faults.songs.done("GET", "/audio/"), ok["archive"], "archive")
+    assert faults.songs.songs_created == 2 * done_smols  # song submissions carry an idempotency key: never twice
     assert await examine(pool, FileStore(faults.base / "objects"), running_mints=set()) == []
 
 
@@ -211,14 +224,16 @@ async def test_worker_killed_at_each_step(faults, fault_pool):
         faults.start_worker()
     await finish(faults, handles)
     faults.reset_fakes()
-    await assert_paid_once_and_consistent(faults, fault_pool, handles)
+    # every kill may have cut one call per smol running that step
+    cut = {step: len(handles) for _, step in steps}
+    await assert_paid_once_and_consistent(faults, fault_pool, handles, cut)
 
 
 async def test_temporal_server_restarts(faults, fault_pool):
     faults.reset_fakes()
     faults.songs.ready_after = 4.0
     handles = await start_batch(faults, 4, "temporal restart")
-    while not all("song_ids" in await _saved(fault_pool, h.id) for h in handles):
+    while not all(["song_ids" in await _saved(fault_pool, h.id) for h in handles]):
         await asyncio.sleep(0.1)
     faults.stop_temporal()  # history is in its file; the worker keeps retrying its connection
     await asyncio.sleep(2)
