@@ -12,6 +12,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from PIL import Image
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Clients that give up (timeouts, killed workers) are part of the tests: no traceback for them."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class FakeService:
     """A real HTTP server on 127.0.0.1. `faults` are applied to the next requests in turn: an HTTP status,
     "malformed" (a 200 whose body is not JSON), "hang" (answer after `hang_seconds`) or "drop" (no answer at all
@@ -64,7 +76,7 @@ class FakeService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
