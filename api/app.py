@@ -83,6 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> PlainTextResponse:
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def unstorable_text(request: Request, exc: Exception) -> PlainTextResponse:
+        # Postgres text cannot hold NUL (or characters outside UTF-8); the input is wrong, not the server.
+        return PlainTextResponse("text with NUL or invalid characters cannot be stored", status_code=400)
+
     @app.exception_handler(SmolError)
     async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:
         headers = {"Content-Range": f"bytes */{exc.size}"} if isinstance(exc, RangeNotSatisfiable) else None
