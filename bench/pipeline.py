@@ -1,8 +1,9 @@
-"""End-to-end time of smols made through the HTTP API, split into time inside activities, time waiting on
-timers (the song service's polling interval) and the rest (orchestration overhead); then the peak RSS of the
-worker and the API. Starts its own throwaway stack (Temporal dev server in memory, pgserver in a temp dir).
+"""End-to-end time of smols made through the HTTP API, split into time inside activities (the song wait is in
+the poll activity), time on timers and the rest (orchestration overhead); then throughput: `--batch` smols
+started at once, smols per minute until all are done; then the peak RSS of the worker and the API. Starts its
+own throwaway stack (Temporal dev server in memory, pgserver in a temp dir).
 
-    .venv/bin/python bench/pipeline.py --smols 5 [--song-delay 0] [--song-seconds 30]
+    .venv/bin/python bench/pipeline.py --smols 5 [--song-delay 0] [--song-seconds 30] [--batch 20]
 """
 
 import argparse
@@ -69,6 +70,16 @@ async def run(args) -> None:
                   f"min {min(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms")  # fmt: skip
         share = statistics.median(r["overhead"] / r["total"] for r in rows)
         print(f"  orchestration overhead: {share:.1%} of the workflow's time")
+        if args.batch:
+            async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBATCH"), timeout=60) as http:
+                started = time.perf_counter()
+                ids = [(await http.post("/", json={"prompt": f"batch {n}: dub techno"})).text for n in range(args.batch)]
+                for smol_id in ids:
+                    while "d1" not in (await http.get(f"/{smol_id}")).json():
+                        await asyncio.sleep(0.2)
+                elapsed = time.perf_counter() - started
+            print(f"  throughput: {args.batch} smols started together, all done in {elapsed:.1f}s = "
+                  f"{args.batch / elapsed * 60:.1f} smols/min")  # fmt: skip
         pids = stack["processes"]
         print(f"  peak RSS: worker {peak_rss_mb(pids['worker'].pid):.0f} MB, API {peak_rss_mb(pids['api'].pid):.0f} MB")
 
@@ -79,6 +90,7 @@ def main() -> None:
     parser.add_argument("--song-delay", type=float, default=2.0)
     parser.add_argument("--song-seconds", type=int, default=30)
     parser.add_argument("--poll-interval", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=0, help="also measure throughput with this many at once")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -1,0 +1,75 @@
+"""GET / and GET /{id} with a big catalog (default 100,000 smols), against their floor: the same queries the
+routes run (smol/repo.py), called straight on asyncpg at the same concurrency with a pool of the API's size.
+
+    .venv/bin/python bench/catalog.py [--smols 100000] [--clients 50] [--seconds 10]
+"""
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from api_load import seed, wrk  # noqa: E402
+from stack import bench_stack  # noqa: E402
+
+from smol import mints, repo  # noqa: E402
+
+
+async def direct(database_url: str, query, clients: int, seconds: float) -> str:
+    pool = await asyncpg.create_pool(database_url, min_size=clients // 3, max_size=20)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def one_client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await query(pool)
+            latencies.append(time.perf_counter() - started)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    elapsed = time.perf_counter() - began
+    await pool.close()
+    cuts = statistics.quantiles(latencies, n=100)
+    return f"p50 {cuts[49] * 1000:7.2f}ms   p99 {cuts[98] * 1000:7.2f}ms   {len(latencies) / elapsed:8.1f} req/s"
+
+
+async def run(args) -> None:
+    with bench_stack(worker=False) as stack:
+        started = time.perf_counter()
+        public_ids = await seed(stack["database_url"], args.smols)
+        print(f"cores: {os.cpu_count()}, smols: {args.smols} (seeded in {time.perf_counter() - started:.0f}s), "
+              f"{args.clients} concurrent clients, {args.seconds}s each; wrk and the API share the cores")  # fmt: skip
+        one = public_ids[len(public_ids) // 2]
+
+        async def list_page(pool):
+            await repo.list_public(pool, 51)
+
+        async def detail(pool):  # what GET /{id} asks of Postgres for a finished smol
+            await repo.view_smol(pool, one, None)
+            await asyncio.gather(repo.load_steps(pool, one), repo.songs_of(pool, one), mints.latest_for(pool, one))
+
+        url = stack["url"]
+        print(f"  GET /        API {wrk(url + '/', args.clients, args.seconds)}")
+        print(f"               SQL {await direct(stack['database_url'], list_page, args.clients, args.seconds)}")
+        print(f"  GET /{{id}}    API {wrk(url + '/' + one, args.clients, args.seconds)}")
+        print(f"               SQL {await direct(stack['database_url'], detail, args.clients, args.seconds)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smols", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Many smols in flight at once, waiting on a slow song provider: the worker's memory while they wait, and that
+every one finishes. The local song provider stands in for the slow service (`--song-delay` seconds per job); with a
+poll interval above 10 s polling is retry-driven, so a waiting smol holds no activity slot.
+
+    .venv/bin/python bench/scale.py [--smols 1000] [--song-delay 60] [--song-seconds 2] [--poll-interval 15]
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+from temporalio.client import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stack import bench_stack, peak_rss_mb  # noqa: E402
+
+from smol.ids import new_smol_id  # noqa: E402
+from workflows.models import Payload, SmolInput  # noqa: E402
+from workflows.smol import SmolWorkflow  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(args) -> None:
+    env = {"local_song_delay": args.song_delay, "song_seconds": args.song_seconds,
+           "song_poll_interval": args.poll_interval, "song_stall_seconds": args.song_delay * 4}  # fmt: skip
+    with bench_stack(**env) as stack:
+        worker = stack["processes"]["worker"]
+        client = await Client.connect(stack["settings"].temporal_address)
+        db = await asyncpg.connect(stack["database_url"])
+        started = time.perf_counter()
+        semaphore = asyncio.Semaphore(50)
+
+        async def start(n: int):
+            async with semaphore:
+                smol_id = new_smol_id()
+                payload = Payload(address=f"GSCALE{n % 20}", prompt=f"scale {n}: a slow synthwave song")
+                return await client.start_workflow(SmolWorkflow.run, SmolInput(smol_id, payload), id=smol_id,
+                                                   task_queue="bench")  # fmt: skip
+
+        handles = await asyncio.gather(*(start(n) for n in range(args.smols)))
+        print(
+            f"cores: {os.cpu_count()}, {args.smols} smols started in {time.perf_counter() - started:.1f}s; "
+            f"song jobs take {args.song_delay}s, songs {args.song_seconds}s, poll every {args.poll_interval}s"
+        )
+
+        results = asyncio.gather(*(h.result() for h in handles))
+        most_waiting, rss_samples = 0, []
+        while not results.done():
+            waiting = await db.fetchval(
+                "SELECT count(DISTINCT smol_id) FROM smol_songs s WHERE s.object_key IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM smols WHERE smols.id = s.smol_id)"
+            )
+            most_waiting = max(most_waiting, waiting)
+            rss_samples.append(rss_mb(worker.pid))
+            await asyncio.wait([results], timeout=2)
+        finished = await results
+        elapsed = time.perf_counter() - started
+        rows = await db.fetchval("SELECT count(*) FROM smols")
+        print(
+            f"  finished: {len(finished)}/{args.smols} in {elapsed:.0f}s ({rows} rows); "
+            f"most waiting on songs at once: {most_waiting}"
+        )
+        print(f"  worker RSS while in flight: median {sorted(rss_samples)[len(rss_samples) // 2]:.0f} MB, "
+              f"peak {peak_rss_mb(worker.pid):.0f} MB")  # fmt: skip
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smols", type=int, default=1000)
+    parser.add_argument("--song-delay", type=float, default=60)
+    parser.add_argument("--song-seconds", type=int, default=2)
+    parser.add_argument("--poll-interval", type=float, default=15)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
