@@ -73,7 +73,7 @@ async def run(args) -> None:
         if args.batch:
             async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBATCH"), timeout=60) as http:
                 started = time.perf_counter()
-                ids = [(await http.post("/", json={"prompt": f"batch {n}: dub techno"})).text for n in range(args.batch)]
+                ids = [(await http.post("/", json={"prompt": f"batch {n}: dub"})).text for n in range(args.batch)]
                 for smol_id in ids:
                     while "d1" not in (await http.get(f"/{smol_id}")).json():
                         await asyncio.sleep(0.2)
