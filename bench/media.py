@@ -52,6 +52,7 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="smol-media-"))
     objects = base / "objects"
     objects.mkdir()
+    base.chmod(0o755)  # nginx's workers run as another user
     arrangement = plan(["pop"], 7)
     song = encode_mp3(render(arrangement, 30, 0, 7), title="bench", artist="b", arrangement=arrangement, cover_png=None)
     (objects / "benchsong.mp3").write_bytes(song)
