@@ -1,5 +1,6 @@
 """Range-request throughput of GET /song/{id}.mp3 against nginx (Debian's) serving the same file from the same
-directory, both driven by wrk at N connections with a 64 KiB range; one API process and one nginx worker.
+directory, both driven by wrk at N connections with a 64 KiB range; one API process and one nginx worker. A third
+row puts nginx in front of the API with `SMOL_MEDIA_ACCEL_PREFIX`: the API checks and counts, nginx sends the bytes.
 
     .venv/bin/python bench/media.py [--clients 50] [--seconds 10]
 """
@@ -37,6 +38,11 @@ http {{
         listen 127.0.0.1:{port};
         location /song/ {{ alias {objects}/; }}
     }}
+    server {{
+        listen 127.0.0.1:{front_port};
+        location /_media/ {{ internal; etag off; add_header ETag $upstream_http_etag; alias {objects}/; }}
+        location / {{ proxy_pass {api}; }}
+    }}
 }}
 """
 
@@ -58,19 +64,27 @@ def main() -> None:
     (objects / "benchsong.mp3").write_bytes(song)
     script = base / "range.lua"
     script.write_text(RANGE_SCRIPT)
-    port = free_port()
-    (base / "nginx.conf").write_text(NGINX_CONF.format(base=base, port=port, objects=objects))
-    server = subprocess.Popen([nginx, "-c", str(base / "nginx.conf"), "-g", "daemon off;"])
-    try:
-        wait_for_port("127.0.0.1", port, proc=server)
-        with bench_stack(worker=False, object_store=str(objects)) as stack:
-            print(f"cores: {os.cpu_count()}, a {len(song) // 1024} KiB MP3, 64 KiB ranges, {args.clients} connections, "
-                  f"{args.seconds}s each")  # fmt: skip
-            print(f"  API    {wrk(stack['url'] + '/song/benchsong.mp3', args.clients, args.seconds, script)}")
-            print(f"  nginx  {wrk(f'http://127.0.0.1:{port}/song/benchsong.mp3', args.clients, args.seconds, script)}")
-    finally:
-        server.terminate()
-        server.wait()
+    path = "/song/benchsong.mp3"
+
+    def measure(url: str) -> str:
+        return wrk(url, args.clients, args.seconds, script)
+
+    print(f"cores: {os.cpu_count()}, a {len(song) // 1024} KiB MP3, 64 KiB ranges, {args.clients} connections, "
+          f"{args.seconds}s each")  # fmt: skip
+    with bench_stack(worker=False, object_store=str(objects)) as plain:
+        print(f"  API alone          {measure(plain['url'] + path)}")
+    with bench_stack(worker=False, object_store=str(objects), media_accel_prefix="/_media/") as accel:
+        port, front_port = free_port(), free_port()
+        conf = NGINX_CONF.format(base=base, port=port, front_port=front_port, objects=objects, api=accel["url"])
+        (base / "nginx.conf").write_text(conf)
+        server = subprocess.Popen([nginx, "-c", str(base / "nginx.conf"), "-g", "daemon off;"])
+        try:
+            wait_for_port("127.0.0.1", front_port, proc=server)
+            print(f"  nginx alone        {measure(f'http://127.0.0.1:{port}{path}')}")
+            print(f"  nginx → API accel  {measure(f'http://127.0.0.1:{front_port}{path}')}")
+        finally:
+            server.terminate()
+            server.wait()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
     s3_presign_media: bool = Field(default=False, description="Serve songs and covers by redirect to presigned URLs")
+    media_accel_prefix: str | None = Field(
+        default=None,
+        pattern=r"^/[A-Za-z0-9_/-]*/$",
+        description="behind nginx: answer media GETs with X-Accel-Redirect to this internal location",
+    )
 
     webauthn_rp_ids: list[str] = Field(default=["localhost"], description="Relying-party ids passkeys may be bound to")
     webauthn_origins: list[str] = Field(

@@ -56,6 +56,14 @@ async def _presigned(request: Request, store, settings, key: str) -> Response | 
     return Response(status_code=307, headers={"Location": url, "Cache-Control": "private, max-age=600"})
 
 
+def _accelerated(request: Request, settings, key: str, headers: dict) -> Response | None:
+    """With `media_accel_prefix`, a GET is handed to the nginx in front (X-Accel-Redirect): the API checks and
+    counts, nginx sends the bytes (ranges included) from the same directory."""
+    if request.method != "GET" or not settings.media_accel_prefix:
+        return None
+    return Response(status_code=200, headers={**headers, "X-Accel-Redirect": settings.media_accel_prefix + key})
+
+
 def _head(status: int, length: int, media_type: str, headers: dict) -> Response:
     return Response(status_code=status, media_type=media_type, headers={**headers, "Content-Length": str(length)})
 
@@ -85,6 +93,8 @@ async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolD
         return cached
     if (redirect := await _presigned(request, store, settings, key)) is not None:
         return redirect
+    if (handed_over := _accelerated(request, settings, key, headers)) is not None:
+        return handed_over
     if byte_range is None:
         if request.method == "HEAD":
             return _head(200, size, "audio/mpeg", headers)
@@ -141,6 +151,8 @@ async def get_image(
         return cached
     if factor == 1 and (redirect := await _presigned(request, store, settings, image_key(id))) is not None:
         return redirect
+    if factor == 1 and (handed_over := _accelerated(request, settings, image_key(id), headers)) is not None:
+        return handed_over
     png = await store.get(image_key(id))
     body = png if factor == 1 else _scaled(png, factor)
     if request.method == "HEAD":

@@ -1,0 +1,78 @@
+"""Media behind nginx: the API checks the request and counts the play, then hands the bytes to nginx with
+X-Accel-Redirect; nginx (Debian's, started here) serves them from the same directory, ranges included."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smol.stack import wait_for_port
+from tests.conftest import _stop, free_port
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+CONF = """
+worker_processes 1;
+pid {base}/nginx.pid;
+error_log {base}/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {base}/body; proxy_temp_path {base}/proxy; fastcgi_temp_path {base}/fastcgi;
+    uwsgi_temp_path {base}/uwsgi; scgi_temp_path {base}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /_media/ {{ internal; etag off; add_header ETag $upstream_http_etag; alias {objects}/; }}
+        location / {{ proxy_pass {api}; }}
+    }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def accel_api(stack):
+    api, url = stack.start_api(media_accel_prefix="/_media/")
+    yield url
+    _stop(api)
+
+
+async def test_the_api_hands_media_gets_to_nginx(accel_api, finished_smol):
+    song, smol_id = finished_smol["d1"]["Song_1"], finished_smol["d1"]["Id"]
+    async with httpx.AsyncClient(base_url=accel_api) as api:
+        handed = await api.get(f"/song/{song}.mp3", headers={"Range": "bytes=10-19"})
+        assert handed.status_code == 200 and handed.content == b""
+        assert handed.headers["x-accel-redirect"] == f"/_media/{song}.mp3" and handed.headers["etag"] == f'"{song}"'
+        cover = await api.get(f"/image/{smol_id}.png")
+        assert cover.headers["x-accel-redirect"] == f"/_media/{smol_id}.png"
+        assert "x-accel-redirect" not in (await api.get(f"/image/{smol_id}.png?scale=2")).headers  # made here
+        assert (await api.head(f"/song/{song}.mp3")).headers["content-length"] != "0"  # HEAD answers itself
+        assert (await api.get("/song/unknown-song.mp3")).status_code == 404
+
+
+@pytest.mark.skipif(not Path(NGINX).exists(), reason="needs Debian's nginx (.ci/run installs nginx-light)")
+async def test_nginx_serves_the_ranges_the_api_allowed(stack, pool, accel_api, finished_smol, http, tmp_path):
+    song, smol_id = finished_smol["d1"]["Song_1"], finished_smol["d1"]["Id"]
+    whole = (await http.get(f"/song/{song}.mp3")).content
+    port = free_port()
+    tmp_path.chmod(0o755)
+    objects = Path(stack.env["SMOL_OBJECT_STORE"])
+    for parent in [objects, *objects.parents]:  # nginx's workers run as another user
+        if parent != Path("/") and parent.stat().st_mode & 0o005 != 0o005:
+            parent.chmod(parent.stat().st_mode | 0o005)
+    (tmp_path / "nginx.conf").write_text(CONF.format(base=tmp_path, port=port, objects=objects, api=accel_api))
+    server = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
+    try:
+        wait_for_port("127.0.0.1", port, proc=server)
+        plays = await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as front:
+            part = await front.get(f"/song/{song}.mp3", headers={"Range": "bytes=100-199"})
+            assert part.status_code == 206 and part.content == whole[100:200]
+            full = await front.get(f"/song/{song}.mp3")
+            assert full.status_code == 200 and full.content == whole and full.headers["etag"] == f'"{song}"'
+            assert (await front.get("/_media/" + f"{song}.mp3")).status_code == 404  # internal only
+            assert (await front.get("/song/unknown-song.mp3")).status_code == 404
+        assert await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id) == plays + 1
+    finally:
+        server.terminate()
+        server.wait()
