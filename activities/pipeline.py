@@ -254,7 +254,10 @@ class SmolActivities:
                 await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
             await repo.save_step(self.pool, data.smol_id, "song_ids", submitted)
 
-        await outlasting_outages(save)
+        try:
+            await outlasting_outages(save)
+        except repo.SongIdTaken as exc:  # never let one smol's songs overwrite another's
+            raise ApplicationError(str(exc), type="SongIdTaken", non_retryable=True) from None
         return SubmitSongsResult(song_ids=ids, provider=provider)
 
     @activity.defn

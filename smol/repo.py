@@ -4,6 +4,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from smol.errors import Conflict
+
 SMOL_COLUMNS = (
     "id, title, song_1, song_2, created_at, public, instrumental, plays, views, address, mint_token, mint_amm"
 )
@@ -24,17 +26,25 @@ async def load_steps(pool: asyncpg.Pool, smol_id: str) -> dict:
 
 async def save_song(pool: asyncpg.Pool, smol_id: str, music_id: str, variant: int, provider: str,
                     status: int, object_key: str | None = None, audio_url: str | None = None) -> None:  # fmt: skip
-    """Insert or update a song; `progressed_at` moves only when its status or audio changed."""
-    await pool.execute(
+    """Insert or update a song; `progressed_at` moves only when its status or audio changed. A song id that
+    already belongs to another smol is refused (SongIdTaken), never overwritten."""
+    saved = await pool.fetchval(
         "INSERT INTO smol_songs (music_id, smol_id, variant, provider, status, object_key, audio_url) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (music_id) DO UPDATE SET status = EXCLUDED.status, "
         "object_key = COALESCE(EXCLUDED.object_key, smol_songs.object_key), "
         "audio_url = COALESCE(EXCLUDED.audio_url, smol_songs.audio_url), updated_at = now(), "
         "progressed_at = CASE WHEN (smol_songs.status, smol_songs.audio_url) IS DISTINCT FROM "
         "(EXCLUDED.status, COALESCE(EXCLUDED.audio_url, smol_songs.audio_url)) THEN now() "
-        "ELSE smol_songs.progressed_at END",
+        "ELSE smol_songs.progressed_at END "
+        "WHERE smol_songs.smol_id = EXCLUDED.smol_id RETURNING true",
         music_id, smol_id, variant, provider, status, object_key, audio_url,
     )  # fmt: skip
+    if not saved:
+        raise SongIdTaken(f"song id {music_id!r} from {provider} already belongs to another smol")
+
+
+class SongIdTaken(Conflict):
+    pass
 
 
 async def seconds_since_song_progress(pool: asyncpg.Pool, music_ids: list[str]) -> float:

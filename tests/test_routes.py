@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from temporalio.client import WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 
 from smol import repo
 from tests.conftest import wait_for
@@ -157,9 +158,23 @@ async def test_delete_leaves_no_row_and_no_object(stack, http, pool):
         assert await pool.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = $1", smol_id) == 0, table
     assert await pool.fetchval("SELECT count(*) FROM mixtapes WHERE $1 = ANY(smols)", smol_id) == 0
     assert (await http.get(f"/mixtapes/{mixtape['id']}")).json()["Smols"] == []
-    assert (await http.get(f"/{smol_id}")).status_code == 404  # its Temporal history shows nothing any more
+    assert (await http.get(f"/{smol_id}")).status_code == 404
     assert (await http.get(f"/{smol_id}/events")).status_code == 404
     assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
+
+
+@pytest.mark.slow
+async def test_delete_removes_the_workflow_history_too(stack, http, temporal):
+    smol_id = (await make_smol(stack, http, "a secret prompt nobody should keep"))["d1"]["Id"]
+    assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 204
+    for _ in range(300):  # Temporal deletes asynchronously: about 30 s on the dev server
+        try:
+            await temporal.get_workflow_handle(smol_id).describe()
+        except RPCError as exc:
+            assert exc.status == RPCStatusCode.NOT_FOUND
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("the smol's workflow history (and its prompt) is still in Temporal")
 
 
 async def test_retry_through_the_api_keeps_the_id_and_reuses_finished_steps(stack, http, pool, temporal, task_queue):

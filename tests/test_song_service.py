@@ -185,3 +185,14 @@ async def test_long_intervals_poll_by_retrying_with_a_benign_error(stack, pool, 
             await handle.result()
     attempts = poll_attempts(await handle.fetch_history())
     assert len(attempts) <= 4 and max(attempts) >= 3  # the waiting happened in retries, not in new activities
+
+
+async def test_a_song_id_of_another_smol_is_refused_not_overwritten(pool):
+    first, second = "a" * 64, "b" * 64
+    await repo.save_song(pool, first, "shared-id-123", 0, "aisonggenerator", 4, "shared-id-123.mp3")
+    with pytest.raises(repo.SongIdTaken):
+        await repo.save_song(pool, second, "shared-id-123", 0, "musicgen", 1)
+    (row,) = await repo.songs_of(pool, first)
+    assert (row["music_id"], row["status"], row["object_key"]) == ("shared-id-123", 4, "shared-id-123.mp3")
+    assert await repo.songs_of(pool, second) == []
+    await pool.execute("DELETE FROM smol_songs WHERE music_id = 'shared-id-123'")

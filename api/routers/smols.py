@@ -1,12 +1,15 @@
 """Creating, listing and reading smols."""
 
 import asyncio
+import logging
 from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -24,6 +27,7 @@ from workflows.models import Payload, SmolInput, payload_view
 from workflows.smol import SmolWorkflow
 
 router = APIRouter(tags=["smols"])
+log = logging.getLogger("smol.api")
 QUERY_TIMEOUT = timedelta(seconds=5)
 RPC_TIMEOUT = timedelta(seconds=10)
 # A lazy client reports a server it cannot connect to as RuntimeError("Failed client connect: ...").
@@ -303,7 +307,8 @@ async def make_first_song(smol_id: str, song_id: str, user: UserDep, pool: PoolD
 
 @router.delete("/{id:smolid}", status_code=204, summary="Delete the caller's smol with its likes, listings and media",
                responses=BUSY_ERRORS)  # fmt: skip
-async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, temporal: TemporalDep) -> Response:
+async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, temporal: TemporalDep,
+                      settings: SettingsDep) -> Response:  # fmt: skip
     await _owned(pool, id, user)
     if await repo.get_smol(pool, id) is None and await _running(temporal, id):
         raise Conflict("this smol is still being made; cancel it first")
@@ -311,4 +316,23 @@ async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, te
         raise Conflict("this smol is being minted; delete it when the mint has finished")
     for key in await repo.delete_smol(pool, id):
         await store.delete(key)
+    await _forget_history(temporal, settings.temporal_namespace, id)
     return Response(status_code=204)
+
+
+async def _forget_history(temporal, namespace: str, smol_id: str) -> None:
+    """Delete every run of the smol's workflow, so Temporal does not keep its prompt either. Best effort: the
+    rows and media are gone already, and with Temporal down the history expires with its retention."""
+    runs = [""]  # the latest run, even before visibility lists it
+    try:
+        runs += [w.run_id async for w in temporal.list_workflows(f"WorkflowId = '{smol_id}'")]
+        for run_id in dict.fromkeys(runs):
+            execution = WorkflowExecution(workflow_id=smol_id, run_id=run_id)
+            request = DeleteWorkflowExecutionRequest(namespace=namespace, workflow_execution=execution)
+            try:
+                await temporal.workflow_service.delete_workflow_execution(request, timeout=RPC_TIMEOUT)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+    except TEMPORAL_DOWN as exc:
+        log.warning("smol %s deleted, but its workflow history was not: %s", smol_id, exc)
