@@ -11,6 +11,8 @@ REQUESTS = Counter("smol_api_requests", "HTTP requests answered", ["method", "ro
 LATENCY = Histogram("smol_api_request_seconds", "Time to answer an HTTP request", ["method", "route"],
                     registry=REGISTRY)  # fmt: skip
 SMOLS_STARTED = Counter("smol_api_smols_started", "Smols started through POST /", registry=REGISTRY)
+WORKFLOW_VIEWS = Counter("smol_api_workflow_views", "Workflow describes + status queries for in-progress smols",
+                         registry=REGISTRY)  # fmt: skip
 RATE_LIMITED = Counter("smol_api_rate_limited", "Creations refused by the per-address limit", registry=REGISTRY)
 
 

@@ -44,3 +44,36 @@ async def test_events_of_unknown_or_private_smols_are_404(stack, http):
     created = await http.post("/", json={"prompt": "private events", "public": False}, headers=stack.auth("GPRIV"))
     assert (await http.get(f"/{created.text}/events")).status_code == 404
     await wait_for(http, created.text, stack.auth("GPRIV"))
+
+
+async def test_many_watchers_of_one_smol_share_one_workflow_view(stack, http, pool, temporal, task_queue):
+    import asyncio
+
+    from tests.test_metrics import _value
+    from tests.workers import activities_with, start_smol, worker_for
+    from workflows.models import PauseSignal
+    from workflows.smol import SmolWorkflow
+
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a much watched frog")
+        await handle.signal(SmolWorkflow.pause, PauseSignal("watched"))
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        before = _value((await http.get("/metrics")).text, "smol_api_workflow_views_total")
+
+        async def watch_for(seconds: float) -> int:
+            states = 0
+            async with http.stream("GET", f"/{smol_id}/events") as response:
+                try:
+                    async with asyncio.timeout(seconds):
+                        async for line in response.aiter_lines():
+                            states += line.startswith("event: state")
+                except TimeoutError:
+                    pass
+            return states
+
+        watchers = await asyncio.gather(*(watch_for(3) for _ in range(8)))
+        views = _value((await http.get("/metrics")).text, "smol_api_workflow_views_total") - before
+        await handle.terminate("watched enough")
+    assert all(seen >= 1 for seen in watchers)
+    # 8 clients polling every 0.5 s for 3 s would be ~48 views each on their own; shared, one per 0.4 s
+    assert 1 <= views <= 14, views

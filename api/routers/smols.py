@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from fastapi import APIRouter, Query, Response
@@ -15,7 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
-from api.metrics import RATE_LIMITED, SMOLS_STARTED
+from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
 from smol import mints, repo
@@ -148,8 +149,27 @@ def _finished_kv_do(steps: dict, songs: list) -> dict:
     return kv
 
 
+VIEW_SECONDS = 0.4
+_views: dict[str, tuple[float, asyncio.Future]] = {}
+
+
+async def _shared_workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
+    """The workflow view of a smol, fetched at most once per VIEW_SECONDS however many clients poll `GET /{id}` or
+    watch its events at once (visibility is still checked per viewer by the caller)."""
+    now = time.monotonic()
+    cached = _views.get(smol_id)
+    if cached is None or now - cached[0] > VIEW_SECONDS:
+        if len(_views) > 10_000:
+            for key in [k for k, (at, _) in _views.items() if now - at > VIEW_SECONDS]:
+                del _views[key]
+        cached = (now, asyncio.ensure_future(_workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)))
+        _views[smol_id] = cached
+    return await asyncio.shield(cached[1])
+
+
 async def _workflow_view(handle: WorkflowHandle, pool, smol_id: str) -> tuple[dict, dict]:
     """(kv_do, wf) of a smol without a row: from the workflow's query, else from the saved steps."""
+    WORKFLOW_VIEWS.inc()
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except TEMPORAL_DOWN as exc:
@@ -227,7 +247,7 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_vi
                             "error": mint["error"]}  # fmt: skip
         return body
 
-    kv_do, wf = await _workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)
+    kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
     payload = kv_do.get("payload") or {}
     if payload and not payload.get("public", True) and payload.get("address") != viewer:
         raise NotFound("smol not found")
