@@ -155,7 +155,8 @@ _views: dict[str, tuple[float, asyncio.Future]] = {}
 
 async def _shared_workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
     """The workflow view of a smol, fetched at most once per VIEW_SECONDS however many clients poll `GET /{id}` or
-    watch its events at once (visibility is still checked per viewer by the caller)."""
+    watch its events at once (visibility is still checked per viewer by the caller). Retry and delete evict it here;
+    another API process may show the old view for up to VIEW_SECONDS."""
     now = time.monotonic()
     cached = _views.get(smol_id)
     if cached is None or now - cached[0] > VIEW_SECONDS:
@@ -302,6 +303,7 @@ async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDe
         raise Conflict("this smol is still being made") from None
     except TEMPORAL_DOWN:
         raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
+    _views.pop(id, None)  # the next look sees the new run
     return id
 
 
@@ -336,6 +338,7 @@ async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, te
         raise Conflict("this smol is being minted; delete it when the mint has finished")
     for key in await repo.delete_smol(pool, id):
         await store.delete(key)
+    _views.pop(id, None)
     await _forget_history(temporal, settings.temporal_namespace, id)
     return Response(status_code=204)
 
