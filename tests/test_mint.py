@@ -93,6 +93,17 @@ async def client_xdr(rpc_client, user: Keypair, smol_ids: list[str], batch: bool
     return await build_mint(rpc_client, user.secret, smol_ids, **{**options, **changes})
 
 
+async def a_mintable_smol(pool, rpc_client) -> tuple[Keypair, str, str]:
+    """A new user, a smol of theirs, and the transaction that mints it."""
+    user = Keypair.random()
+    smol_id = await a_smol(pool, user.public_key)
+    return user, smol_id, await client_xdr(rpc_client, user, [smol_id])
+
+
+async def ask_to_mint(api, stack, user: Keypair, smol_id: str, xdr: str):
+    return await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+
+
 def sends(rpc) -> int:
     return sum(1 for r in rpc.requests if b'"sendTransaction"' in r["body"])
 
@@ -102,12 +113,10 @@ async def mint_result(temporal, mint_id: str):
 
 
 async def test_a_single_mint_end_to_end(stack, pool, temporal, api, rpc_client, reset, mint_settings):
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     before = sends(reset)
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         assert answer.status_code == 202, answer.text
         result = await mint_result(temporal, answer.json()["mint_id"])
     body = (await api.get(f"/{smol_id}")).json()
@@ -115,7 +124,7 @@ async def test_a_single_mint_end_to_end(stack, pool, temporal, api, rpc_client, 
     assert body["d1"]["Mint_Token"] == token == result.tokens[smol_id][0]
     assert body["d1"]["Mint_Amm"].startswith("C") and body["mint"]["status"] == "minted"
     assert sends(reset) - before == 1 and body["mint"]["tx_hash"] == result.tx_hash
-    again = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+    again = await ask_to_mint(api, stack, user, smol_id, xdr)
     assert again.status_code == 409 and "already minted" in again.text
 
 
@@ -171,11 +180,9 @@ async def test_bad_requests_are_refused_before_anything_is_sent(stack, pool, api
 
 
 async def test_a_smol_being_minted_cannot_be_minted_again(stack, pool, api, rpc_client, reset, temporal):
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
-    first = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
-    second = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
+    first = await ask_to_mint(api, stack, user, smol_id, xdr)
+    second = await ask_to_mint(api, stack, user, smol_id, xdr)
     assert first.status_code == 202 and second.status_code == 409 and "being minted" in second.text
     deleted = await api.delete(f"/{smol_id}", headers=stack.auth(user.public_key))
     assert deleted.status_code == 409 and "being minted" in deleted.text
@@ -185,12 +192,10 @@ async def test_a_smol_being_minted_cannot_be_minted_again(stack, pool, api, rpc_
 async def test_a_lost_send_answer_is_confirmed_not_sent_again(stack, pool, temporal, api, rpc_client, reset,
                                                               mint_settings):  # fmt: skip
     reset.send_delays = [2.5]  # accepted, but the answer comes after the client's 1 s timeout
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     before = sends(reset)
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         await mint_result(temporal, answer.json()["mint_id"])
     assert sends(reset) - before == 1
     assert (await repo.get_smol(pool, smol_id))["mint_token"]
@@ -199,11 +204,9 @@ async def test_a_lost_send_answer_is_confirmed_not_sent_again(stack, pool, tempo
 async def test_an_on_chain_failure_leaves_the_smol_unminted(stack, pool, temporal, api, rpc_client, reset,
                                                             mint_settings):  # fmt: skip
     reset.fail_on_chain = 1
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         with pytest.raises(WorkflowFailureError) as raised:
             await mint_result(temporal, answer.json()["mint_id"])
         assert raised.value.cause.type == "MintFailed" and "failed on chain" in str(raised.value.cause)
@@ -219,11 +222,9 @@ async def test_an_on_chain_failure_leaves_the_smol_unminted(stack, pool, tempora
 
 async def test_a_refused_transaction_is_reported(stack, pool, temporal, api, rpc_client, reset, mint_settings):
     reset.send_status = ["ERROR"]
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         with pytest.raises(WorkflowFailureError) as raised:
             await mint_result(temporal, answer.json()["mint_id"])
     assert raised.value.cause.type == "MintRejected" and "txINTERNAL_ERROR" in str(raised.value.cause)
@@ -233,12 +234,10 @@ async def test_a_refused_transaction_is_reported(stack, pool, temporal, api, rpc
 async def test_an_expired_transaction_is_rebuilt_once_it_can_no_longer_land(stack, pool, temporal, api, rpc_client,
                                                                             reset, mint_settings):  # fmt: skip
     reset.never_apply = True  # accepted, then never included
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     before = len(reset.sent)
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         while len(reset.sent) == before:
             await asyncio.sleep(0.1)
         first = reset.sent[-1]
@@ -253,13 +252,11 @@ async def test_an_expired_transaction_is_rebuilt_once_it_can_no_longer_land(stac
 
 async def test_a_worker_killed_while_confirming_resumes(stack, pool, temporal, api, rpc_client, reset, mint_settings):
     reset.apply_after = 4.0
-    user = Keypair.random()
-    smol_id = await a_smol(pool, user.public_key)
-    xdr = await client_xdr(rpc_client, user, [smol_id])
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     before = sends(reset)
     process = stack.start_worker(**mint_settings)
     try:
-        answer = await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         mint_id = answer.json()["mint_id"]
         while await pool.fetchval("SELECT status FROM mints WHERE id = $1", mint_id) != "confirming":
             await asyncio.sleep(0.1)

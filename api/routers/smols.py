@@ -232,9 +232,10 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_vi
     if row is not None:
         if not row["public"] and row["address"] != viewer:
             raise NotFound("smol not found")
-        steps, songs, liked = await asyncio.gather(
-            repo.load_steps(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer)
-        )
+        steps, songs, liked, mint = await asyncio.gather(
+            repo.load_steps(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer),
+            mints.latest_for(pool, smol_id),
+        )  # fmt: skip
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
             "Created_At": _when(row["created_at"]), "Public": int(row["public"]),
@@ -242,7 +243,6 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_vi
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
         body = {"kv_do": _finished_kv_do(steps, songs), "d1": d1, "liked": liked}
-        mint = await mints.latest_for(pool, smol_id)
         if mint is not None:
             body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
                             "error": mint["error"]}  # fmt: skip
