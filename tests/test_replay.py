@@ -1,0 +1,94 @@
+"""Safe change: histories of real runs, recorded as JSON fixtures, replay without non-determinism on today's code.
+
+Every change to SmolWorkflow must keep these passing; a change to a running pipeline goes behind
+`workflow.patched(...)` (README, "Changing a workflow"). To record the fixtures again (new scenarios, never to make a
+failing replay pass): `SMOL_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py -k record`.
+"""
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHistory
+from temporalio.worker import Replayer
+
+from tests.conftest import wait_for
+from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
+from workflows.mint import MintWorkflow
+from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
+from workflows.smol import SmolWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+FIXTURES = sorted(HISTORIES.glob("*.json"))
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=[SmolWorkflow, MintWorkflow])
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
+async def test_recorded_history_replays_on_todays_code(fixture):
+    history = WorkflowHistory.from_json(fixture.stem, fixture.read_text())
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{fixture.name}: {result.replay_failure}"
+
+
+def test_the_fixtures_cover_each_kind_of_run():
+    names = {f.stem.split("-", 1)[0] for f in FIXTURES}
+    assert {"complete", "retried", "paused", "cancelled", "failed", "resumed"} <= names, names
+
+
+async def _finish(handle):
+    try:
+        await handle.result()
+    except WorkflowFailureError:
+        pass
+    return await handle.fetch_history()
+
+
+async def _record(stack, pool, temporal, http, task_queue) -> dict[str, WorkflowHistory]:
+    histories = {}
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        _, handle = await start_smol(temporal, task_queue, prompt="a recorded frog")
+        histories["complete"] = await _finish(handle)
+
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a paused frog")
+        await handle.signal(SmolWorkflow.pause, PauseSignal("record"))
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        await asyncio.sleep(1)
+        await handle.signal(SmolWorkflow.resume, ResumeSignal("record"))
+        histories["paused"] = await _finish(handle)
+
+    activities = activities_with(stack, pool)
+    activities.providers.image = FlakyImage(activities.providers.image.named("local"), failures=2)
+    async with worker_for(temporal, task_queue, activities):
+        _, handle = await start_smol(temporal, task_queue, prompt="a flaky frog")
+        histories["retried"] = await _finish(handle)
+
+    activities = activities_with(stack, pool)
+    activities.providers.songs.named("local").delay = 30
+    async with worker_for(temporal, task_queue, activities):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a cancelled frog")
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll")
+        await handle.cancel()
+        histories["cancelled"] = await _finish(handle)
+
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a refused song")
+        histories["failed"] = await _finish(handle)
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        retry = await temporal.start_workflow(
+            SmolWorkflow.run, SmolInput(smol_id, Payload(address="GFAIL", prompt="ignored"), resume=True),
+            id=smol_id, task_queue=task_queue,
+        )  # fmt: skip
+        histories["resumed"] = await _finish(retry)
+    return histories
+
+
+@pytest.mark.skipif(not os.environ.get("SMOL_RECORD_HISTORIES"), reason="records fixtures only when asked")
+async def test_record_histories(stack, pool, temporal, http, task_queue):
+    HISTORIES.mkdir(exist_ok=True)
+    tag = os.environ.get("SMOL_RECORD_TAG", "v1")
+    for kind, history in (await _record(stack, pool, temporal, http, task_queue)).items():
+        (HISTORIES / f"{kind}-{tag}.json").write_text(history.to_json())
