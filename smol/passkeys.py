@@ -2,10 +2,12 @@
 
 import asyncpg
 
-from smol.errors import Conflict
+from smol.errors import Conflict, Unauthorized
+
+ADDRESS_BOUND = "this address is already bound to another passkey"
 
 
-async def spend_challenge(pool: asyncpg.Pool, challenge: str) -> bool:
+async def spend_challenge(pool: asyncpg.Pool | asyncpg.Connection, challenge: str) -> bool:
     """Mark a challenge used; False if it already was (a replay)."""
     return bool(
         await pool.fetchval(
@@ -14,16 +16,26 @@ async def spend_challenge(pool: asyncpg.Pool, challenge: str) -> bool:
     )
 
 
-async def register(pool: asyncpg.Pool, *, credential_id: str, address: str, username: str, public_key: bytes,
-                   sign_count: int) -> None:  # fmt: skip
+async def register(pool: asyncpg.Pool, *, challenge: str, credential_id: str, address: str, username: str,
+                   public_key: bytes, sign_count: int) -> None:  # fmt: skip
+    """Spend the challenge and bind the credential to its (proven) address, all or nothing."""
     async with pool.acquire() as conn, conn.transaction():
+        if not await spend_challenge(conn, challenge):
+            raise Unauthorized("this registration was already used")
+        # rows from before 007 are outside the unique index: look for them here
+        if await conn.fetchval(
+            "SELECT true FROM passkeys WHERE address = $1 AND credential_id <> $2 LIMIT 1", address, credential_id
+        ):
+            raise Conflict(ADDRESS_BOUND)
         try:
             await conn.execute(
-                "INSERT INTO passkeys (credential_id, address, username, public_key, sign_count) "
-                "VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO passkeys (credential_id, address, username, public_key, sign_count, address_proven) "
+                "VALUES ($1, $2, $3, $4, $5, true)",
                 credential_id, address, username, public_key, sign_count,
             )  # fmt: skip
-        except asyncpg.UniqueViolationError:
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "passkeys_proven_address":
+                raise Conflict(ADDRESS_BOUND) from None
             raise Conflict("this passkey is already registered") from None
         if username:
             await conn.execute(

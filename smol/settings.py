@@ -38,10 +38,10 @@ class Settings(BaseSettings):
         default=["http://localhost:5173", "http://localhost:8000", "http://127.0.0.1:8000"],
         description="Origins a passkey ceremony may come from (never taken from the request)",
     )
-    wallet_deployers: list[Annotated[str, Field(pattern=r"^G[A-Z2-7]{55}$")]] = Field(
+    wallet_deployers: list[Annotated[str, Field(pattern=r"^[GC][A-Z2-7]{55}$")]] = Field(
         default=["GC2C7AWLS2FMFTQAHW3IBUB4ZXVP4E37XNLEF2IK7IVXBB6CMEPCSXFO"],  # passkey-kit's, seed sha256("kalepail")
         min_length=1,
-        description="Accounts that deploy passkey wallets; a registered address must derive from one (first: default)",
+        description="Accounts (or factory contracts) that deploy passkey wallets; a registered address derives from one",
     )
     webhook_secret: SecretStr = SecretStr("dev-only-webhook-secret-set-SMOL_WEBHOOK_SECRET")
     webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")

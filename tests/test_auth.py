@@ -1,15 +1,28 @@
 """Passkey login with a software authenticator: register, log in, and the ways a login must be refused."""
 
+import base64
+import hashlib
+import json
 import os
+import struct
 
+import asyncpg
+import httpx
 import pytest
 from soft_webauthn import SoftWebauthnDevice
+from stellar_sdk import Keypair
+from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url as b64
 
+from smol.settings import Settings
 from smol.tokens import verify_token
+from smol.wallets import PASSKEY_KIT_DEPLOYER, wallet_address
+from tests.conftest import _stop, wait_for
 
 ORIGIN = "http://localhost:5173"
 RP_ID = "localhost"
+TESTNET = "Test SDF Network ; September 2015"
+MAINNET = "Public Global Stellar Network ; September 2015"
 
 
 def registration(device: SoftWebauthnDevice, origin: str = ORIGIN, rp_id: str = RP_ID) -> dict:
@@ -28,18 +41,46 @@ def assertion(device: SoftWebauthnDevice, origin: str = ORIGIN, rp_id: str = RP_
     return {"id": b64(made["rawId"]), "rawId": b64(made["rawId"]), "type": "public-key", "response": response}
 
 
-async def login(http, kind: str, credential: dict, address: str, username: str | None = None, origin: str = ORIGIN):
-    body = {"type": kind, "keyId": credential["id"], "contractId": address, "response": credential}
+def wallet_of(credential: dict) -> str:
+    """The passkey-kit wallet address of a credential (the only address `create` accepts for it)."""
+    return wallet_address(base64url_to_bytes(credential["id"]), PASSKEY_KIT_DEPLOYER, TESTNET)
+
+
+def challenge_of(credential: dict) -> str:
+    return json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))["challenge"]
+
+
+async def login(http, kind: str, credential: dict, address: str | None, username: str | None = None,
+                origin: str = ORIGIN):  # fmt: skip
+    body = {"type": kind, "keyId": credential["id"], "response": credential}
+    if address is not None:
+        body["contractId"] = address
     if username:
         body["username"] = username
     return await http.post("/login", json=body, headers={"Origin": origin} if origin else {})
 
 
+async def register(http, device: SoftWebauthnDevice, username: str | None = None) -> str:
+    credential = registration(device)
+    response = await login(http, "create", credential, wallet_of(credential), username=username)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+async def nothing_stored(pool, credential: dict, username: str | None = None) -> bool:
+    return not (
+        await pool.fetchval("SELECT count(*) FROM passkeys WHERE credential_id = $1", credential["id"])
+        or await pool.fetchval("SELECT count(*) FROM used_challenges WHERE challenge = $1", challenge_of(credential))
+        or (username and await pool.fetchval("SELECT count(*) FROM users WHERE username = $1", username))
+    )
+
+
 @pytest.fixture
 async def registered(http):
     device = SoftWebauthnDevice()
-    address = "C" + os.urandom(8).hex().upper()
-    response = await login(http, "create", registration(device), address, username="ann")
+    credential = registration(device)
+    address = wallet_of(credential)
+    response = await login(http, "create", credential, address, username="ann")
     assert response.status_code == 200, response.text
     return device, address, response
 
@@ -71,8 +112,9 @@ async def test_a_replayed_assertion_is_refused(http, registered):
 
 async def test_a_replay_is_refused_even_from_an_authenticator_without_a_counter(http):
     device = SoftWebauthnDevice()  # many passkeys always report sign count 0
-    address = "C" + os.urandom(8).hex().upper()
-    assert (await login(http, "create", registration(device), address)).status_code == 200
+    credential = registration(device)
+    address = wallet_of(credential)
+    assert (await login(http, "create", credential, address)).status_code == 200
     device.sign_count = -1  # get() adds one: the assertion carries 0
     credential = assertion(device)
     assert (await login(http, "connect", credential, address)).status_code == 200
@@ -114,6 +156,7 @@ async def test_registering_the_same_passkey_twice_is_409(http, registered):
     assert again["id"] == b64(device.credential_id)
     duplicate = await login(http, "create", again, address)
     assert duplicate.status_code == 409 and "already registered" in duplicate.text
+    assert (await login(http, "create", registration(device), None)).status_code == 409
 
 
 async def test_missing_origin_and_malformed_bodies_are_4xx(http):
@@ -140,3 +183,166 @@ async def test_logout_clears_the_cookie(http):
     response = await http.post("/logout")
     assert response.status_code == 204
     assert "smol_token=" in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
+
+
+# The wallet address a registration is bound to (issue 11 item 1)
+
+
+def _strkey_contract(raw: bytes) -> str:
+    """StrKey `C…` written out here (version byte 2 << 3, CRC16-XModem little-endian, base32), not stellar-sdk's."""
+    data = bytes([2 << 3]) + raw
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return base64.b32encode(data + struct.pack("<H", crc)).decode().rstrip("=")
+
+
+def _derive_by_hand(credential_id: bytes, deployer: str, passphrase: str) -> str:
+    """The XDR HashIdPreimage packed by hand: ENVELOPE_TYPE_CONTRACT_ID (8), networkId, CONTRACT_ID_PREIMAGE_FROM_
+    ADDRESS (0), SC_ADDRESS_TYPE_ACCOUNT (0), PUBLIC_KEY_TYPE_ED25519 (0), the key, salt = sha256(credential id)."""
+    sha = lambda data: hashlib.sha256(data).digest()  # noqa: E731
+    preimage = struct.pack(">i", 8) + sha(passphrase.encode()) + struct.pack(">iii", 0, 0, 0)
+    preimage += Keypair.from_public_key(deployer).raw_public_key() + sha(credential_id)
+    return _strkey_contract(sha(preimage))
+
+
+# passkey-kit's own golden vectors (src/utils.test.ts, computed by its JavaScript deriveContractAddress)
+PASSKEY_KIT_VECTORS = [
+    ("00" * 16, TESTNET, "CD7HUBQP46MGSX3J2U5VLMU3UCAKO7KWFGUCZZQXJCOXCWRMSDDK6J2A"),
+    ("0123456789abcdef0123456789abcdef", TESTNET, "CARFE5CAZUVN7NWEYKQHFD55SXPJ2IZNT3HQDI22PKNTLOHTAP6DENDJ"),
+    ("deadbeefcafef00dfeedfacebaadf00d0123456789abcdef0123456789abcdef", TESTNET,
+     "CAWJ3E3FTZPDQPHWYNRTDAWPW6SEUV4TFPIGW2VOSZHILKQG4N7JHK3P"),
+    ("0123456789abcdef0123456789abcdef", MAINNET, "CBTNGSWMKSGVQ5YGEUHG2YJIZEGSTBZKSVUMWXSRODNQ732JRC5AYV6Z"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("credential_hex, passphrase, expected", PASSKEY_KIT_VECTORS)
+def test_the_wallet_address_is_passkey_kits(credential_hex, passphrase, expected):
+    credential_id = bytes.fromhex(credential_hex)
+    assert wallet_address(credential_id, PASSKEY_KIT_DEPLOYER, passphrase) == expected
+    assert _derive_by_hand(credential_id, PASSKEY_KIT_DEPLOYER, passphrase) == expected
+
+
+def test_the_default_deployer_is_passkey_kits_and_any_credential_derives_the_same_by_hand():
+    kalepail = Keypair.from_raw_ed25519_seed(hashlib.sha256(b"kalepail").digest()).public_key
+    assert Settings.model_fields["wallet_deployers"].default == [kalepail]
+    assert PASSKEY_KIT_DEPLOYER == "GC2C7AWLS2FMFTQAHW3IBUB4ZXVP4E37XNLEF2IK7IVXBB6CMEPCSXFO"
+    for _ in range(20):
+        credential_id = os.urandom(int.from_bytes(os.urandom(1)) % 64 + 16)
+        other = Keypair.random().public_key
+        for deployer, passphrase in [(PASSKEY_KIT_DEPLOYER, TESTNET), (other, MAINNET)]:
+            assert wallet_address(credential_id, deployer, passphrase) == _derive_by_hand(
+                credential_id, deployer, passphrase
+            )
+
+
+async def test_registering_for_another_users_address_is_refused_and_stores_nothing(stack, http, pool):
+    """The takeover: a fresh software authenticator names the victim's address as its contractId."""
+    victim = SoftWebauthnDevice()
+    victim_token = await register(http, victim, username="victim")
+    victim_address = verify_token(stack.settings, victim_token)["sub"]
+    made = await http.post("/", json={"prompt": "a secret lullaby", "public": False},
+                           headers={"Authorization": f"Bearer {victim_token}"})  # fmt: skip
+    assert made.status_code == 200, made.text
+    as_victim = {"Authorization": f"Bearer {victim_token}"}
+    await wait_for(http, made.text, as_victim, until=lambda body: "payload" in body.get("kv_do", {}))
+
+    attacker = SoftWebauthnDevice()
+    stolen = registration(attacker)
+    refused = await login(http, "create", stolen, victim_address, username="mallory")
+    assert refused.status_code == 403 and "not the wallet address" in refused.text
+    assert "set-cookie" not in refused.headers
+    assert await nothing_stored(pool, stolen, "mallory")
+    assert await pool.fetchval("SELECT count(*) FROM passkeys WHERE address = $1", victim_address) == 1
+
+    # the attacker's own registration gets the attacker's wallet, which cannot read or delete the victim's smol
+    own = await login(http, "create", stolen, None, username="mallory")
+    assert own.status_code == 200 and verify_token(stack.settings, own.text)["sub"] == wallet_of(stolen)
+    as_attacker = {"Authorization": f"Bearer {own.text}"}
+    assert "secret lullaby" not in (await http.get(f"/{made.text}", headers=as_attacker)).text
+    assert (await http.delete(f"/{made.text}", headers=as_attacker)).status_code == 404
+    assert "secret lullaby" in (await http.get(f"/{made.text}", headers=as_victim)).text
+
+
+async def test_without_contract_id_the_server_derives_the_address(stack, http, pool):
+    device = SoftWebauthnDevice()
+    credential = registration(device)
+    created = await login(http, "create", credential, None, username="derived")
+    assert created.status_code == 200, created.text
+    assert verify_token(stack.settings, created.text)["sub"] == wallet_of(credential)
+    assert await pool.fetchval("SELECT address FROM passkeys WHERE credential_id = $1", credential["id"]) == (
+        wallet_of(credential)
+    )
+    connected = await login(http, "connect", assertion(device), None)
+    assert connected.status_code == 200 and verify_token(stack.settings, connected.text)["sub"] == wallet_of(credential)
+
+
+async def test_an_address_already_bound_to_a_passkey_is_409_and_nothing_is_stored(http, pool):
+    device = SoftWebauthnDevice()
+    credential = registration(device)
+    # a binding made before addresses were proven (migration 007) holds this wallet's address
+    await pool.execute("INSERT INTO passkeys (credential_id, address, public_key) VALUES ($1, $2, $3)",
+                       "legacy-" + os.urandom(8).hex(), wallet_of(credential), b"k")  # fmt: skip
+    for address in (wallet_of(credential), None):
+        bound = await login(http, "create", credential, address, username="late")
+        assert bound.status_code == 409 and "already bound" in bound.text
+        assert await nothing_stored(pool, credential, "late")
+
+
+async def test_the_database_binds_an_address_to_one_proven_passkey(pool):
+    address = "C" + os.urandom(16).hex().upper()
+    insert = "INSERT INTO passkeys (credential_id, address, public_key, address_proven) VALUES ($1, $2, 'k', true)"
+    await pool.execute(insert, "one-" + address, address)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute(insert, "two-" + address, address)
+
+
+async def test_an_old_binding_that_does_not_derive_no_longer_logs_in(http, pool, registered):
+    device, address, _ = registered
+    stolen = "C" + os.urandom(16).hex().upper()  # what the old create let anyone store
+    await pool.execute("UPDATE passkeys SET address = $2, address_proven = false WHERE credential_id = $1",
+                       b64(device.credential_id), stolen)  # fmt: skip
+    for named in (stolen, None):
+        response = await login(http, "connect", assertion(device), named)
+        assert response.status_code == 401 and "not its wallet" in response.text
+
+
+async def test_one_credential_gets_exactly_one_address(stack, http, pool):
+    """One attacker can no longer multiply the per-address create limit by naming many addresses."""
+    others = [wallet_of(registration(SoftWebauthnDevice())) for _ in range(3)] + ["C" + "A" * 55, "GABC", "x"]
+    device = SoftWebauthnDevice()
+    device.cred_init(RP_ID, b"one")
+    device.cred_init = lambda rp_id, user_handle: None  # every registration below is of the same credential
+    for address in others:
+        assert (await login(http, "create", registration(device), address)).status_code == 403, address
+    assert (await login(http, "create", registration(device), None)).status_code == 200
+    for address in others:
+        assert (await login(http, "create", registration(device), address)).status_code == 403, address
+    assert (await login(http, "create", registration(device), None)).status_code == 409
+    rows = await pool.fetch("SELECT address FROM passkeys WHERE credential_id = $1", b64(device.credential_id))
+    assert [r["address"] for r in rows] == [wallet_address(device.credential_id, PASSKEY_KIT_DEPLOYER, TESTNET)]
+
+
+async def test_several_deployers_each_credential_still_one_address(stack, pool):
+    second = Keypair.random().public_key
+    api, url = stack.start_api(wallet_deployers=json.dumps([PASSKEY_KIT_DEPLOYER, second]))
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            device = SoftWebauthnDevice()
+            credential = registration(device)
+            under_second = wallet_address(device.credential_id, second, TESTNET)
+            created = await login(client, "create", credential, under_second)
+            assert created.status_code == 200 and verify_token(stack.settings, created.text)["sub"] == under_second
+            device.cred_init = lambda rp_id, user_handle: None
+            again = await login(client, "create", registration(device), wallet_of(credential))
+            assert again.status_code == 409
+            fresh = registration(SoftWebauthnDevice())  # its wallet on another network is not accepted here
+            other_network = wallet_address(base64url_to_bytes(fresh["id"]), second, MAINNET)
+            assert (await login(client, "create", fresh, other_network)).status_code == 403
+            connected = await login(client, "connect", assertion(device), None)
+            assert verify_token(stack.settings, connected.text)["sub"] == under_second
+    finally:
+        _stop(api)

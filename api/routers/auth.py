@@ -11,8 +11,8 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 
 from api.deps import COOKIE, PoolDep, SettingsDep
-from smol import passkeys
-from smol.errors import InvalidInput, Unauthorized
+from smol import passkeys, wallets
+from smol.errors import Forbidden, InvalidInput, Unauthorized
 from smol.settings import Settings
 from smol.tokens import issue_token
 
@@ -23,7 +23,11 @@ TEXT = {"content": {"text/plain": {}}}
 class LoginBody(BaseModel):
     type: Literal["create", "connect"]
     keyId: str = Field(min_length=1, max_length=1024, description="the passkey's credential id (base64url)")
-    contractId: str = Field(min_length=1, max_length=256, description="the user's address")
+    contractId: str | None = Field(
+        default=None, min_length=1, max_length=256,
+        description="the user's address: the passkey-kit wallet address derived from the credential; "
+        "derived by the server when omitted (create), the stored one when omitted (connect)",
+    )  # fmt: skip
     response: dict = Field(description="the PublicKeyCredential as JSON, binary fields in base64url")
     username: str | None = Field(default=None, max_length=64)
 
@@ -51,6 +55,10 @@ def _verify(settings: Settings, check):
     raise Unauthorized(f"passkey verification failed: {error}")
 
 
+def _wallet_addresses(settings: Settings, credential_id: bytes) -> list[str]:
+    return wallets.wallet_addresses(credential_id, settings.wallet_deployers, settings.stellar_network_passphrase)
+
+
 async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
     challenge = _client_challenge(body.response, "webauthn.create")
     verified = _verify(settings, lambda rp_id: verify_registration_response(
@@ -59,12 +67,14 @@ async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str
     ))  # fmt: skip
     if bytes_to_base64url(verified.credential_id) != body.keyId:
         raise InvalidInput("keyId is not the id of the registered credential")
-    if not await passkeys.spend_challenge(pool, challenge):
-        raise Unauthorized("this registration was already used")
+    derived = _wallet_addresses(settings, verified.credential_id)
+    address = body.contractId or derived[0]
+    if address not in derived:
+        raise Forbidden("contractId is not the wallet address of this passkey")
     username = body.username or ""
-    await passkeys.register(pool, credential_id=body.keyId, address=body.contractId, username=username,
+    await passkeys.register(pool, challenge=challenge, credential_id=body.keyId, address=address, username=username,
                             public_key=verified.credential_public_key, sign_count=verified.sign_count)  # fmt: skip
-    return body.contractId, username
+    return address, username
 
 
 async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
@@ -72,8 +82,11 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]
     stored = await passkeys.find(pool, body.keyId)
     if stored is None:
         raise Unauthorized("unknown passkey")
-    if stored["address"] != body.contractId:
+    if body.contractId and stored["address"] != body.contractId:
         raise Unauthorized("this passkey is not registered for that address")
+    if stored["address"] not in _wallet_addresses(settings, base64url_to_bytes(body.keyId)):
+        # bound before registration proved the address (migration 007): it may not be this passkey's wallet
+        raise Unauthorized("this passkey is bound to an address that is not its wallet (an unproven, older binding)")
     verified = _verify(settings, lambda rp_id: verify_authentication_response(
         credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
         expected_origin=settings.webauthn_origins, credential_public_key=stored["public_key"],
@@ -94,7 +107,8 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]
         200: {"description": "The JWT, also set as the smol_token cookie", **TEXT},
         400: {"description": "No Origin/Referer header, or a malformed credential", **TEXT},
         401: {"description": "Verification failed, unknown passkey, or a replay", **TEXT},
-        409: {"description": "The passkey is already registered", **TEXT},
+        403: {"description": "contractId is not the wallet address derived from the passkey", **TEXT},
+        409: {"description": "The passkey, or the address, is already registered", **TEXT},
     },
 )
 async def login(body: LoginBody, request: Request, response: Response, pool: PoolDep, settings: SettingsDep) -> str:
