@@ -24,7 +24,7 @@ from smol.errors import InvalidInput
 from smol.ids import image_key, song_key
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
-from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, check_destination, sign
+from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
 from workflows.models import (
     ArchiveSongInput,
     ArchiveSongResult,
@@ -331,11 +331,8 @@ class SmolActivities:
 
     @activity.defn
     async def deliver_webhook(self, data: DeliverWebhookInput) -> DeliverWebhookResult:
-        """POST the signed event; 5xx, 408, 429 and network errors are retried, other refusals are final."""
-        try:
-            await check_destination(data.url, self.webhooks_allow_private)
-        except InvalidInput as exc:
-            raise ApplicationError(str(exc), type="WebhookRefused", non_retryable=True) from None
+        """POST the signed event to the address that was checked; 5xx, 408, 429, network and name-resolution errors
+        are retried, other refusals are final."""
         body = json.dumps(data.event, separators=(",", ":"), sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",
@@ -344,8 +341,11 @@ class SmolActivities:
             EVENT_ID_HEADER: data.event_id,
         }
         try:
-            async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
-                response = await client.post(data.url, content=body, headers=headers)
+            response = await deliver(data.url, body, headers, allow_private=self.webhooks_allow_private)
+        except Unresolvable as exc:
+            raise ApplicationError(str(exc), type="WebhookUnreachable") from None
+        except InvalidInput as exc:
+            raise ApplicationError(str(exc), type="WebhookRefused", non_retryable=True) from None
         except httpx.HTTPError as exc:
             raise ApplicationError(f"webhook not delivered: {type(exc).__name__}", type="WebhookUnreachable") from None
         if response.status_code >= 500 or response.status_code in (408, 429):

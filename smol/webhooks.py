@@ -8,8 +8,11 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
+import socket
+import ssl
 import time
-from urllib.parse import urlsplit
+
+import httpx
 
 from smol.errors import InvalidInput
 
@@ -36,23 +39,87 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300) -> bool:
     return hmac.compare_digest(sign(secret, body, timestamp), header)
 
 
-def _is_public(address: str) -> bool:
+# IPv6 forms that carry an IPv4 address in their last 32 bits: IPv4-compatible, IPv4-mapped, IPv4-translated, NAT64
+_CARRY_LAST_32 = [ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")]
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+
+class Unresolvable(InvalidInput):
+    """The host name has no address (perhaps for now)."""
+
+
+def _carried_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through (embedded, 6to4, Teredo server and client)."""
+    if any(ip in net for net in _CARRY_LAST_32):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour:
+        return [ip.sixtofour]
+    if ip.teredo:
+        return list(ip.teredo)
+    return []
+
+
+def is_public(address: str) -> bool:
+    """Whether an address is a public unicast one; an IPv6 form that carries IPv4 addresses is judged by those."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return ip.is_global and not ip.is_multicast
+    if ip.version == 4:
+        return ip.is_global and not ip.is_multicast
+    if carried := _carried_v4(ip):
+        return all(is_public(str(v4)) for v4 in carried)
+    # only global unicast space: refuses site-local, unique-local, link-local, multicast, NAT64 local-use, ...
+    return ip in _GLOBAL_UNICAST and ip.is_global
+
+
+def _target(url: str) -> httpx.URL:
+    if len(url) > MAX_URL:
+        raise InvalidInput("webhook_url is too long")
+    try:
+        target = httpx.URL(url)
+    except httpx.InvalidURL:
+        raise InvalidInput("webhook_url is not a valid URL") from None
+    if target.scheme not in ("http", "https") or not target.host or target.userinfo:
+        raise InvalidInput("webhook_url must be an http(s) URL without credentials")
+    if not 0 < (target.port or 1) < 65536:
+        raise InvalidInput("webhook_url has an invalid port")
+    return target
+
+
+async def resolve_destination(url: str, allow_private: bool) -> tuple[httpx.URL, str]:
+    """The parsed URL and the address to connect to, once every address its host resolves to was checked."""
+    target = _target(url)
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(target.raw_host.decode(), port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise Unresolvable(f"webhook_url host {target.host!r} does not resolve") from None
+    addresses = [info[4][0].split("%", 1)[0] for info in found]
+    if not addresses:
+        raise Unresolvable(f"webhook_url host {target.host!r} does not resolve")
+    if not allow_private and not all(is_public(address) for address in addresses):
+        raise InvalidInput("webhook_url must not point at a loopback or private address")
+    return target, addresses[0]
 
 
 async def check_destination(url: str, allow_private: bool) -> str:
     """The URL if it is http(s) and every address its host resolves to is public (unless private ones are allowed)."""
-    if len(url) > MAX_URL:
-        raise InvalidInput("webhook_url is too long")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        raise InvalidInput("webhook_url must be an http(s) URL without credentials")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
-    except (OSError, ValueError):
-        raise InvalidInput(f"webhook_url host {parts.hostname!r} does not resolve") from None
-    if not allow_private and not all(_is_public(info[4][0]) for info in found):
-        raise InvalidInput("webhook_url must not point at a loopback or private address")
+    await resolve_destination(url, allow_private)
     return url
+
+
+async def deliver(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool, timeout: float = 10,
+                  verify: ssl.SSLContext | bool = True,
+                  transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:  # fmt: skip
+    """POST to the address that was checked: the host is resolved once, and the connection goes to that IP while
+    `Host`, TLS SNI and the certificate check keep the host name (no second lookup to rebind). No redirects."""
+    target, address = await resolve_destination(url, allow_private)
+    try:
+        pinned = target.copy_with(host=address)
+    except httpx.InvalidURL:
+        raise InvalidInput(f"webhook_url host resolves to an address we cannot connect to: {address}") from None
+    # trust_env off: a proxy from the environment would resolve the name again
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
+                                 transport=transport) as client:  # fmt: skip
+        return await client.post(
+            pinned, content=body, headers={**headers, "Host": target.netloc.decode()},
+            extensions={"sni_hostname": target.raw_host.decode()},
+        )  # fmt: skip

@@ -1,17 +1,26 @@
 """Webhooks: signed events on completion and failure, retried with backoff, never to private addresses by default."""
 
 import asyncio
+import datetime
 import json
+import socket
+import ssl
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from temporalio.client import WorkflowFailureError
 
+from smol.errors import InvalidInput
 from smol.ids import new_smol_id
-from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign, verify
+from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
 from tests.conftest import WEBHOOK_SECRET, _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, worker_for
 from workflows.models import Payload, SmolInput
@@ -21,7 +30,7 @@ from workflows.smol import SmolWorkflow
 class Receiver:
     """A real HTTP endpoint on 127.0.0.1 that answers with the given statuses in turn (then 200)."""
 
-    def __init__(self, statuses: list[int]):
+    def __init__(self, statuses: list[int], tls: ssl.SSLContext | None = None):
         self.statuses, self.requests = list(statuses), []
         receiver = self
 
@@ -37,7 +46,10 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.port = self.server.server_port
+        if tls:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"http://127.0.0.1:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     async def wait_for(self, count: int, timeout: float = 60) -> list[dict]:
@@ -101,6 +113,10 @@ def guarded_api(stack):
         ("http://127.0.0.1:9/hook", "loopback or private"),
         ("http://10.1.2.3/hook", "loopback or private"),
         ("http://[::1]/hook", "loopback or private"),
+        ("http://[::127.0.0.1]/hook", "loopback or private"),
+        ("http://[64:ff9b::7f00:1]/hook", "loopback or private"),
+        ("http://[2002:7f00:1::]/hook", "loopback or private"),
+        ("http://[::ffff:10.0.0.1]/hook", "loopback or private"),
         ("http://localhost/hook", "loopback or private"),
         ("ftp://example.com/hook", "http(s)"),
         ("http://user:pass@example.com/hook", "without credentials"),
@@ -120,3 +136,135 @@ def test_signatures_cover_body_and_time():
     assert not verify("secret", body + b" ", header)
     assert not verify("secret", body, sign("secret", body, int(time.time()) - 3600))
     assert not verify("secret", body, "garbage")
+
+
+# Where a webhook may go, and where it is actually sent (issue 11 item 4)
+
+EMBEDDED_PRIVATE_V4 = [
+    "::127.0.0.1",  # IPv4-compatible (::/96)
+    "::",
+    "::1",
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::ffff:192.168.1.1",
+    "::ffff:0:10.0.0.1",  # IPv4-translated
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b:1::7f00:1",  # NAT64 local-use prefix
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, client 192.0.2.45
+]
+OTHER_NON_PUBLIC_V6 = ["fe80::1", "fec0::1", "fc00::1", "fd12:3456::1", "ff02::1", "100::1", "2001:db8::1"]
+PUBLIC = ["8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE_V4 + OTHER_NON_PUBLIC_V6)
+async def test_ipv6_forms_of_private_addresses_are_refused(address):
+    assert not is_public(address)
+    with pytest.raises(InvalidInput, match="loopback or private"):
+        await resolve_destination(f"http://[{address}]:8080/hook", allow_private=False)
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_public_addresses_pass_whatever_their_form(address):
+    assert is_public(address)
+
+
+class Resolver:
+    """A name server that answers `answers` in turn (the last one from then on), as a DNS-rebinding attacker's does."""
+
+    def __init__(self, monkeypatch, *answers: str):
+        self.answers, self.asked = list(answers), []
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", self.getaddrinfo)
+
+    async def getaddrinfo(self, host, port, *args, **kwargs):
+        self.asked.append(host)
+        address = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+
+async def test_a_rebinding_name_is_sent_to_the_address_that_was_checked(monkeypatch, receiver):
+    """Checked as 127.0.0.1 (private allowed here), then the name moves to 127.0.0.2 where nothing listens."""
+    resolver = Resolver(monkeypatch, "127.0.0.1", "127.0.0.2")
+    response = await deliver(f"http://hooks.example:{receiver.port}/hook", b"{}", {}, allow_private=True)
+    assert response.status_code == 200 and resolver.asked == ["hooks.example"]
+    (delivered,) = await receiver.wait_for(1)
+    assert delivered["headers"]["Host"] == f"hooks.example:{receiver.port}"
+
+
+async def test_a_name_checked_public_is_never_sent_to_loopback(monkeypatch, receiver):
+    """The attacker's name answers a public address to the check, then 127.0.0.1 (our receiver)."""
+    resolver = Resolver(monkeypatch, "93.184.215.14", "127.0.0.1")
+    sent = []
+
+    async def connect(request: httpx.Request) -> httpx.Response:  # stands in for the network: no internet here
+        sent.append(request)
+        return httpx.Response(204)
+
+    url = f"http://hooks.example:{receiver.port}/hook"
+    response = await deliver(url, b"{}", {}, allow_private=False, transport=httpx.MockTransport(connect))
+    assert response.status_code == 204 and resolver.asked == ["hooks.example"]
+    (request,) = sent
+    assert request.url.host == "93.184.215.14" and request.url.port == receiver.port
+    assert request.headers["Host"] == f"hooks.example:{receiver.port}"
+    assert request.extensions["sni_hostname"] == "hooks.example"
+    await asyncio.sleep(0.2)
+    assert receiver.requests == []
+
+
+def _tls_for(host: str) -> tuple[ssl.SSLContext, ssl.SSLContext, list]:
+    """A server context with a certificate for `host` from a fresh CA, a client context trusting only that CA, and
+    the list the server puts every SNI name it is sent in."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject, issuer, key, signer, extensions):
+        builder = x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+        builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        builder = builder.not_valid_after(now + datetime.timedelta(hours=1))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smol test CA")])
+    ca = certificate(ca_name, ca_name, ca_key, ca_key, [(x509.BasicConstraints(ca=True, path_length=None), True)])
+    leaf = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]), ca_name, key, ca_key,
+                       [(x509.SubjectAlternativeName([x509.DNSName(host)]), False)])  # fmt: skip
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pem = lambda c: c.public_bytes(serialization.Encoding.PEM).decode()  # noqa: E731
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as chain:
+        chain.write(key_pem.decode() + pem(leaf))
+        chain.flush()
+        server.load_cert_chain(chain.name)
+    names = []
+    server.sni_callback = lambda sock, name, context: names.append(name)
+    client = ssl.create_default_context(cadata=pem(ca))
+    return server, client, names
+
+
+async def test_tls_keeps_the_host_name_for_sni_and_the_certificate_check(monkeypatch):
+    server, client, names = _tls_for("hooks.example")
+    receiver = Receiver([], tls=server)
+    try:
+        resolver = Resolver(monkeypatch, "127.0.0.1", "127.0.0.2")
+        url = f"https://hooks.example:{receiver.port}/hook"
+        response = await deliver(url, b"{}", {}, allow_private=True, verify=client)
+        assert response.status_code == 200 and resolver.asked == ["hooks.example"]
+        assert names == ["hooks.example"]
+        assert receiver.requests[0]["headers"]["Host"] == f"hooks.example:{receiver.port}"
+        # the certificate is checked against the URL's name, not the pinned IP: another name's certificate fails
+        Resolver(monkeypatch, "127.0.0.1")
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await deliver(f"https://other.example:{receiver.port}/hook", b"{}", {}, allow_private=True, verify=client)
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.close()
+
+
+async def test_resolving_keeps_only_real_urls():
+    for url in ["http://[::1/hook", "http://example.com:99999/", "http:///hook", "http://\x00/"]:
+        with pytest.raises(InvalidInput):
+            await resolve_destination(url, allow_private=True)
