@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     wallet_deployers: list[Annotated[str, Field(pattern=r"^[GC][A-Z2-7]{55}$")]] = Field(
         default=["GC2C7AWLS2FMFTQAHW3IBUB4ZXVP4E37XNLEF2IK7IVXBB6CMEPCSXFO"],  # passkey-kit's, seed sha256("kalepail")
         min_length=1,
-        description="Accounts (or factory contracts) that deploy passkey wallets; a registered address derives from one",
+        description="Accounts (or factory contracts) deploying passkey wallets; a registered address derives from one",
     )
     webhook_secret: SecretStr = SecretStr("dev-only-webhook-secret-set-SMOL_WEBHOOK_SECRET")
     webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")
