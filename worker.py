@@ -13,7 +13,7 @@ from activities.pipeline import SmolActivities
 from activities.providers import build_providers
 from smol.db import create_pool, migrate
 from smol.logs import configure
-from smol.settings import Settings, get_settings
+from smol.settings import WORKER_SECRETS, Settings, get_settings
 from smol.stellar_rpc import StellarRpc
 from smol.store import open_store
 from smol.temporal import connect, ensure_search_attributes, metrics_runtime
@@ -62,6 +62,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = get_settings()
+    # A worker is "on loopback" when the Temporal server and the database it works with are on this machine.
+    settings.refuse_dev_secrets(settings.temporal_host(), settings.database_host(), uses=WORKER_SECRETS)
     configure(settings.log_level, settings.log_format)
 
     async def run() -> None:

@@ -2,6 +2,7 @@
 
 import math
 import re
+import sys
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -16,7 +17,7 @@ from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
 from smol.logs import configure
-from smol.settings import Settings, get_settings
+from smol.settings import Settings, command_line_host, get_settings
 from smol.store import open_store
 from smol.temporal import connect
 
@@ -54,6 +55,8 @@ COMMON_ERRORS = {
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # uvicorn's --host is not handed to the app: read from the command line (other launchers: SMOL_API_HOST).
+    settings.refuse_dev_secrets(settings.api_host, command_line_host(sys.argv) or settings.api_host)
 
     configure(settings.log_level, settings.log_format)
 
@@ -121,9 +124,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return PlainTextResponse("database unavailable", status_code=503)
         return PlainTextResponse("ok")
 
-    from api.routers import auth, events, media, mint, smols, social
+    from api.routers import auth, codec, events, media, mint, smols, social
 
+    app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     app.include_router(auth.router)
+    app.include_router(codec.router)
     app.include_router(media.router)
     app.include_router(social.router)
     app.include_router(events.router)

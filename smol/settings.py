@@ -1,9 +1,42 @@
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Built-in development secrets: fine on loopback (`make run`); API and worker refuse them elsewhere.
+DEV_CODEC_KEY_ID = "dev"
+DEV_CODEC_KEY = "c21vbC1kZXYtb25seS1jb2RlYy1rZXktMzItYnl0ZXM="  # base64 of b"smol-dev-only-codec-key-32-bytes"
+API_SECRETS = ("SMOL_JWT_SECRET", "SMOL_WEBHOOK_SECRET", "SMOL_CODEC_KEYS")
+WORKER_SECRETS = ("SMOL_WEBHOOK_SECRET", "SMOL_CODEC_KEYS")
+HOW_TO_SET = {
+    "SMOL_JWT_SECRET": "a long random string (openssl rand -hex 32)",
+    "SMOL_WEBHOOK_SECRET": "a long random string (openssl rand -hex 32)",
+    "SMOL_CODEC_KEYS": """'{"k1": "<openssl rand -base64 32>"}' and SMOL_CODEC_KEY_ID to k1""",
+}
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def command_line_host(argv: list[str]) -> str | None:
+    """The `--host` a server was started with (uvicorn's), if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--host" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 class Settings(BaseSettings):
@@ -47,6 +80,18 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
+    codec_keys: dict[str, SecretStr] = Field(
+        default={DEV_CODEC_KEY_ID: SecretStr(DEV_CODEC_KEY)},
+        description='Keys of the Temporal payload codec, JSON {"key id": "base64 of 32 bytes"}; '
+        "keep retired ones so older runs stay readable",
+    )
+    codec_key_id: str = Field(default=DEV_CODEC_KEY_ID, description="The key of codec_keys that encrypts new payloads")
+    codec_token: SecretStr | None = Field(default=None, description="Bearer secret that lets an operator use /codec/*")
+    codec_cors_origins: list[str] = Field(
+        default=["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="Temporal Web UI origins allowed to call /codec/* from the browser",
+    )
+    admin_addresses: list[str] = Field(default=[], description="Operators' addresses (codec and admin routes)")
 
     worker_metrics_address: str = Field(
         default="127.0.0.1:9464", description="host:port of the worker's Prometheus /metrics; empty turns it off"
@@ -114,6 +159,38 @@ class Settings(BaseSettings):
     mint_auth_ledgers: int = Field(default=60, ge=2, le=1000, description="server signatures expire after this")
     mint_tx_ledgers: int = Field(default=30, ge=2, le=1000, description="a mint transaction expires after this")
     mint_max_batch: int = Field(default=20, ge=1, le=100)
+
+    def dev_secrets(self) -> list[str]:
+        """The variables whose built-in development value is in use."""
+        fields = type(self).model_fields
+        found = [f"SMOL_{n.upper()}" for n in ("jwt_secret", "webhook_secret") if getattr(self, n) == fields[n].default]
+        key = self.codec_keys.get(self.codec_key_id)
+        if key is not None and key.get_secret_value() == DEV_CODEC_KEY:
+            found.append("SMOL_CODEC_KEYS")
+        return found
+
+    def refuse_dev_secrets(self, *hosts: str, uses: tuple[str, ...] = API_SECRETS) -> None:
+        """Exit, saying what to set, when a built-in development secret among `uses` is in use and one of `hosts`
+        (where the process listens, or what it connects to) is not loopback."""
+        found = [name for name in self.dev_secrets() if name in uses]
+        exposed = [host for host in hosts if not is_loopback(host)]
+        if found and exposed:
+            how = "; ".join(f"set {name} to {HOW_TO_SET[name]}" for name in found)
+            raise SystemExit(
+                f"refusing to run on {', '.join(exposed)} with built-in development secrets: {how}. "
+                "(They are only accepted when bound to loopback, as `make run` is.)"
+            )
+
+    def temporal_host(self) -> str:
+        return self.temporal_address.rsplit(":", 1)[0]
+
+    def database_host(self) -> str:
+        """The database server's host; `localhost` for the embedded one and Unix sockets."""
+        if not self.database_url:
+            return "localhost"
+        url = urlsplit(self.database_url)
+        host = url.hostname or parse_qs(url.query).get("host", [""])[0]
+        return "localhost" if not host or host.startswith("/") else host
 
     @property
     def minting(self) -> bool:

@@ -2,10 +2,15 @@
 
 Data lives under data_dir (Temporal history in a SQLite file, Postgres in pg/, objects in objects/), so running
 it again keeps everything. Ctrl-C (or SIGTERM) stops every process it started.
+
+The dev server's Web UI decodes the encrypted payloads through the API's remote codec: its endpoint carries the
+codec token (SMOL_CODEC_TOKEN, or one made up for this run) in its path, since the UI sends no header of ours.
 """
 
 import asyncio
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -48,7 +53,7 @@ def search_attribute_flags() -> list[str]:
     return [flag for key in ALL for flag in ("--search-attribute", f"{key.name}=Keyword")]
 
 
-def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> subprocess.Popen:
+def temporal_command(settings: Settings, ui_port: int, db_file: Path | None, codec_endpoint: str | None) -> list[str]:
     host, port = settings.temporal_address.rsplit(":", 1)
     command = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", port, "--ui-port", str(ui_port),
                "--namespace", settings.temporal_namespace, "--log-level", "error"]  # fmt: skip
@@ -57,9 +62,34 @@ def start_temporal(settings: Settings, ui_port: int, db_file: Path | None) -> su
         command += ["--db-filename", str(db_file)]
     else:
         command += ["--headless"]
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    if codec_endpoint:
+        command += ["--ui-codec-endpoint", codec_endpoint]
+    return command
+
+
+def start_temporal(settings: Settings, ui_port: int, db_file: Path | None, codec_endpoint: str | None = None):
+    host, port = settings.temporal_address.rsplit(":", 1)
+    proc = subprocess.Popen(temporal_command(settings, ui_port, db_file, codec_endpoint), stdin=subprocess.DEVNULL)
     wait_for_port(host, int(port), proc=proc)
     return proc
+
+
+def browser_host(host: str) -> str:
+    """How a browser on this machine reaches a server bound to `host`."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def codec_setup(settings: Settings, env: dict, ui_port: int) -> str:
+    """Give the API a codec token and the UI's origins (unless configured); answer the UI's codec endpoint."""
+    token = settings.codec_token.get_secret_value() if settings.codec_token else secrets.token_urlsafe(32)
+    env["SMOL_CODEC_TOKEN"] = token
+    if "codec_cors_origins" not in settings.model_fields_set:
+        ui_host = browser_host(settings.temporal_host())
+        origins = {f"http://localhost:{ui_port}", f"http://127.0.0.1:{ui_port}", f"http://{ui_host}:{ui_port}"}
+        env["SMOL_CODEC_CORS_ORIGINS"] = json.dumps(sorted(origins))
+    return f"http://{browser_host(settings.api_host)}:{settings.api_port}/codec/{token}"
 
 
 def stop_postgres(pgdata: Path, timeout: float = 15.0) -> None:
@@ -97,8 +127,10 @@ def main() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)  # also when started in the background, where SIGINT is ignored
+    ui_port = int(settings.temporal_address.rsplit(":", 1)[1]) + 1000  # Temporal's own default: 7233 -> 8233
     try:
-        processes.append(start_temporal(settings, 8233, settings.data_dir / "temporal.db"))
+        codec_endpoint = codec_setup(settings, env, ui_port)
+        processes.append(start_temporal(settings, ui_port, settings.data_dir / "temporal.db", codec_endpoint))
         if not settings.database_url:
             server = embedded_postgres(settings)
             pgdata, env["SMOL_DATABASE_URL"] = Path(server.pgdata), server.get_uri()
@@ -123,7 +155,7 @@ def main() -> None:
         print(
             "\nSmol is running:\n"
             f"  API          http://{settings.api_host}:{settings.api_port}  (docs: /docs)\n"
-            f"  Temporal UI  http://127.0.0.1:8233\n"
+            f"  Temporal UI  http://{browser_host(settings.temporal_host())}:{ui_port}  (payloads decoded by the API)\n"
             f"  Temporal     {settings.temporal_address}  namespace {settings.temporal_namespace}\n"
             f"  Data         {settings.data_dir.resolve()}\n"
             "Press Ctrl-C to stop.\n",

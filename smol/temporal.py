@@ -1,15 +1,34 @@
 """Connecting to Temporal the same way from the API, the worker and the CLI."""
 
+import dataclasses
+
 from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from smol.codec import codec_from
 from smol.settings import Settings
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Payloads encrypted by the codec; failure messages and stack traces moved into an (encrypted) payload too,
+    since an error can quote a prompt. Search attributes are not payloads: they stay plain."""
+    return dataclasses.replace(
+        DataConverter.default,
+        payload_codec=codec_from(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings, lazy: bool = False, runtime: Runtime | None = None) -> Client:
-    """`lazy` connects on first use, so a process can start (and serve what needs no Temporal) while it is down."""
+    """`lazy` connects on first use, so a process can start (and serve what needs no Temporal) while it is down.
+    Workers made from this client encode with its data converter."""
     return await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, lazy=lazy, runtime=runtime
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        lazy=lazy,
+        runtime=runtime,
+        data_converter=data_converter(settings),
     )
 
 

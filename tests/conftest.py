@@ -1,6 +1,7 @@
 """The real stack for the tests: a Temporal dev server, an embedded Postgres, the API and a worker over HTTP."""
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -19,11 +20,18 @@ from temporalio.client import Client
 from smol.db import create_pool, migrate
 from smol.settings import Settings
 from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
+from smol.temporal import connect
 from smol.tokens import issue_token
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 ADDRESS = "GE2ECREATOR"
 WEBHOOK_SECRET = "test-webhook-secret"
+# Two codec keys, as after a rotation: "old" still opens, "new" encrypts.
+CODEC_KEYS = {
+    "old": "b2xkLWtleS1vZi10aGUtc21vbC10ZXN0LXN0YWNrISE=",  # base64 of b"old-key-of-the-smol-test-stack!!"
+    "new": "bmV3LWtleS1vZi10aGUtc21vbC10ZXN0LXN0YWNrISE=",
+}
+CODEC_TOKEN = "test-codec-token"
 
 
 def free_port() -> int:
@@ -106,6 +114,9 @@ def stack(tmp_path_factory):
             "SMOL_CREATES_PER_MINUTE": "1000",
             "SMOL_WEBHOOKS_ALLOW_PRIVATE": "true",
             "SMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "SMOL_CODEC_KEYS": json.dumps(CODEC_KEYS),
+            "SMOL_CODEC_KEY_ID": "new",
+            "SMOL_CODEC_TOKEN": CODEC_TOKEN,
             # minting configured (so its routes check requests); no mint reaches this stack's RPC
             "SMOL_CONTRACT_ID": "CAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSC4",
             "SMOL_STELLAR_SECRET": "SDDQJNGWFZRB6PKKONKH55CFJNOW6BK2UDONBLF45CHPT6L5OZPAHKPR",
@@ -113,7 +124,8 @@ def stack(tmp_path_factory):
         settings = Settings(
             temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",
             database_url=database_url, object_store=env["SMOL_OBJECT_STORE"], jwt_secret=JWT_SECRET,
-            local_song_delay=1, song_poll_interval=0.5,
+            local_song_delay=1, song_poll_interval=0.5, codec_keys=CODEC_KEYS, codec_key_id="new",
+            codec_token=CODEC_TOKEN,
         )  # fmt: skip
         api, api_url = start_api(env)
         processes.append(api)
@@ -138,7 +150,7 @@ async def pool(stack) -> asyncpg.Pool:
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal(stack) -> Client:
-    return await Client.connect(stack.settings.temporal_address)
+    return await connect(stack.settings)
 
 
 @pytest_asyncio.fixture(scope="session")
