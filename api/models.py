@@ -88,7 +88,9 @@ class MintProgress(BaseModel):
 
 class SmolDetail(BaseModel):
     """`d1` when the smol is finished; `wf` while it is in progress or after it failed; `mint` (an addition of
-    ours) once a mint was asked for."""
+    ours) once a mint was asked for. While a smol asked for in private, or flagged unsafe, is being made, others get
+    only its progress: `{"kv_do": {"image": bool}, "wf": {"status": ...}, "liked": false}`. `kv_do.songs[].audio` is
+    an absolute URL."""
 
     kv_do: dict
     d1: SmolRow | None = None

@@ -3,6 +3,7 @@
 import asyncpg
 
 from smol.errors import Conflict, NotFound
+from smol.repo import visible_to
 
 
 async def claim(pool: asyncpg.Pool, mint_id: str, address: str, smol_ids: list[str], batch: bool,
@@ -11,12 +12,13 @@ async def claim(pool: asyncpg.Pool, mint_id: str, address: str, smol_ids: list[s
     (already minted, or in another mint). Nothing is written unless every smol can be claimed."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            "SELECT id, address, public, mint_token FROM smols WHERE id = ANY($1) FOR UPDATE", smol_ids
-        )
+            f"SELECT s.id, s.mint_token FROM smols s WHERE s.id = ANY($1) AND {visible_to('$2')} FOR UPDATE",
+            smol_ids, address,
+        )  # fmt: skip
         found = {row["id"]: row for row in rows}
         for smol_id in smol_ids:
             row = found.get(smol_id)
-            if row is None or not (row["public"] or row["address"] == address):
+            if row is None:
                 raise NotFound(f"smol {smol_id} not found")
             if row["mint_token"]:
                 raise Conflict(f"smol {smol_id} is already minted")

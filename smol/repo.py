@@ -7,8 +7,27 @@ import asyncpg
 from smol.errors import Conflict
 
 SMOL_COLUMNS = (
-    "id, title, song_1, song_2, created_at, public, instrumental, plays, views, address, mint_token, mint_amm"
+    "id, title, song_1, song_2, created_at, public, instrumental, plays, views, address, mint_token, mint_amm, safe"
 )
+
+
+# The one visibility rule: a smol's content (row, prompt, description, lyrics, verdict, cover, songs) is visible to
+# its owner, and to others only when it is public and safe. Every read of smols goes through `visible_to` (finished
+# smols: SQL) or `visible_in_progress` (a smol without a row yet: its step data); `safe` is kept by schema/008.
+def visible_to(viewer: str | None, alias: str = "s") -> str:
+    """The rule as SQL over `smols {alias}`, for WHERE clauses: `viewer` is the SQL parameter holding the caller's
+    address (e.g. "$2", NULL when anonymous), or None for "anyone" (what public lists show)."""
+    anyone = f"({alias}.public AND {alias}.safe)"
+    return anyone if viewer is None else f"({anyone} OR {alias}.address = {viewer})"
+
+
+def visible_in_progress(kv_do: dict, viewer: str | None) -> bool:
+    """The same rule for a smol still being made, from its step data in the `kv_do` shape (`payload`, `nsfw`): the
+    public flag it was asked for, and not flagged unsafe (so far)."""
+    payload = kv_do.get("payload") or {}
+    if viewer is not None and payload.get("address") == viewer:
+        return True
+    return payload.get("public") is True and (kv_do.get("nsfw") or {}).get("safe") is not False
 
 
 async def save_step(pool: asyncpg.Pool, smol_id: str, step: str, data) -> None:
@@ -102,11 +121,42 @@ async def get_smol(pool: asyncpg.Pool, smol_id: str) -> asyncpg.Record | None:
 
 
 async def view_smol(pool: asyncpg.Pool, smol_id: str, viewer: str | None) -> asyncpg.Record | None:
-    """The smol's row with one more view, if the viewer may see it (public, or theirs)."""
+    """The smol's row with one more view, if the viewer may see it."""
     return await pool.fetchrow(
-        f"UPDATE smols SET views = views + 1 WHERE id = $1 AND (public OR address = $2) RETURNING {SMOL_COLUMNS}",
+        f"UPDATE smols s SET views = s.views + 1 WHERE s.id = $1 AND {visible_to('$2')} RETURNING {SMOL_COLUMNS}",
         smol_id, viewer,
     )  # fmt: skip
+
+
+async def visible_smol(pool: asyncpg.Pool, smol_id: str, viewer: str | None) -> asyncpg.Record | None:
+    """The smol's row, if the viewer may see it."""
+    return await pool.fetchrow(
+        f"SELECT {SMOL_COLUMNS} FROM smols s WHERE s.id = $1 AND {visible_to('$2')}", smol_id, viewer
+    )
+
+
+async def media_access(pool: asyncpg.Pool, viewer: str | None, *, smol_id: str | None = None,
+                       music_id: str | None = None) -> str | None:  # fmt: skip
+    """How `viewer` may get a smol's cover (`smol_id`) or song (`music_id`): "public" (a finished smol anyone may
+    see: shared caches may keep it), "private" (only this viewer: the owner, or a smol still being made, which may
+    yet be flagged), None (not at all, or no such smol)."""
+    if music_id is not None:  # the song's smol: by its row, else (still being made) by the song's record
+        smol_id = await pool.fetchval(
+            "SELECT coalesce((SELECT id FROM smols WHERE song_1 = $1 OR song_2 = $1 LIMIT 1), "
+            "(SELECT smol_id FROM smol_songs WHERE music_id = $1))",
+            music_id,
+        )
+        if smol_id is None:
+            return None
+    row = await pool.fetchrow(
+        f"SELECT {visible_to(None)} AS anyone, {visible_to('$2')} AS viewer FROM smols s WHERE s.id = $1",
+        smol_id, viewer,
+    )  # fmt: skip
+    if row is not None:
+        return "public" if row["anyone"] else "private" if row["viewer"] else None
+    steps = await load_steps(pool, smol_id)
+    in_progress = {"payload": steps.get("payload"), "nsfw": (steps.get("nsfw") or {}).get("value")}
+    return "private" if steps and visible_in_progress(in_progress, viewer) else None
 
 
 async def is_liked(pool: asyncpg.Pool, smol_id: str, address: str | None) -> bool:
@@ -135,7 +185,7 @@ async def _page_of(pool: asyncpg.Pool, source: str, condition: str, args: list, 
 
 
 async def list_public(pool, limit: int, after=None) -> list[asyncpg.Record]:
-    return await _page_of(pool, "smols s", "s.public", [], limit, after)
+    return await _page_of(pool, "smols s", visible_to(None), [], limit, after)
 
 
 async def list_created(pool, address: str, limit: int, after=None) -> list[asyncpg.Record]:
@@ -144,12 +194,12 @@ async def list_created(pool, address: str, limit: int, after=None) -> list[async
 
 async def list_liked(pool, address: str, limit: int, after=None) -> list[asyncpg.Record]:
     source = "smols s JOIN likes l ON l.id = s.id"
-    return await _page_of(pool, source, "l.address = $1 AND (s.public OR s.address = $1)", [address], limit, after)
+    return await _page_of(pool, source, f"l.address = $1 AND {visible_to('$1')}", [address], limit, after)
 
 
 async def list_playlist(pool, title: str, limit: int, after=None) -> list[asyncpg.Record]:
     source = "smols s JOIN playlists p ON p.id = s.id"
-    return await _page_of(pool, source, "p.title = $1 AND s.public", [title], limit, after)
+    return await _page_of(pool, source, f"p.title = $1 AND {visible_to(None)}", [title], limit, after)
 
 
 async def count_play(pool: asyncpg.Pool, music_id: str) -> None:
@@ -172,13 +222,9 @@ async def toggle_public(pool: asyncpg.Pool, smol_id: str, address: str) -> bool 
     )
 
 
-async def is_flagged(pool: asyncpg.Pool, smol_id: str) -> bool:
-    return bool(
-        await pool.fetchval(
-            "SELECT (data->'value'->>'safe')::boolean = false FROM smol_steps WHERE smol_id = $1 AND step = 'nsfw'",
-            smol_id,
-        )
-    )
+async def was_deleted(pool: asyncpg.Pool, smol_id: str) -> bool:
+    """Whether the smol was deleted (or discarded): its workflow history may still be there for a while."""
+    return bool(await pool.fetchval("SELECT true FROM deleted_smols WHERE id = $1", smol_id))
 
 
 async def swap_songs(pool: asyncpg.Pool, smol_id: str, song_id: str, address: str) -> bool:
@@ -213,6 +259,7 @@ async def delete_smol(pool: asyncpg.Pool, smol_id: str) -> list[str]:
         await conn.execute("DELETE FROM smol_songs WHERE smol_id = $1", smol_id)
         await conn.execute("DELETE FROM smol_steps WHERE smol_id = $1", smol_id)
         await conn.execute("DELETE FROM provider_calls WHERE smol_id = $1", smol_id)
+        await conn.execute("INSERT INTO deleted_smols (id) VALUES ($1) ON CONFLICT DO NOTHING", smol_id)
     return keys + ([image] if image else [])
 
 

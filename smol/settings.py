@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="The API's public base URL (https://api.smol.xyz): song URLs in answers start with it; "
+        "unset, they start with the request's own base URL",
+    )
     cors_origins: list[str] = Field(
         default=[], description='Origins allowed to call with credentials, e.g. ["https://smol.xyz"]'
     )

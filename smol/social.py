@@ -2,6 +2,8 @@
 
 import asyncpg
 
+from smol.repo import visible_to
+
 
 async def liked_ids(pool: asyncpg.Pool, address: str) -> list[str]:
     rows = await pool.fetch("SELECT id FROM likes WHERE address = $1 ORDER BY created_at DESC, id", address)
@@ -36,8 +38,15 @@ async def create_mixtape(pool: asyncpg.Pool, mixtape_id: str, title: str, desc: 
     )  # fmt: skip
 
 
-async def list_mixtapes(pool: asyncpg.Pool, limit: int = 100) -> list[asyncpg.Record]:
-    return await pool.fetch(f"SELECT {MIXTAPE_COLUMNS} FROM mixtapes ORDER BY created_at DESC, id DESC LIMIT $1", limit)
+async def list_mixtapes(pool: asyncpg.Pool, viewer: str | None, limit: int = 100) -> list[asyncpg.Record]:
+    """The newest mixtapes, each listing only the smols the viewer may see, in its order."""
+    return await pool.fetch(
+        'SELECT m.id, m.title, m."desc", m.address, m.created_at, '
+        "array(SELECT s.id FROM unnest(m.smols) WITH ORDINALITY AS x(id, position) JOIN smols s ON s.id = x.id "
+        f"WHERE {visible_to('$2')} ORDER BY x.position) AS smols "
+        "FROM mixtapes m ORDER BY m.created_at DESC, m.id DESC LIMIT $1",
+        limit, viewer,
+    )  # fmt: skip
 
 
 async def get_mixtape(pool: asyncpg.Pool, mixtape_id: str) -> asyncpg.Record | None:
@@ -51,7 +60,7 @@ async def mixtape_tracks(pool: asyncpg.Pool, smol_ids: list[str], viewer: str | 
         "coalesce(st.data->'value'->'style', '[]'::jsonb) AS tags "
         "FROM unnest($1::text[]) WITH ORDINALITY AS m(id, position) JOIN smols s ON s.id = m.id "
         "LEFT JOIN smol_steps st ON st.smol_id = s.id AND st.step = 'lyrics' "
-        "WHERE s.public OR s.address = $2 ORDER BY m.position",
+        f"WHERE {visible_to('$2')} ORDER BY m.position",
         smol_ids, viewer,
     )  # fmt: skip
 
@@ -77,6 +86,6 @@ async def delete_mixtape(pool: asyncpg.Pool, mixtape_id: str, address: str) -> b
 
 async def existing_smols(pool: asyncpg.Pool, smol_ids: list[str], viewer: str) -> set[str]:
     rows = await pool.fetch(
-        "SELECT id FROM smols WHERE id = ANY($1::text[]) AND (public OR address = $2)", smol_ids, viewer
+        f"SELECT s.id FROM smols s WHERE s.id = ANY($1::text[]) AND {visible_to('$2')}", smol_ids, viewer
     )
     return {r["id"] for r in rows}

@@ -37,11 +37,20 @@ async def test_a_late_client_gets_the_current_state_first(stack, http, finished_
     events = await read_events(http, f"/{finished_smol['d1']['Id']}/events")
     assert [name for name, _ in events] == ["state", "end"]
     assert events[0][1]["d1"]["Id"] == finished_smol["d1"]["Id"]
+    songs = events[0][1]["kv_do"]["songs"]
+    assert [s["audio"] for s in songs] == [f"{stack.api_url}/song/{s['music_id']}.mp3" for s in songs]
 
 
-async def test_events_of_unknown_or_private_smols_are_404(stack, http):
+async def test_others_see_only_the_progress_of_a_private_smol_then_404(stack, http):
     assert (await http.get(f"/{'d' * 64}/events")).status_code == 404
     created = await http.post("/", json={"prompt": "private events", "public": False}, headers=stack.auth("GPRIV"))
+    events = await read_events(http, f"/{created.text}/events")
+    states = [data for name, data in events if name == "state"]
+    assert states and all(
+        state == {"kv_do": {"image": state["kv_do"]["image"]}, "wf": {"status": state["wf"]["status"]}, "liked": False}
+        for state in states
+    ), states
+    assert events[-1] == ("error", {"status": 404, "message": "smol not found"})  # finished: its owner's only
     assert (await http.get(f"/{created.text}/events")).status_code == 404
     await wait_for(http, created.text, stack.auth("GPRIV"))
 

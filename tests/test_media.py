@@ -1,6 +1,9 @@
 """Songs with byte ranges and play counts; covers with scaling; nothing outside the store is reachable."""
 
+import httpx
 import pytest
+
+from tests.test_store import CREDENTIALS, make_bucket, s3_endpoint  # noqa: F401
 
 
 @pytest.fixture
@@ -107,3 +110,39 @@ async def test_head_gives_the_headers_without_the_body_or_a_play(http, pool, fin
     image = await http.head(f"/image/{smol_id}.png?scale=2")
     assert image.status_code == 200 and image.content == b"" and int(image.headers["content-length"]) > 0
     assert (await http.head(f"/image/{'0' * 64}.png")).status_code == 404
+
+
+async def test_presigned_redirects_follow_the_visibility_rule(stack, pool, s3_endpoint):  # noqa: F811
+    """With S3 and presigned media, the API checks who asks before it hands out a URL to the bucket."""
+    from smol.store import S3Store
+    from tests.conftest import _stop
+    from tests.test_authz import OTHER, OWNER, insert_smol
+
+    bucket = make_bucket(s3_endpoint)
+    s3 = {"s3_endpoint_url": s3_endpoint, "s3_access_key_id": "test", "s3_secret_access_key": "test"}
+    api, url = stack.start_api(object_store=f"s3://{bucket}/media", s3_presign_media="true", **s3)
+    store = S3Store(bucket, "media", endpoint_url=s3_endpoint, **CREDENTIALS)
+    smols = {kind: await insert_smol(pool, kind=kind, media=True) for kind in ("public", "private", "unsafe")}
+    try:
+        for smol in smols.values():
+            await store.put(f"{smol['song_1']}.mp3", b"ID3" + b"0" * 100, "audio/mpeg")
+            await store.put(f"{smol['id']}.png", b"\x89PNG", "image/png")
+        async with httpx.AsyncClient(base_url=url) as client:
+            for kind, smol in smols.items():
+                for who, headers in [("owner", stack.auth(OWNER)), ("other", stack.auth(OTHER)), ("anyone", {})]:
+                    for path in (f"/song/{smol['song_1']}.mp3", f"/image/{smol['id']}.png"):
+                        response = await client.get(path, headers=headers)
+                        if kind == "public" or who == "owner":
+                            assert response.status_code == 307 and bucket in response.headers["location"], path
+                        else:
+                            assert response.status_code == 404 and "location" not in response.headers, (kind, who)
+    finally:
+        await store.close()
+        _stop(api)
+
+
+async def test_a_broken_or_stale_token_only_makes_media_requests_anonymous(http, finished_smol, song):
+    """<img> and <audio> send whatever cookie the browser still holds: public media stay playable."""
+    cover = f"/image/{finished_smol['d1']['Id']}.png"
+    assert (await http.get(f"/song/{song}.mp3", headers={"Authorization": "Bearer not-a-token"})).status_code == 200
+    assert (await http.get(cover, headers={"Cookie": "smol_token=expired.or.forged"})).status_code == 200

@@ -2,13 +2,20 @@
 
 import asyncio
 
+import httpx
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 from smol import repo
-from tests.conftest import wait_for
+from tests.conftest import _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
+from workflows.models import Payload, SavePayloadInput, SavePayloadResult
+from workflows.smol import SmolWorkflow
+from workflows.summary import start_summary
 
 OWNER, OTHER = "GROUTEOWNER", "GROUTEOTHER"
 
@@ -100,7 +107,8 @@ async def test_mixtapes_create_read_update_delete(stack, http, two_smols):
     assert len(mixtape_id) == 16
 
     listed = (await http.get("/mixtapes")).json()
-    assert listed[0]["Id"] == mixtape_id and listed[0]["Smols"] == body["smols"]
+    assert listed[0]["Id"] == mixtape_id and listed[0]["Smols"] == [public["Id"]]  # the private one is the owner's
+    assert (await http.get("/mixtapes", headers=owner)).json()[0]["Smols"] == body["smols"]
     anonymous = (await http.get(f"/mixtapes/{mixtape_id}")).json()
     assert [t["Id"] for t in anonymous["Smols"]] == [public["Id"]]  # a private smol only shows to its owner
     assert "synthwave" in anonymous["Smols"][0]["Tags"]
@@ -208,3 +216,98 @@ async def test_a_failed_smol_can_be_deleted_by_its_owner(stack, http, pool, temp
     assert not (stack.settings.object_root() / f"{smol_id}.png").exists()
     assert await pool.fetchval("SELECT count(*) FROM smol_steps WHERE smol_id = $1", smol_id) == 0
     assert (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
+
+
+async def test_retry_in_the_first_moments_of_a_run_is_409_for_its_owner(stack, http, temporal, task_queue):
+    """No worker serves this queue: the run has saved nothing, only Temporal knows whose smol it is."""
+    smol_id, handle = await start_smol(temporal, task_queue, prompt="too early to retry", address=OWNER)
+    try:
+        assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 409
+        assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+        assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 409
+        assert (await http.delete(f"/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+        mine = (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).json()
+        assert mine["kv_do"]["payload"]["prompt"] == "too early to retry"  # from the run's input
+    finally:
+        await handle.terminate("test over")
+
+
+@activity.defn(name="save_payload")
+async def payload_never_saved(data: SavePayloadInput) -> SavePayloadResult:
+    raise ApplicationError("connection refused: the database is down", type="DatabaseDown", non_retryable=True)
+
+
+@pytest.mark.timeout(120)
+async def test_a_run_that_failed_before_saving_anything_is_shown_to_its_owner_and_retried(
+    stack, http, pool, temporal, task_queue
+):
+    activities = [a for a in activities_with(stack, pool).all() if a.__name__ != "save_payload"]
+    worker = Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
+                    activities=[*activities, payload_never_saved])  # fmt: skip
+    async with worker:
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="lost in an outage", address=OWNER,
+                                           public=False)  # fmt: skip
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        assert await repo.load_steps(pool, smol_id) == {}
+        mine = (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).json()
+        theirs = (await http.get(f"/{smol_id}", headers=stack.auth(OTHER))).json()
+    assert mine["wf"]["status"] == "errored" and mine["wf"]["error"]["name"] == "DatabaseDown"
+    assert mine["kv_do"]["payload"]["prompt"] == "lost in an outage"
+    assert theirs == {"kv_do": {"image": False}, "wf": {"status": "errored"}, "liked": False}
+    await asyncio.sleep(0.5)  # past the shared view: no worker answers queries now, the run's input is read instead
+    again = (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).json()
+    assert again["wf"]["status"] == "errored" and "database is down" in again["wf"]["error"]["message"]
+    assert again["kv_do"]["payload"]["prompt"] == "lost in an outage"
+
+    assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+    retried = await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))
+    assert retried.status_code == 200 and retried.text == smol_id
+    body = await wait_for(http, smol_id, stack.auth(OWNER))
+    assert body["d1"]["Public"] == 0 and body["kv_do"]["payload"]["prompt"] == "lost in an outage"
+    assert (await http.get(f"/{smol_id}", headers=stack.auth(OTHER))).status_code == 404
+
+
+async def test_a_deleted_failed_smol_stays_gone_while_its_history_is_deleted(stack, http, pool, temporal, task_queue):
+    activities = [a for a in activities_with(stack, pool).all() if a.__name__ != "save_payload"]
+    async with Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
+                      activities=[*activities, payload_never_saved]):  # fmt: skip
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="failed and deleted", address=OWNER)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        assert (await http.delete(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 204
+        assert (await http.get(f"/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
+        assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 404
+
+
+async def test_runs_carry_a_summary_without_the_prompt(stack, http, pool, temporal):
+    created = await http.post("/", json={"prompt": "a summarised secret", "public": False}, headers=stack.auth(OWNER))
+    summary = await (await temporal.get_workflow_handle(created.text).describe()).static_summary()
+    assert summary == start_summary(Payload(address=OWNER, prompt="", public=False))
+    assert "secret" not in summary
+    await wait_for(http, created.text, stack.auth(OWNER))
+
+
+async def test_a_retried_run_is_summarised_by_its_title(stack, http, pool, temporal, task_queue):
+    async with worker_for(temporal, task_queue, activities_with(stack, pool, songs=RefusingSongs())):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="retry with a title", address=OWNER)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    title = (await repo.load_steps(pool, smol_id))["lyrics"]["value"]["title"]
+    assert (await http.post(f"/retry/{smol_id}", headers=stack.auth(OWNER))).status_code == 200
+    assert await (await temporal.get_workflow_handle(smol_id).describe()).static_summary() == title
+    await wait_for(http, smol_id, stack.auth(OWNER))
+
+
+async def test_song_urls_are_absolute(stack, http, two_smols):
+    public, _ = two_smols
+    songs = (await http.get(f"/{public['Id']}")).json()["kv_do"]["songs"]
+    assert [s["audio"] for s in songs] == [f"{stack.api_url}/song/{s['music_id']}.mp3" for s in songs]
+    assert (await http.get(songs[0]["audio"])).status_code == 200
+    api, url = stack.start_api(public_url="https://api.smol.example/")
+    try:
+        async with httpx.AsyncClient(base_url=url) as other_api:
+            songs = (await other_api.get(f"/{public['Id']}")).json()["kv_do"]["songs"]
+    finally:
+        _stop(api)
+    assert [s["audio"] for s in songs] == [f"https://api.smol.example/song/{s['music_id']}.mp3" for s in songs]

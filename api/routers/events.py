@@ -4,11 +4,11 @@ import asyncio
 import json
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import OptionalUserDep, PoolDep, TemporalDep
-from api.routers.smols import NOT_FOUND, smol_detail
+from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
+from api.routers.smols import NOT_FOUND, public_base, smol_detail
 from smol.errors import SmolError
 
 router = APIRouter(tags=["smols"])
@@ -28,9 +28,10 @@ def _event(name: str, data: dict) -> str:
     responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND},
     response_class=StreamingResponse,
 )
-async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep) -> StreamingResponse:
-    viewer = user.address if user else None
-    first = await smol_detail(pool, temporal, id, viewer)  # 404 before the stream starts
+async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, request: Request,
+                      settings: SettingsDep) -> StreamingResponse:  # fmt: skip
+    viewer, base = (user.address if user else None), public_base(request, settings)
+    first = await smol_detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
 
     async def stream():
         body, last_sent, last_write = first, None, time.monotonic()
@@ -48,7 +49,7 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 last_write = time.monotonic()
             await asyncio.sleep(POLL_SECONDS)
             try:
-                body = await smol_detail(pool, temporal, id, viewer)
+                body = await smol_detail(pool, temporal, id, viewer, base)
             except SmolError as exc:  # deleted, or Temporal went away: tell the client and close
                 yield _event("error", {"status": exc.status_code, "message": str(exc)})
                 return

@@ -3,18 +3,48 @@
 import io
 import re
 from functools import lru_cache
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from PIL import Image
 
-from api.deps import PoolDep, SettingsDep, StoreDep
+from api.deps import PoolDep, SettingsDep, StoreDep, _token
 from smol import repo
-from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable
+from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable, Unauthorized
 from smol.ids import image_key, song_key
+from smol.tokens import verify_token
 
 router = APIRouter(tags=["media"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-MEDIA_ERRORS = {404: {"description": "Unknown id", "content": {"text/plain": {}}}}
+MEDIA_ERRORS = {404: {"description": "Unknown id, or media of a private or unsafe smol of someone else",
+                       "content": {"text/plain": {}}}}  # fmt: skip
+# A finished smol anyone may see never changes under its id; anything else is the owner's (or may yet be flagged).
+CACHING = {
+    "public": {"Cache-Control": "public, max-age=31536000, immutable"},
+    "private": {"Cache-Control": "private, max-age=600", "Vary": "Authorization, Cookie"},
+}
+
+
+def _viewer(request: Request) -> str | None:
+    """The caller's address, else None. A missing, expired or broken token makes the caller anonymous here, not 401:
+    covers and songs are loaded by <img> and <audio> with whatever cookie the browser still holds."""
+    try:
+        token = _token(request)
+        return verify_token(request.app.state.settings, token)["sub"] if token else None
+    except Unauthorized:
+        return None
+
+
+ViewerDep = Annotated[str | None, Depends(_viewer)]
+
+
+async def _access(pool, viewer: str | None, **media) -> dict:
+    """The caching headers for this viewer of a cover (`smol_id`) or song (`music_id`); NotFound if they may not get
+    it: the one visibility rule, checked before any byte, redirect or hand-over (repo.media_access)."""
+    access = await repo.media_access(pool, viewer, **media)
+    if access is None:
+        raise NotFound("not found")
+    return dict(CACHING[access])
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -81,11 +111,13 @@ SONG_PATH = "/song/{music_id:musicid}.mp3"
 @router.head(SONG_PATH, summary="A song's headers", responses=SONG_RESPONSES, response_class=Response)
 @router.get(SONG_PATH, summary="Stream an archived song (single byte ranges, ETag)", responses=SONG_RESPONSES,
             response_class=Response)  # fmt: skip
-async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep, settings: SettingsDep) -> Response:
+async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep, settings: SettingsDep,
+                   viewer: ViewerDep) -> Response:  # fmt: skip
+    caching = await _access(pool, viewer, music_id=music_id)
     key = song_key(music_id)
     size = await store.size(key)
     etag = f'"{music_id}"'  # an archived song never changes under its id
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+    headers = {"Accept-Ranges": "bytes", **caching, "ETag": etag}
     byte_range = parse_range(request.headers.get("range"), size)
     if request.method == "GET" and (byte_range is None or byte_range[0] == 0):
         await repo.count_play(pool, music_id)
@@ -140,11 +172,13 @@ async def get_image(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
+    pool: PoolDep,
+    viewer: ViewerDep,
     scale: str | None = Query(None, description="integer 1–32"),
 ) -> Response:
     factor = _parse_scale(scale)
     etag = f'"{id}-x{factor}"'
-    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+    headers = {**await _access(pool, viewer, smol_id=id), "ETag": etag}
     if not await store.exists(image_key(id)):
         raise NotFound("image not found")
     if (cached := _not_modified(request, etag, headers)) is not None:

@@ -3,9 +3,10 @@
 import asyncio
 import logging
 import time
+from dataclasses import asdict
 from datetime import timedelta
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from temporalio.api.common.v1 import WorkflowExecution
@@ -26,6 +27,7 @@ from smol.validation import check_playlist, check_prompt
 from smol.webhooks import check_destination
 from workflows.models import Payload, SmolInput, payload_view
 from workflows.smol import SmolWorkflow
+from workflows.summary import start_summary
 
 router = APIRouter(tags=["smols"])
 log = logging.getLogger("smol.api")
@@ -122,6 +124,7 @@ async def create_smol(
             id=smol_id,
             task_queue=settings.task_queue,
             rpc_timeout=RPC_TIMEOUT,
+            static_summary=start_summary(payload),
         )
     except TEMPORAL_DOWN:
         raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
@@ -149,6 +152,21 @@ def _finished_kv_do(steps: dict, songs: list) -> dict:
     return kv
 
 
+def public_base(request: Request, settings) -> str:
+    """Where clients reach this API: SMOL_PUBLIC_URL, else the request's own base URL."""
+    return (settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _with_absolute_audio(kv_do: dict, base: str) -> dict:
+    """`kv_do` with each song's `audio` playable from any origin: our archived `/song/<id>.mp3` made absolute, the
+    provider's partial audio (absolute already) kept. A copy: the workflow view is shared between viewers."""
+    if not kv_do.get("songs"):
+        return kv_do
+    songs = [{**song, "audio": base + song["audio"]} if (song.get("audio") or "").startswith("/song/") else song
+             for song in kv_do["songs"]]  # fmt: skip
+    return {**kv_do, "songs": songs}
+
+
 VIEW_SECONDS = 0.4
 _views: dict[str, tuple[float, asyncio.Future]] = {}
 
@@ -163,14 +181,16 @@ async def _shared_workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dic
         if len(_views) > 10_000:
             for key in [k for k, (at, _) in _views.items() if now - at > VIEW_SECONDS]:
                 del _views[key]
-        cached = (now, asyncio.ensure_future(_workflow_view(temporal.get_workflow_handle(smol_id), pool, smol_id)))
+        cached = (now, asyncio.ensure_future(_workflow_view(temporal, pool, smol_id)))
         _views[smol_id] = cached
     return await asyncio.shield(cached[1])
 
 
-async def _workflow_view(handle: WorkflowHandle, pool, smol_id: str) -> tuple[dict, dict]:
-    """(kv_do, wf) of a smol without a row: from the workflow's query, else from the saved steps."""
+async def _workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
+    """(kv_do, wf) of a smol without a row: from the workflow's query, else from the saved steps (and the payload its
+    run was started with, if it saved none)."""
     WORKFLOW_VIEWS.inc()
+    handle = temporal.get_workflow_handle(smol_id)
     try:
         description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except TEMPORAL_DOWN as exc:
@@ -181,21 +201,44 @@ async def _workflow_view(handle: WorkflowHandle, pool, smol_id: str) -> tuple[di
             raise ServiceUnavailable("the workflow service is unavailable") from None
         return _finished_kv_do(steps, await repo.songs_of(pool, smol_id)), {"status": "unknown"}
     closed_as = CLOSED_STATUS.get(description.status)
-    if closed_as == "complete" or (closed_as and not await repo.load_steps(pool, smol_id)):
-        raise NotFound("smol not found")  # finished without a row, or ended with no data: it was deleted
+    steps = await repo.load_steps(pool, smol_id)
+    if closed_as == "complete" or (
+        closed_as and not steps and (closed_as == "terminated" or await repo.was_deleted(pool, smol_id))
+    ):
+        raise NotFound("smol not found")  # finished without a row, or ended with no data: deleted or discarded
     try:
         status = await handle.query(SmolWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+        kv_do = status.kv_do
         wf = {"status": closed_as if closed_as == "terminated" else status.status, "current_step": status.current_step,
               "steps": [vars(s) for s in status.steps]}  # fmt: skip
         if status.error:
             wf["error"] = status.error
-        return status.kv_do, wf
     except (RPCError, WorkflowQueryFailedError):
-        steps = await repo.load_steps(pool, smol_id)
-        wf: dict = {"status": closed_as or "unknown"}
+        kv_do = _finished_kv_do(steps, await repo.songs_of(pool, smol_id))
+        if "payload" not in kv_do and (payload := await _started_payload(temporal, smol_id)) is not None:
+            kv_do["payload"] = payload_view(asdict(payload))
+        wf = {"status": closed_as or "unknown"}
         if closed_as == "errored":
             wf["error"] = await _failure_of(handle)
-        return _finished_kv_do(steps, await repo.songs_of(pool, smol_id)), wf
+    if "nsfw" not in kv_do and "nsfw" in steps:  # a retry run before it loaded the saved verdict
+        kv_do["nsfw"] = steps["nsfw"]["value"]
+    return kv_do, wf
+
+
+async def _started_payload(temporal, smol_id: str) -> Payload | None:
+    """The payload the smol's latest run was started with (the input in the first event of its history), decoded by
+    the client's data converter (and so its codec); None if Temporal knows no such run."""
+    try:
+        events = temporal.get_workflow_handle(smol_id).fetch_history_events(page_size=1, rpc_timeout=RPC_TIMEOUT)
+        async for event in events:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [started] = await temporal.data_converter.decode(payloads, [SmolInput])
+            return started.payload
+    except TEMPORAL_DOWN as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+    return None
 
 
 async def _failure_of(handle: WorkflowHandle) -> dict:
@@ -217,21 +260,20 @@ async def _failure_of(handle: WorkflowHandle) -> dict:
     summary="One smol: its row when finished, its workflow state while in progress",
     responses=NOT_FOUND,
 )
-async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, response: Response):
-    body = await smol_detail(pool, temporal, id, user.address if user else None, count_view=True)
+async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, request: Request,
+                   response: Response, settings: SettingsDep):  # fmt: skip
+    body = await smol_detail(pool, temporal, id, user.address if user else None, public_base(request, settings),
+                             count_view=True)  # fmt: skip
     if "wf" in body:
         response.headers["Cache-Control"] = "no-store"
     return body
 
 
-async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_view: bool = False) -> dict:
-    """The GET /{id} body: the finished row's shape, or the workflow's while in progress. NotFound if not visible."""
-    row = await repo.view_smol(pool, smol_id, viewer) if count_view else await repo.get_smol(pool, smol_id)
-    if row is None and count_view and await repo.get_smol(pool, smol_id) is not None:
-        raise NotFound("smol not found")  # finished, but private to someone else
+async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, base: str, count_view: bool = False) -> dict:
+    """The GET /{id} body: the finished row's shape, or the workflow's while in progress; only the progress when the
+    viewer may not see its content (repo.visible_in_progress). NotFound if the viewer may not see it at all."""
+    row = await (repo.view_smol if count_view else repo.visible_smol)(pool, smol_id, viewer)
     if row is not None:
-        if not row["public"] and row["address"] != viewer:
-            raise NotFound("smol not found")
         steps, songs, liked, mint = await asyncio.gather(
             repo.load_steps(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer),
             mints.latest_for(pool, smol_id),
@@ -242,17 +284,18 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, count_vi
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        body = {"kv_do": _finished_kv_do(steps, songs), "d1": d1, "liked": liked}
+        body = {"kv_do": _with_absolute_audio(_finished_kv_do(steps, songs), base), "d1": d1, "liked": liked}
         if mint is not None:
             body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
                             "error": mint["error"]}  # fmt: skip
         return body
+    if await repo.get_smol(pool, smol_id) is not None:
+        raise NotFound("smol not found")  # finished, and not for this viewer
 
     kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
-    payload = kv_do.get("payload") or {}
-    if payload and not payload.get("public", True) and payload.get("address") != viewer:
-        raise NotFound("smol not found")
-    return {"kv_do": kv_do, "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
+    if not repo.visible_in_progress(kv_do, viewer):
+        return {"kv_do": {"image": kv_do["image"]}, "wf": {"status": wf["status"]}, "liked": False}
+    return {"kv_do": _with_absolute_audio(kv_do, base), "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
 
 
 OWNER_ERRORS = {
@@ -262,19 +305,30 @@ OWNER_ERRORS = {
 BUSY_ERRORS = {**OWNER_ERRORS, 409: {"description": "Finished, or still being made", "content": {"text/plain": {}}}}
 
 
-async def _running(temporal, smol_id: str) -> bool:
-    """Whether a run of this smol is still going (so it must not be retried or deleted underneath)."""
+async def _describe(temporal, smol_id: str):
+    """The smol's latest run as Temporal describes it; None if there is none."""
     try:
-        description = await temporal.get_workflow_handle(smol_id).describe(rpc_timeout=RPC_TIMEOUT)
+        return await temporal.get_workflow_handle(smol_id).describe(rpc_timeout=RPC_TIMEOUT)
     except TEMPORAL_DOWN as exc:
         if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return None
         raise ServiceUnavailable("the workflow service is unavailable") from None
-    return description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
-async def _owned(pool, smol_id: str, user) -> None:
-    if await repo.smol_owner(pool, smol_id) != user.address:
+async def _running(temporal, smol_id: str) -> bool:
+    """Whether a run of this smol is still going (so it must not be retried or deleted underneath)."""
+    description = await _describe(temporal, smol_id)
+    return description is not None and description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+async def _owned(pool, temporal, smol_id: str, user) -> None:
+    """NotFound unless the caller made this smol: by its row or saved payload, else (a run that has not saved its
+    payload yet, or failed before it could) by the payload its run was started with."""
+    owner = await repo.smol_owner(pool, smol_id)
+    if owner is None and not await repo.was_deleted(pool, smol_id):
+        payload = await _started_payload(temporal, smol_id)
+        owner = payload.address if payload else None
+    if owner != user.address:
         raise NotFound("smol not found")
 
 
@@ -285,19 +339,30 @@ async def _owned(pool, smol_id: str, user) -> None:
     responses=BUSY_ERRORS,
 )
 async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep) -> str:
-    await _owned(pool, id, user)
+    await _owned(pool, temporal, id, user)
     if await repo.get_smol(pool, id) is not None:
         raise Conflict("this smol is finished; there is nothing to retry")
-    if await _running(temporal, id):
+    description = await _describe(temporal, id)
+    if description is not None and description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
         raise Conflict("this smol is still being made")
-    saved = (await repo.load_steps(pool, id))["payload"]
+    steps = await repo.load_steps(pool, id)
+    if "payload" in steps:
+        payload = Payload(**steps["payload"])
+    elif description is not None and CLOSED_STATUS.get(description.status) == "errored":
+        payload = await _started_payload(temporal, id)  # it failed before saving anything: its input has it all
+    else:
+        payload = None  # a run that ended without data (cancelled, or deleted): nothing to retry
+    if payload is None:
+        raise NotFound("smol not found")
+    title = ((steps.get("lyrics") or {}).get("value") or {}).get("title")
     try:
         await temporal.start_workflow(
             SmolWorkflow.run,
-            SmolInput(smol_id=id, payload=Payload(**saved), resume=True),
+            SmolInput(smol_id=id, payload=payload, resume=True),
             id=id,
             task_queue=settings.task_queue,
             rpc_timeout=RPC_TIMEOUT,
+            static_summary=start_summary(payload, title),
         )
     except WorkflowAlreadyStartedError:
         raise Conflict("this smol is still being made") from None
@@ -313,7 +378,7 @@ async def toggle_visibility(id: str, user: UserDep, pool: PoolDep) -> Response:
     row = await repo.get_smol(pool, id)
     if row is None or row["address"] != user.address:
         raise NotFound("smol not found")
-    if await repo.is_flagged(pool, id):
+    if not row["safe"]:
         raise InvalidInput("this smol was flagged as unsafe and stays private")
     await repo.toggle_public(pool, id, user.address)
     return Response(status_code=204)
@@ -331,7 +396,7 @@ async def make_first_song(smol_id: str, song_id: str, user: UserDep, pool: PoolD
                responses=BUSY_ERRORS)  # fmt: skip
 async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, temporal: TemporalDep,
                       settings: SettingsDep) -> Response:  # fmt: skip
-    await _owned(pool, id, user)
+    await _owned(pool, temporal, id, user)
     if await repo.get_smol(pool, id) is None and await _running(temporal, id):
         raise Conflict("this smol is still being made; cancel it first")
     if await mints.is_claimed(pool, id):

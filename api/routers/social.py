@@ -28,8 +28,7 @@ async def my_likes(user: UserDep, pool: PoolDep) -> list[str]:
 @router.put("/likes/{id:smolid}", status_code=204, tags=["likes"], summary="Like or unlike a smol (a toggle)",
             responses={**AUTH_ERRORS, 404: {"description": "No such smol", **TEXT}})  # fmt: skip
 async def toggle_like(id: str, user: UserDep, pool: PoolDep) -> Response:
-    row = await repo.get_smol(pool, id)
-    if row is None or (not row["public"] and row["address"] != user.address):
+    if await repo.visible_smol(pool, id, user.address) is None:
         raise NotFound("smol not found")
     await social.toggle_like(pool, id, user.address)
     return Response(status_code=204)
@@ -146,8 +145,8 @@ async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep):
 
 
 @router.get("/mixtapes", response_model=list[MixtapeSummary], tags=["mixtapes"], summary="Newest mixtapes (100)")
-async def list_mixtapes(pool: PoolDep):
-    return [_summary(row) for row in await social.list_mixtapes(pool)]
+async def list_mixtapes(pool: PoolDep, user: OptionalUserDep):
+    return [_summary(row) for row in await social.list_mixtapes(pool, user.address if user else None)]
 
 
 @router.get("/mixtapes/{id:mixtapeid}", response_model=Mixtape, tags=["mixtapes"], summary="A mixtape with its smols",
