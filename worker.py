@@ -26,7 +26,8 @@ log = logging.getLogger("smol.worker")
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings)
     store = open_store(settings)
-    http = httpx.AsyncClient(timeout=settings.provider_timeout, follow_redirects=False)
+    timeout = httpx.Timeout(settings.provider_timeout, connect=min(settings.provider_timeout, 10.0))
+    http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
     try:
         await migrate(pool)
         activities = SmolActivities(
@@ -38,6 +39,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             song_stall_seconds=settings.song_stall_seconds,
             webhook_secret=settings.webhook_secret.get_secret_value(),
             webhooks_allow_private=settings.webhooks_allow_private,
+            max_paid_calls=settings.max_paid_calls_per_step,
         )
         minting = MintActivities(pool, StellarRpc(http, settings.stellar_rpc_url, settings.stellar_relay_url), settings)
         runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None

@@ -10,18 +10,20 @@ import json
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.attempts import beat, durable
 from activities.providers import ProviderError, Providers, SongJob
-from activities.providers.chain import as_chain
+from activities.providers.chain import PAID_CALL_LIMIT, as_chain
 from smol import repo
 from smol.errors import InvalidInput
 from smol.ids import image_key, song_key
+from smol.outages import is_outage
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
@@ -57,6 +59,7 @@ from workflows.models import (
 )  # fmt: skip
 
 HEARTBEAT_POLL_LIMIT = 10.0  # poll intervals up to this many seconds wait inside one heartbeating activity
+FREE_PROVIDERS = {"local"}  # runs on our own worker: no call of it costs anything
 
 
 @asynccontextmanager
@@ -64,32 +67,37 @@ async def heartbeating(every: float = 2.0):
     """Heartbeat in the background while the body runs: a long provider call still shows the activity alive, and
     a cancel reaches it."""
 
-    async def beat():
+    async def beating():
         while True:
-            activity.heartbeat()
+            beat()
             await asyncio.sleep(every)
 
-    task = asyncio.create_task(beat())
+    task = asyncio.create_task(beating())
     try:
         yield
     finally:
         task.cancel()
 
 
-DATABASE_DOWN = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+OUTAGE_MARGIN = 10.0  # seconds kept free at the end of an attempt, to report before Temporal gives up on it
 
 
-async def outlasting_outages(write, seconds: float = 45.0):
-    """Run a database write, retrying through a short outage: it follows a paid provider call whose result would
-    otherwise be lost with the failed attempt (and paid for again by the retry)."""
-    delay, deadline = 0.5, time.monotonic() + seconds
+async def outlasting_outages(write):
+    """Run a database write, retrying through an outage for as long as the attempt lasts: it follows a paid provider
+    call whose result would otherwise be lost with the failed attempt (and paid for again by the retry)."""
+    info = activity.info()
+    deadline = time.monotonic() + 45.0
+    if info.start_to_close_timeout:
+        elapsed = (datetime.now(UTC) - info.started_time).total_seconds()
+        deadline = time.monotonic() + info.start_to_close_timeout.total_seconds() - elapsed - OUTAGE_MARGIN
+    delay = 0.5
     while True:
         try:
             return await write()
-        except DATABASE_DOWN:
-            if time.monotonic() > deadline:
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() + delay > deadline:
                 raise
-            activity.heartbeat()
+            beat()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -106,6 +114,7 @@ class SmolActivities:
         song_stall_seconds: float = 600.0,
         webhook_secret: str = "",
         webhooks_allow_private: bool = False,
+        max_paid_calls: int = 3,
     ):
         self.pool = pool
         self.store = store
@@ -116,29 +125,42 @@ class SmolActivities:
         self.song_stall_seconds = song_stall_seconds
         self.webhook_secret = webhook_secret
         self.webhooks_allow_private = webhooks_allow_private
+        self.max_paid_calls = max_paid_calls
 
-    async def _ask(self, chain, method: str, *args, smol_id: str, step: str):
+    async def _ask(self, chain, method: str, *args, smol_id: str, step: str, **kwargs):
         """(result, provider name) from the step's provider chain; a total failure becomes a Temporal error that
         keeps its retryability. Heartbeats meanwhile, so a worker that dies mid-call is noticed in seconds."""
+        chain = as_chain(chain)
+
+        def record(name: str):
+            free = name in FREE_PROVIDERS or method in getattr(chain.named(name), "free_methods", ())
+            return self._recorded(smol_id, step, name, paid=not free)
+
         try:
             async with heartbeating():
-                return await as_chain(chain).call(method, *args,
-                                                  record=lambda name: self._recorded(smol_id, step, name))  # fmt: skip
+                return await chain.call(method, *args, **kwargs, record=record)
         except ProviderError as exc:
             raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
 
     @asynccontextmanager
-    async def _recorded(self, smol_id: str, step: str, provider: str):
-        """Record one provider call: in `provider_calls`, the metrics and the log."""
+    async def _recorded(self, smol_id: str, step: str, provider: str, paid: bool):
+        """Record one provider call: in `provider_calls` before it is made (so a worker that dies mid-call leaves it
+        counted) and with its outcome after, in the metrics and the log. A paid call past the run's cap for this step
+        is refused before it is made."""
+        run_id = activity.info().workflow_run_id
+        call_id = await repo.start_provider_call(self.pool, smol_id, step, provider, run_id, paid, self.max_paid_calls)
+        if call_id is None:
+            message = f"{provider} was paid {self.max_paid_calls} times for the {step} step of this run; no more"
+            raise ProviderError(f"{message} (SMOL_MAX_PAID_CALLS_PER_STEP)", retryable=False, kind=PAID_CALL_LIMIT)
         started = time.monotonic()
-        error = None
+        error, answered = None, True
         try:
             yield
         except ProviderError as exc:
-            error = f"{exc.kind}: {exc}"
+            error, answered = f"{exc.kind}: {exc}", not exc.lost
             raise
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # a bug after the answer, a cancel or a timeout mid-call: it may have been paid
+            error, answered = f"{type(exc).__name__}: {exc}", False
             raise
         finally:
             elapsed = timedelta(seconds=time.monotonic() - started)
@@ -149,10 +171,12 @@ class SmolActivities:
             milliseconds = elapsed // timedelta(milliseconds=1)
             activity.logger.info("%s call to %s took %d ms%s", step, provider, milliseconds,
                                  f" and failed: {error}" if error else "")  # fmt: skip
-            await outlasting_outages(lambda: repo.record_provider_call(self.pool, smol_id, step, provider, milliseconds,
-                                                                       error is None, error))  # fmt: skip
+            charged = paid and (error is None or not answered)
+            await outlasting_outages(lambda: repo.finish_provider_call(self.pool, call_id, milliseconds, error is None,
+                                                                       error, charged))  # fmt: skip
 
     @activity.defn
+    @durable
     async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:
         steps = await repo.load_steps(self.pool, data.smol_id)
         songs = await repo.songs_of(self.pool, data.smol_id)
@@ -175,6 +199,7 @@ class SmolActivities:
         )
 
     @activity.defn
+    @durable
     async def save_payload(self, data: SavePayloadInput) -> SavePayloadResult:
         payload = data.payload
         try:
@@ -188,18 +213,23 @@ class SmolActivities:
         return SavePayloadResult(payload=payload)
 
     @activity.defn
+    @durable
     async def generate_image(self, data: GenerateImageInput) -> GenerateImageResult:
-        png, provider = await self._ask(
-            self.providers.image, "generate", data.prompt, data.seed, smol_id=data.smol_id, step="image"
-        )
         key = image_key(data.smol_id)
-        await self.store.put(key, png, "image/png")
+        if await self.store.exists(key):  # drawn (and paid for) by an attempt that died before saving the step
+            provider = "stored"
+        else:
+            png, provider = await self._ask(
+                self.providers.image, "generate", data.prompt, data.seed, smol_id=data.smol_id, step="image"
+            )
+            await outlasting_outages(lambda: self.store.put(key, png, "image/png"))
         await outlasting_outages(
             lambda: repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider})
         )
         return GenerateImageResult(image_key=key, provider=provider)
 
     @activity.defn
+    @durable
     async def describe_image(self, data: DescribeImageInput) -> DescribeImageResult:
         png = await self.store.get(data.image_key)
         text, provider = await self._ask(
@@ -210,6 +240,7 @@ class SmolActivities:
         return DescribeImageResult(description=text, provider=provider)
 
     @activity.defn
+    @durable
     async def generate_lyrics(self, data: GenerateLyricsInput) -> GenerateLyricsResult:
         lyrics, provider = await self._ask(
             self.providers.lyrics, "write", data.prompt, data.description, data.instrumental, data.seed,
@@ -225,6 +256,7 @@ class SmolActivities:
         return GenerateLyricsResult(lyrics=lyrics, provider=provider)
 
     @activity.defn
+    @durable
     async def check_nsfw(self, data: CheckNsfwInput) -> CheckNsfwResult:
         text = "\n".join([data.prompt, data.lyrics.title, data.lyrics.lyrics])
         verdict, provider = await self._ask(self.providers.nsfw, "check", text, smol_id=data.smol_id, step="nsfw")
@@ -233,6 +265,7 @@ class SmolActivities:
         return CheckNsfwResult(nsfw=verdict, provider=provider)
 
     @activity.defn
+    @durable
     async def submit_songs(self, data: SubmitSongsInput) -> SubmitSongsResult:
         job = SongJob(
             smol_id=data.smol_id, submission=data.submission, title=data.lyrics.title, lyrics=data.lyrics.lyrics,
@@ -243,10 +276,17 @@ class SmolActivities:
         saved = (await repo.load_steps(self.pool, data.smol_id)).get("song_ids")
         if saved and saved.get("submission", 0) == data.submission:
             return SubmitSongsResult(song_ids=saved["ids"], provider=saved["provider"])  # paid for already
+        first_try = await repo.first_call_at(self.pool, data.smol_id, "songs") or activity.info().scheduled_time
+        job.since = first_try.isoformat()
         chain = as_chain(self.providers.songs)
         if data.song_model:
             chain = chain.starting_with(data.song_model)
-        ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step="songs")
+        ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step="songs",
+                                        taken=lambda variant, found: repo.songs_taken(self.pool, data.smol_id,
+                                                                                      variant, found))  # fmt: skip
+        if len(set(ids)) != len(ids):
+            message = f"{provider} answered one song id for both variants ({ids[0]}): the smol would wait on it twice"
+            raise ApplicationError(message, type="DuplicateSongId", non_retryable=True)
         submitted = {"ids": ids, "provider": provider, "submission": data.submission}
 
         async def save() -> None:
@@ -256,11 +296,12 @@ class SmolActivities:
 
         try:
             await outlasting_outages(save)
-        except repo.SongIdTaken as exc:  # never let one smol's songs overwrite another's
-            raise ApplicationError(str(exc), type="SongIdTaken", non_retryable=True) from None
+        except repo.SongIdTaken as exc:  # never let one smol's songs overwrite another's; the next try looks again
+            raise ApplicationError(str(exc), type="SongIdTaken") from None
         return SubmitSongsResult(song_ids=ids, provider=provider)
 
     @activity.defn
+    @durable
     async def poll_songs(self, data: PollSongsInput) -> PollSongsResult:
         """Wait until a song changes (status or audio), the way Temporal recommends polling:
         - short intervals: a heartbeating loop inside this activity, returning on a change or after the poll window;
@@ -272,7 +313,11 @@ class SmolActivities:
         async with heartbeating():
             while True:
                 try:
-                    songs = await provider.poll(data.song_ids)
+                    if getattr(provider, "pays_on_poll", False):  # ElevenLabs: a poll composes a missing song
+                        async with self._recorded(data.smol_id, "songs", provider.name, paid=True):
+                            songs = await provider.poll(data.song_ids)
+                    else:
+                        songs = await provider.poll(data.song_ids)
                 except ProviderError as exc:
                     await self._fail_if_stalled(data.song_ids)
                     raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
@@ -297,22 +342,24 @@ class SmolActivities:
                                    non_retryable=True)  # fmt: skip
 
     @activity.defn
+    @durable
     async def archive_song(self, data: ArchiveSongInput) -> ArchiveSongResult:
         key = song_key(data.music_id)
         if not await self.store.exists(key):
             source = as_chain(self.providers.songs)
             try:
-                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider):
+                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider, paid=False):
                     audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
             except ProviderError as exc:
                 raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
-            await self.store.put(key, audio, "audio/mpeg")
+            await outlasting_outages(lambda: self.store.put(key, audio, "audio/mpeg"))
         await outlasting_outages(
             lambda: repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
         )
         return ArchiveSongResult(music_id=data.music_id, object_key=key)
 
     @activity.defn
+    @durable
     async def store_results(self, data: StoreResultsInput) -> StoreResultsResult:
         async with self.pool.acquire() as conn:
             created = await repo.insert_smol(
@@ -323,6 +370,7 @@ class SmolActivities:
         return StoreResultsResult(created=created)
 
     @activity.defn
+    @durable
     async def discard_smol(self, data: DiscardSmolInput) -> DiscardSmolResult:
         keys = await repo.delete_smol(self.pool, data.smol_id)
         for key in keys:

@@ -16,20 +16,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from temporalio.client import Client
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_load import POST_SCRIPT, wrk  # noqa: E402
 from stack import auth, bench_stack  # noqa: E402
 
 from smol.ids import new_smol_id  # noqa: E402
+from smol.settings import Settings  # noqa: E402
+from smol.temporal import connect  # noqa: E402
 from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
 
 async def raw_starts(address: str, clients: int, seconds: float) -> tuple[list[float], float]:
-    client = await Client.connect(address)
+    client = await connect(Settings(temporal_address=address))
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 

@@ -21,6 +21,8 @@ from temporalio.client import Client
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack import auth, bench_stack, peak_rss_mb  # noqa: E402
 
+from smol.temporal import connect  # noqa: E402
+
 
 async def timings(client: Client, smol_id: str) -> dict:
     events = [e async for e in client.get_workflow_handle(smol_id).fetch_history_events()]
@@ -48,7 +50,7 @@ async def run(args) -> None:
         "song_poll_interval": args.poll_interval,
     }
     with bench_stack(**env) as stack:
-        client = await Client.connect(stack["settings"].temporal_address)
+        client = await connect(stack["settings"])
         rows = []
         async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBENCH"), timeout=60) as http:
             for n in range(args.smols + 1):

@@ -1,10 +1,11 @@
-"""Provider calls for N smols when every remote service fails a share of its requests (HTTP 503).
+"""What N smols cost when every remote service fails a share of its requests (HTTP 503) and loses the answer of
+another share (the work done — and charged — but the connection dropped before the answer).
 
-Local fakes of Pixellab, Workers AI and the AI Song Generator service answer on 127.0.0.1 and fail `--failure-rate`
-of requests at random; the chains are remote first, local last. Prints the calls per step and provider from
-`provider_calls`, and the songs each fake made (to show nothing was paid twice).
+Local fakes of Pixellab, Workers AI, the AI Song Generator service (lyrics) and ElevenLabs (songs, which has no
+idempotency key) answer on 127.0.0.1; the chains are remote first, local last. Prints, per provider, the work each
+fake did (what would be billed) against the work the finished smols kept, and the paid calls recorded.
 
-    .venv/bin/python bench/provider_faults.py [--smols 20] [--failure-rate 0.3]
+    .venv/bin/python bench/provider_faults.py [--smols 20] [--failure-rate 0.3] [--lost-rate 0.1]
 """
 
 import argparse
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from temporalio.client import Client
 from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,12 +27,14 @@ from activities.providers import Providers, local  # noqa: E402
 from activities.providers.aisonggenerator import AiSongGenerator  # noqa: E402
 from activities.providers.chain import Chain  # noqa: E402
 from activities.providers.cloudflare import WorkersAI  # noqa: E402
+from activities.providers.elevenlabs import ElevenLabsSongs  # noqa: E402
 from activities.providers.local.music import encode_mp3, plan, render  # noqa: E402
 from activities.providers.pixellab import PixellabImage  # noqa: E402
 from smol.db import create_pool  # noqa: E402
 from smol.ids import new_smol_id  # noqa: E402
 from smol.store import open_store  # noqa: E402
-from tests.fakes import FakePixellab, FakeSongService, FakeWorkersAI  # noqa: E402
+from smol.temporal import connect  # noqa: E402
+from tests.fakes import FakeElevenLabs, FakePixellab, FakeSongService, FakeWorkersAI  # noqa: E402
 from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
@@ -41,7 +43,10 @@ async def run(args) -> None:
     arrangement = plan(["pop"], 1)
     audio = encode_mp3(render(arrangement, 2, 0, 1), title="t", artist="a", arrangement=arrangement, cover_png=None)
     fakes = {"pixellab": FakePixellab(args.failure_rate, 1), "cloudflare": FakeWorkersAI(args.failure_rate, 2),
-             "songs": FakeSongService(audio, 0.5, args.failure_rate, 3)}  # fmt: skip
+             "songs": FakeSongService(audio, 0.5, args.failure_rate, 3),
+             "elevenlabs": FakeElevenLabs(audio, 0.1, args.failure_rate, 4)}  # fmt: skip
+    for fake in fakes.values():
+        fake.lost_rate = args.lost_rate
     with bench_stack(worker=False) as stack:
         settings = stack["settings"].model_copy(update={"database_url": stack["database_url"]})
         pool = await create_pool(settings)
@@ -54,10 +59,11 @@ async def run(args) -> None:
                 describe=Chain([ai, local.LocalDescribe()]),
                 lyrics=Chain([service, ai, local.LocalLyrics()]),
                 nsfw=Chain([ai, local.LocalNsfw()]),
-                songs=Chain([service, local.LocalSongs(store, settings.data_dir / "local-songs", 30, 0.5)]),
+                songs=Chain([ElevenLabsSongs(http, FakeElevenLabs.KEY, store, fakes["elevenlabs"].url, seconds=30),
+                             local.LocalSongs(store, settings.data_dir / "local-songs", 30, 0.5)]),
             )  # fmt: skip
             activities = SmolActivities(pool, store, providers, poll_interval=0.3)
-            client = await Client.connect(settings.temporal_address)
+            client = await connect(settings)
             async with Worker(client, task_queue="faults", workflows=[SmolWorkflow], activities=activities.all()):
                 handles = []
                 for n in range(args.smols):
@@ -68,26 +74,34 @@ async def run(args) -> None:
                 results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
         done = sum(not isinstance(r, BaseException) for r in results)
         conn = await asyncpg.connect(stack["database_url"])
-        rows = await conn.fetch(
-            "SELECT step, provider, count(*) FILTER (WHERE ok) AS ok, count(*) FILTER (WHERE NOT ok) AS failed "
-            "FROM provider_calls GROUP BY step, provider ORDER BY step, provider"
-        )
+        kept = {row["provider"]: row["n"] for row in await conn.fetch(
+            "SELECT data->>'provider' AS provider, count(*) AS n FROM smol_steps st JOIN smols s ON s.id = st.smol_id "
+            "WHERE step IN ('image', 'description', 'lyrics', 'nsfw') GROUP BY 1")}  # fmt: skip
+        kept_songs = await conn.fetchval(
+            "SELECT count(*) FROM smol_songs so JOIN smols s ON s.id = so.smol_id WHERE so.provider = 'elevenlabs'")
+        has_paid = await conn.fetchval("SELECT true FROM information_schema.columns "
+                                       "WHERE table_name = 'provider_calls' AND column_name = 'paid'")  # fmt: skip
+        paid = {row["provider"]: row["n"] for row in await conn.fetch(
+            f"SELECT provider, count(*) AS n FROM provider_calls WHERE {'paid' if has_paid else 'ok'} GROUP BY 1")}
         await conn.close()
         await pool.close()
-        print(f"cores: {os.cpu_count()}, smols: {args.smols}, completed: {done}, failure rate of every fake: "
-              f"{args.failure_rate:.0%}")  # fmt: skip
-        print(f"  {'step':<12} {'provider':<16} {'ok':>5} {'failed':>7}")
-        for row in rows:
-            print(f"  {row['step']:<12} {row['provider']:<16} {row['ok']:>5} {row['failed']:>7}")
-        song_fake = fakes["songs"]
-        print(
-            f"  requests seen by the fakes: pixellab {len(fakes['pixellab'].requests)}, "
-            f"workers-ai {len(fakes['cloudflare'].requests)}, song service {len(song_fake.requests)}"
-        )
-        print(
-            f"  songs the song service made: {song_fake.songs_created} for {len(song_fake.by_key)} accepted "
-            f"submissions (2 per submission means nothing was paid twice)"
-        )
+        print(f"cores: {os.cpu_count()}, smols: {args.smols}, completed: {done}, every fake: "
+              f"{args.failure_rate:.0%} refused (503), {args.lost_rate:.0%} answers lost after the work")  # fmt: skip
+        done_by = {
+            "pixellab": fakes["pixellab"].done("POST", "/v1/generate-image-pixflux"),
+            "cloudflare": fakes["cloudflare"].done("POST", "/client"),
+            "aisonggenerator": fakes["songs"].done("POST", "/api/lyrics"),
+            "elevenlabs (songs)": fakes["elevenlabs"].composed,
+        }
+        kept_by = {"pixellab": kept.get("pixellab", 0), "cloudflare": kept.get("cloudflare", 0),
+                   "aisonggenerator": kept.get("aisonggenerator", 0), "elevenlabs (songs)": kept_songs}  # fmt: skip
+        recorded = {"pixellab": paid.get("pixellab", 0), "cloudflare": paid.get("cloudflare", 0),
+                    "aisonggenerator": paid.get("aisonggenerator", 0), "elevenlabs (songs)": paid.get("elevenlabs", 0)}
+        label = "recorded paid" if has_paid else "recorded ok"
+        print(f"  {'provider':<20} {'work done (billed)':>18} {'kept':>6} {'billed/kept':>12} {label:>14}")
+        for name, work in done_by.items():
+            ratio = work / kept_by[name] if kept_by[name] else float("nan")
+            print(f"  {name:<20} {work:>18} {kept_by[name]:>6} {ratio:>12.2f} {recorded[name]:>14}")
     for fake in fakes.values():
         fake.close()
 
@@ -96,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smols", type=int, default=20)
     parser.add_argument("--failure-rate", type=float, default=0.3)
+    parser.add_argument("--lost-rate", type=float, default=0.1)
     asyncio.run(run(parser.parse_args()))
 
 

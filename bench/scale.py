@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import asyncpg
-from temporalio.client import Client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stack import bench_stack, peak_rss_mb  # noqa: E402
 
 from smol.ids import new_smol_id  # noqa: E402
+from smol.temporal import connect  # noqa: E402
 from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
@@ -36,7 +36,7 @@ async def run(args) -> None:
            "song_poll_interval": args.poll_interval, "song_stall_seconds": args.song_delay * 4}  # fmt: skip
     with bench_stack(**env) as stack:
         worker = stack["processes"]["worker"]
-        client = await Client.connect(stack["settings"].temporal_address)
+        client = await connect(stack["settings"])
         db = await asyncpg.connect(stack["database_url"])
         started = time.perf_counter()
         semaphore = asyncio.Semaphore(50)

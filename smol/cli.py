@@ -160,24 +160,33 @@ async def _owner(client, smol_id: str) -> str:
 @app.command("list")
 def list_smols(
     address: str | None = typer.Option(None, help="only this creator's smols"),
-    status: str | None = typer.Option(None, help="queued, running, paused, complete or errored"),
+    status: str | None = typer.Option(None, help="queued, running, paused, complete, errored or terminated"),
     step: str | None = typer.Option(None, help="current step, e.g. poll"),
     limit: int = typer.Option(20, min=1, max=1000),
 ) -> None:
-    """Smols known to Temporal, newest first, filtered by creator, status or current step."""
+    """Smols known to Temporal, newest first, filtered by creator, status or current step. The status combines the
+    run's own with Temporal's, so a terminated or timed-out run never shows as running."""
+    from workflows.search import STATUS_QUERIES
+
+    if status is not None and status not in STATUS_QUERIES:
+        _fail(f"--status must be one of: {', '.join(STATUS_QUERIES)}")
     clauses = ["WorkflowType = 'SmolWorkflow'"]
-    for name, value in (("SmolAddress", address), ("SmolStatus", status), ("SmolStep", step)):
+    for name, value in (("SmolAddress", address), ("SmolStep", step)):
         if value is not None:
             clauses.append(f"{name} = '{value.replace(chr(39), '')}'")
+    if status is not None:
+        clauses.append(STATUS_QUERIES[status])
 
     async def fetch(client):
-        from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
+        from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, true_status
 
         rows = []
         async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
             attributes = execution.typed_search_attributes
-            rows.append((execution.id, attributes.get(SMOL_STATUS) or "", attributes.get(SMOL_STEP) or "",
-                         attributes.get(SMOL_ADDRESS) or "", execution.status.name if execution.status else "",
+            run = _execution_status(execution)
+            live = run == "Running"
+            rows.append((execution.id, true_status(attributes.get(SMOL_STATUS), run),
+                         (attributes.get(SMOL_STEP) or "") if live else "", attributes.get(SMOL_ADDRESS) or "", run,
                          execution.start_time.strftime("%Y-%m-%d %H:%M:%S")))  # fmt: skip
         return rows
 
@@ -186,10 +195,17 @@ def list_smols(
         for row in rows:
             print("\t".join(row))
         return
-    table = Table("id", "smol status", "step", "address", "run", "started")
+    table = Table("id", "status", "step", "address", "run", "started")
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def _execution_status(execution) -> str:
+    """Temporal's status of a run as visibility queries spell it: Running, Completed, Failed, TimedOut, ..."""
+    if execution.status is None:
+        return "Running"
+    return execution.status.name.title().replace("_", "")  # TIMED_OUT -> TimedOut
 
 
 @app.command()
@@ -336,17 +352,18 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="one JSON object p
     settings = get_settings()
 
     async def run():
-        running = None
+        running = failed = None
         try:
             client = await connect(settings)
             query = "WorkflowType = 'MintWorkflow' AND ExecutionStatus = 'Running'"
             running = {w.id.removeprefix("mint-") async for w in client.list_workflows(query)}
+            failed = await _failed_smols(client)
         except Exception as exc:  # the row and object checks do not need Temporal
-            err.print(f"[yellow]warning:[/yellow] Temporal not reachable, mints not checked ({exc})")
+            err.print(f"[yellow]warning:[/yellow] Temporal not reachable, mints and failed runs not checked ({exc})")
         pool = await create_pool(settings, max_size=2)
         store = open_store(settings)
         try:
-            return await examine(pool, store, running)
+            return await examine(pool, store, running, failed)
         finally:
             await store.close()
             await pool.close()
@@ -360,6 +377,18 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="one JSON object p
     if not as_json:
         err.print(f"{len(problems)} problem(s)" if problems else "[green]rows and objects are consistent[/green]")
     raise typer.Exit(1 if problems else 0)
+
+
+async def _failed_smols(client) -> set[str]:
+    """Smols whose latest run failed or timed out (a later run that is still going or finished does not count)."""
+    from workflows.search import STATUS_QUERIES
+
+    smols = "WorkflowType = 'SmolWorkflow'"
+    failed = {w.id async for w in client.list_workflows(f"{smols} AND {STATUS_QUERIES['errored']}")}
+    if not failed:
+        return set()
+    later = f"{smols} AND ExecutionStatus IN ('Running', 'Completed')"
+    return failed - {w.id async for w in client.list_workflows(later)}
 
 
 if __name__ == "__main__":

@@ -11,14 +11,16 @@ from smol.store import ObjectStore
 
 @dataclass
 class Problem:
-    kind: str  # missing-object, orphan-object, orphan-row, stale-claim, stuck-mint
+    kind: str  # missing-object, orphan-object, orphan-row, stale-claim, stuck-mint, unsaved-failure
     subject: str
     detail: str
 
 
-async def examine(pool: asyncpg.Pool, store: ObjectStore, running_mints: set[str] | None = None) -> list[Problem]:
+async def examine(pool: asyncpg.Pool, store: ObjectStore, running_mints: set[str] | None = None,
+                  failed_smols: set[str] | None = None) -> list[Problem]:  # fmt: skip
     """Every inconsistency found. `running_mints` (ids of mint workflows still running), when given, also finds
-    mints that stopped without finishing their bookkeeping."""
+    mints that stopped without finishing their bookkeeping; `failed_smols` (ids of smols whose last run failed or
+    timed out), smols that failed before anything of them was saved (their prompt is only in Temporal's history)."""
     problems: list[Problem] = []
     smols = {r["id"]: r for r in await pool.fetch("SELECT id, song_1, song_2 FROM smols")}
     in_pipeline = {r["smol_id"] for r in await pool.fetch("SELECT DISTINCT smol_id FROM smol_steps")}
@@ -68,4 +70,7 @@ async def examine(pool: asyncpg.Pool, store: ObjectStore, running_mints: set[str
             if row["id"] not in running_mints:
                 problems.append(Problem("stuck-mint", row["id"],
                                         f"{row['status']}, but its workflow is not running"))  # fmt: skip
+    for smol_id in sorted((failed_smols or set()) - smols.keys() - in_pipeline):
+        problems.append(Problem("unsaved-failure", smol_id, "its run failed before its payload was saved; "
+                                                            "retry it (smol retry / POST /retry/{id})"))  # fmt: skip
     return problems

@@ -85,12 +85,41 @@ async def song_object(pool: asyncpg.Pool, music_id: str) -> str | None:
     return await pool.fetchval("SELECT object_key FROM smol_songs WHERE music_id = $1", music_id)
 
 
-async def record_provider_call(pool: asyncpg.Pool, smol_id: str, step: str, provider: str,
-                               duration_ms: int, ok: bool, error: str | None) -> None:  # fmt: skip
+async def start_provider_call(pool: asyncpg.Pool, smol_id: str, step: str, provider: str, run_id: str,
+                              paid: bool, cap: int | None) -> int | None:  # fmt: skip
+    """Record a call before it is made; None (nothing recorded) when the run's paid calls of this step reached `cap`."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('paid:' || $1 || $2 || $3))", smol_id, step, run_id)
+        if paid and cap is not None:
+            made = await conn.fetchval(
+                "SELECT count(*) FROM provider_calls WHERE smol_id = $1 AND step = $2 AND run_id = $3 AND paid",
+                smol_id, step, run_id,
+            )  # fmt: skip
+            if made >= cap:
+                return None
+        return await conn.fetchval(
+            "INSERT INTO provider_calls (smol_id, step, provider, run_id, paid) VALUES ($1, $2, $3, $4, $5) "
+            "RETURNING id",
+            smol_id, step, provider, run_id, paid,
+        )  # fmt: skip
+
+
+async def finish_provider_call(pool: asyncpg.Pool, call_id: int, duration_ms: int, ok: bool, error: str | None,
+                               paid: bool) -> None:  # fmt: skip
     await pool.execute(
-        "INSERT INTO provider_calls (smol_id, step, provider, duration_ms, ok, error) VALUES ($1, $2, $3, $4, $5, $6)",
-        smol_id, step, provider, duration_ms, ok, error,
+        "UPDATE provider_calls SET duration_ms = $2, ok = $3, error = $4, paid = $5 WHERE id = $1",
+        call_id, duration_ms, ok, error, paid,
     )  # fmt: skip
+
+
+async def paid_calls(pool: asyncpg.Pool, smol_id: str) -> dict[str, int]:
+    """What the smol cost so far: calls each provider may have charged for, over every run."""
+    rows = await pool.fetch(
+        "SELECT provider, count(*) AS n FROM provider_calls WHERE smol_id = $1 AND paid GROUP BY provider "
+        "ORDER BY provider",
+        smol_id,
+    )
+    return {row["provider"]: row["n"] for row in rows}
 
 
 async def provider_call_counts(pool: asyncpg.Pool, smol_id: str) -> dict[str, int]:
@@ -281,3 +310,19 @@ async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_
             return max(float(wait or 0), 0.0)
         await conn.execute("INSERT INTO create_requests (address) VALUES ($1)", address)
         return None
+
+
+async def songs_taken(pool: asyncpg.Pool, smol_id: str, variant: int, music_ids: list[str]) -> set[str]:
+    """Those of `music_ids` another smol, or another variant of this one, already recorded as its song."""
+    rows = await pool.fetch(
+        "SELECT music_id FROM smol_songs WHERE music_id = ANY($1::text[]) AND (smol_id <> $2 OR variant <> $3)",
+        music_ids, smol_id, variant,
+    )  # fmt: skip
+    return {row["music_id"] for row in rows}
+
+
+async def first_call_at(pool: asyncpg.Pool, smol_id: str, step: str) -> datetime | None:
+    """When a provider was first asked for this step of the smol, in any run."""
+    return await pool.fetchval(
+        "SELECT min(started_at) FROM provider_calls WHERE smol_id = $1 AND step = $2", smol_id, step
+    )

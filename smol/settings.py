@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Built-in development secrets: fine on loopback (`make run`); API and worker refuse them elsewhere.
@@ -17,6 +17,8 @@ HOW_TO_SET = {
     "SMOL_WEBHOOK_SECRET": "a long random string (openssl rand -hex 32)",
     "SMOL_CODEC_KEYS": """'{"k1": "<openssl rand -base64 32>"}' and SMOL_CODEC_KEY_ID to k1""",
 }
+
+PROVIDER_VERSION_PATHS = {"pixellab_url": "/v1", "replicate_url": "/v1", "cloudflare_url": "/client/v4"}
 
 
 def is_loopback(host: str) -> bool:
@@ -118,7 +120,14 @@ class Settings(BaseSettings):
     nsfw_providers: str = "local"
     song_providers: str = "local"
     provider_attempts: int = Field(default=2, ge=1, le=10, description="Quick tries of one provider before the next")
-    provider_timeout: float = Field(default=60.0, gt=0, description="Seconds one provider HTTP call may take")
+    provider_timeout: float = Field(
+        default=300.0, gt=0, le=1500,
+        description="Seconds one provider HTTP call may take: long enough for a slow provider that is still working "
+        "(abandoning it would pay for the same work again); the activity heartbeats meanwhile",
+    )
+    max_paid_calls_per_step: int = Field(
+        default=3, ge=1, le=20, description="Paid provider calls one step of one run may make; past it the step fails"
+    )
     pixellab_api_key: SecretStr | None = None
     pixellab_url: str = "https://api.pixellab.ai/v1"
     cloudflare_account_id: str | None = None
@@ -211,6 +220,14 @@ class Settings(BaseSettings):
 
             return Keypair.from_secret(self.stellar_secret.get_secret_value()).public_key
         return None
+
+    @field_validator("pixellab_url", "replicate_url", "cloudflare_url", "elevenlabs_url")
+    @classmethod
+    def _version_path(cls, url: str, info: ValidationInfo) -> str:
+        """Provider base URLs are accepted with or without their version path and kept as each adapter joins them
+        (ElevenLabs' adds `/v1` itself)."""
+        version = PROVIDER_VERSION_PATHS.get(info.field_name, "")
+        return url.rstrip("/").removesuffix(version or "/v1") + version
 
     def chain(self, step: str) -> list[str]:
         """The provider names of one step (`image`, `describe`, `lyrics`, `nsfw`, `song`), in order."""

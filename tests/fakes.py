@@ -7,6 +7,7 @@ import random
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
@@ -26,17 +27,19 @@ class QuietServer(ThreadingHTTPServer):
 
 class FakeService:
     """A real HTTP server on 127.0.0.1. `faults` are applied to the next requests in turn: an HTTP status,
-    "malformed" (a 200 whose body is not JSON), "hang" (answer after `hang_seconds`) or "drop" (no answer at all
-    after `hang_seconds`, and no work done). At random, `failure_rate` of requests answer 503 and `drop_rate` are
-    dropped. `delay` slows every request; `completed` counts the requests whose work was done."""
+    "malformed" (a 200 whose body is not JSON), "hang" (answer after `hang_seconds`), "drop" (no answer at all
+    after `hang_seconds`, and no work done) or "lost" (the work is done — and would be charged — but the connection
+    drops before the answer). At random, `failure_rate` of requests answer 503, `drop_rate` are dropped and
+    `lost_rate` lose their answer. `delay` slows every request; `completed` counts the requests whose work was done."""
 
-    def __init__(self, failure_rate: float = 0.0, seed: int = 0, drop_rate: float = 0.0):
+    def __init__(self, failure_rate: float = 0.0, seed: int = 0, drop_rate: float = 0.0, lost_rate: float = 0.0):
         self.requests: list[dict] = []
         self.faults: list = []
         self.hang_seconds = 3.0
         self.delay = 0.0
         self.completed: list[tuple[str, str]] = []
         self.failure_rate, self.drop_rate, self._rng = failure_rate, drop_rate, random.Random(seed)
+        self.lost_rate = lost_rate
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +54,8 @@ class FakeService:
                     fault = 503
                 elif fault is None and draw < service.failure_rate + service.drop_rate:
                     fault = "drop"
+                elif fault is None and draw < service.failure_rate + service.drop_rate + service.lost_rate:
+                    fault = "lost"
                 time.sleep(service.delay)
                 if fault in ("hang", "drop"):
                     time.sleep(service.hang_seconds)
@@ -65,6 +70,9 @@ class FakeService:
                     status, content_type, payload = service.handle(self.command, self.path, self.headers, body)
                     if status < 300:
                         service.completed.append((self.command, self.path.split("?")[0]))
+                if fault == "lost":
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(payload)))
@@ -228,6 +236,7 @@ class FakeReplicate(FakeService):
         self.predictions: dict[str, dict] = {}
         self.fail_with: str | None = None
         self.create_delays: list[float] = []  # accept the prediction, then answer this late
+        self.page_size = 100  # predictions per page of GET /v1/predictions; `next` is the URL of the older ones
 
     def _view(self, prediction_id: str) -> dict:
         entry = self.predictions[prediction_id]
@@ -241,8 +250,9 @@ class FakeReplicate(FakeService):
             else:
                 status, output = "succeeded", f"{self.url}/files/{prediction_id}.mp3"
         urls = {"get": f"{self.url}/v1/predictions/{prediction_id}"}
+        created = datetime.fromtimestamp(entry["created"], UTC).isoformat().replace("+00:00", "Z")
         return {"id": prediction_id, "version": entry["version"], "input": entry["input"], "status": status,
-                "output": output, "error": error, "urls": urls}  # fmt: skip
+                "output": output, "error": error, "urls": urls, "created_at": created}  # fmt: skip
 
     def handle(self, method, path, headers, body):
         if path.startswith("/files/"):
@@ -259,11 +269,17 @@ class FakeReplicate(FakeService):
                                                "input": request["input"], "error": self.fail_with}  # fmt: skip
             time.sleep(self.create_delays.pop(0) if self.create_delays else 0)
             return json_answer(201, self._view(prediction_id))
-        if path == "/v1/predictions" and method == "GET":
+        if path.split("?")[0] == "/v1/predictions" and method == "GET":
+            from urllib.parse import parse_qs, urlsplit
+
+            offset = int(parse_qs(urlsplit(path).query).get("cursor", ["0"])[0])
             newest_first = sorted(self.predictions, key=lambda i: self.predictions[i]["created"], reverse=True)
-            return json_answer(200, {"previous": None, "next": None, "results": [self._view(i) for i in newest_first]})
+            page = newest_first[offset : offset + self.page_size]
+            more = offset + self.page_size < len(newest_first)
+            following = f"{self.url}/v1/predictions?cursor={offset + self.page_size}" if more else None
+            return json_answer(200, {"previous": None, "next": following, "results": [self._view(i) for i in page]})
         if path.startswith("/v1/predictions/") and method == "GET":
-            prediction_id = path.rsplit("/", 1)[1]
+            prediction_id = path.split("?")[0].rsplit("/", 1)[1]
             if prediction_id not in self.predictions:
                 return json_answer(404, {"detail": "Not found.", "status": 404})
             return json_answer(200, self._view(prediction_id))

@@ -99,3 +99,14 @@ def _env(settings) -> dict:
 
     return {**os.environ, "SMOL_DATABASE_URL": settings.database_url, "SMOL_OBJECT_STORE": settings.object_store,
             "SMOL_TEMPORAL_ADDRESS": settings.temporal_address}  # fmt: skip
+
+
+async def test_a_smol_that_failed_before_anything_was_saved_is_reported(fresh):
+    pool, store, _ = fresh
+    finished, _ = await a_finished_smol(pool, store)
+    saved = new_smol_id()
+    await repo.save_step(pool, saved, "payload", {"address": "G", "prompt": "p"})  # failed later: retry reuses it
+    unsaved = new_smol_id()
+    problems = await examine(pool, store, running_mints=set(), failed_smols={finished, saved, unsaved})
+    assert [(p.kind, p.subject) for p in problems] == [("unsaved-failure", unsaved)]
+    assert "retry" in problems[0].detail

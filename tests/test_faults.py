@@ -13,20 +13,23 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
 
 from smol import repo
 from smol.db import create_pool, migrate
 from smol.doctor import examine
 from smol.ids import new_smol_id
+from smol.settings import Settings
 from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.store import FileStore
+from smol.temporal import connect
 from tests.conftest import _stop, free_port
 from tests.fakes import FakePixellab, FakeSongService, FakeWorkersAI
 from workflows.models import Payload, SmolInput
 from workflows.smol import SmolWorkflow
 
 pytestmark = pytest.mark.slow
+PAID_CAP = 5
+POSTGRES_OUTAGE_SECONDS = 180
 STEPS_PAID = {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1, "archive": 2}
 
 
@@ -89,6 +92,7 @@ class FaultStack:
             "SMOL_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
             "SMOL_SONG_POLL_INTERVAL": "0.5",
             "SMOL_PROVIDER_TIMEOUT": "1",
+            "SMOL_MAX_PAID_CALLS_PER_STEP": str(PAID_CAP),
             "SMOL_IMAGE_PROVIDERS": "pixellab", "SMOL_PIXELLAB_URL": f"{self.pixellab.url}/v1",
             "SMOL_PIXELLAB_API_KEY": FakePixellab.KEY,
             "SMOL_DESCRIBE_PROVIDERS": "cloudflare", "SMOL_NSFW_PROVIDERS": "cloudflare",
@@ -100,7 +104,7 @@ class FaultStack:
 
     def reset_fakes(self) -> None:
         for fake in self.fakes:
-            fake.failure_rate = fake.drop_rate = fake.delay = 0.0
+            fake.failure_rate = fake.drop_rate = fake.lost_rate = fake.delay = 0.0
             fake.hang_seconds = 1.5
 
 
@@ -125,8 +129,6 @@ def faults(tmp_path_factory, audio):
 
 @pytest_asyncio.fixture
 async def fault_pool(faults):
-    from smol.settings import Settings
-
     pool = await create_pool(Settings(database_url=faults.database_url), max_size=4)
     await migrate(pool)
     yield pool
@@ -134,7 +136,7 @@ async def fault_pool(faults):
 
 
 async def start_batch(faults, count: int, label: str) -> list:
-    client = await Client.connect(f"127.0.0.1:{faults.temporal_port}")
+    client = await connect(Settings(temporal_address=f"127.0.0.1:{faults.temporal_port}"))
     handles = []
     for n in range(count):
         smol_id = new_smol_id()
@@ -146,7 +148,7 @@ async def start_batch(faults, count: int, label: str) -> list:
 
 async def finish(faults, handles, timeout: float = 240) -> None:
     """Wait for every smol (reconnecting if the Temporal server restarted meanwhile)."""
-    client = await Client.connect(f"127.0.0.1:{faults.temporal_port}")
+    client = await connect(Settings(temporal_address=f"127.0.0.1:{faults.temporal_port}"))
     results = await asyncio.wait_for(
         asyncio.gather(*(client.get_workflow_handle_for(SmolWorkflow.run, h.id).result() for h in handles)), timeout
     )
@@ -270,10 +272,61 @@ async def test_postgres_restarts(faults):
     faults.start_postgres()
     await finish(faults, handles)
     faults.reset_fakes()
-    from smol.settings import Settings
-
     pool = await create_pool(Settings(database_url=faults.database_url), max_size=2)
     try:
+        await assert_paid_once_and_consistent(faults, pool, handles, before)
+    finally:
+        await pool.close()
+
+
+async def _paid_per_step(pool, handles) -> dict[tuple[str, str], int]:
+    rows = await pool.fetch(
+        "SELECT smol_id, step, count(*) AS n FROM provider_calls WHERE smol_id = ANY($1::text[]) AND paid "
+        "GROUP BY smol_id, step",
+        [h.id for h in handles],
+    )
+    return {(row["smol_id"], row["step"]): row["n"] for row in rows}
+
+
+async def test_lost_answers_are_all_counted_and_capped(faults, fault_pool):
+    """With 30 % refusals and 10 % lost answers (the work done, the answer dropped) on every provider, every smol
+    completes, no step of a smol is paid more than the cap, and the cost recorded is the work the providers did."""
+    faults.reset_fakes()
+    for fake in faults.fakes:
+        fake.failure_rate, fake.lost_rate = 0.3, 0.1
+    before = work_done(faults)
+    handles = await start_batch(faults, 8, "lost answers")
+    await finish(faults, handles)
+    faults.reset_fakes()
+    paid = await _paid_per_step(fault_pool, handles)
+    assert max(paid.values()) <= PAID_CAP, paid
+    steps = {step: sum(n for (_, s), n in paid.items() if s == step) for step in STEPS_PAID}
+    now = work_done(faults)
+    work = {kind: now[kind] - before[kind] for kind in now}
+    assert work["image"] == steps["image"] and work["lyrics"] == steps["lyrics"], (work, steps)
+    assert work["workers_ai"] == steps["description"] + steps["nsfw"], (work, steps)
+    assert work["songs"] == 2 * len(handles)  # a lost submission is found again by its idempotency key
+    assert await examine(fault_pool, FileStore(faults.base / "objects"), running_mints=set()) == []
+
+
+async def test_a_long_postgres_outage_loses_no_smol(faults):
+    """Postgres stopped for minutes mid-batch: every smol accepted before it completes after it returns, each step
+    paid for once, nothing missing or orphaned."""
+    faults.reset_fakes()
+    for fake in faults.fakes:
+        fake.delay = 0.3
+    before = work_done(faults)
+    handles = await start_batch(faults, 10, "long outage")
+    await asyncio.sleep(2)  # the batch is under way
+    faults.stop_postgres()
+    await asyncio.sleep(POSTGRES_OUTAGE_SECONDS)
+    faults.start_postgres()
+    await finish(faults, handles, timeout=POSTGRES_OUTAGE_SECONDS + 240)
+    faults.reset_fakes()
+    pool = await create_pool(Settings(database_url=faults.database_url), max_size=2)
+    try:
+        assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = ANY($1::text[])",
+                                   [h.id for h in handles]) == len(handles)  # fmt: skip
         await assert_paid_once_and_consistent(faults, pool, handles, before)
     finally:
         await pool.close()

@@ -102,6 +102,11 @@ async def test_terminate_and_clear_errors(stack, http):
     smol_id = await created(stack, http, "GCLITERM", "a terminated tune")
     smol(stack, "pause", smol_id)
     assert smol(stack, "terminate", smol_id, "--reason", "stuck").returncode == 0
+    for status in ("running", "paused", "queued"):  # its own SmolStatus stays "paused" forever: never shown as live
+        assert smol_id not in smol(stack, "list", "--status", status, "--address", "GCLITERM").stdout
+    terminated = smol(stack, "list", "--status", "terminated", "--address", "GCLITERM").stdout
+    assert smol_id in terminated and "\tterminated\t" in terminated
+    assert smol(stack, "list", "--status", "nonsense").returncode == 1
     unknown = smol(stack, "pause", "f" * 64)
     assert unknown.returncode == 1 and "no such smol" in unknown.stderr
     down = smol(stack, "list", env={"SMOL_TEMPORAL_ADDRESS": "127.0.0.1:9"})

@@ -32,7 +32,7 @@ class RefusingSongs:
 
     name = "refusing"
 
-    async def submit(self, job):
+    async def submit(self, job, taken=None):
         return [f"refused-{job.smol_id[:8]}-a", f"refused-{job.smol_id[:8]}-b"]
 
     async def poll(self, song_ids):

@@ -7,7 +7,11 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
 # attempts 0 = no limit (poll_songs: the stall limit, measured in the activity, ends it)
-NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "SongStalled", "ContentPolicy", "WebhookRefused"]
+NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "SongStalled", "ContentPolicy", "WebhookRefused",
+                        "PaidCallLimit", "DuplicateSongId"]  # fmt: skip
+# How long a durable step may wait for Postgres or the object store to come back before the smol fails (visibly, and
+# retryable by its creator). Within it, an outage costs no attempt: `attempts` count the step's own failures.
+OUTAGE_PATIENCE = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -18,18 +22,23 @@ class StepPolicy:
     maximum_attempts: int
     backoff: float = 2.0
     heartbeat: timedelta | None = None
+    # Durable steps outlast any outage of Postgres or the object store: Temporal retries them without an attempt
+    # limit for OUTAGE_PATIENCE, and the activity itself ends them after `maximum_attempts` failures of their own
+    # (activities/attempts.py), so a broken provider still fails fast.
+    durable: bool = False
 
     def activity_options(self) -> dict:
         return {
             # On cancel, wait for the running activity to stop, so clean-up never races a late write.
             "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             "start_to_close_timeout": self.timeout,
+            "schedule_to_close_timeout": OUTAGE_PATIENCE if self.durable else None,
             "heartbeat_timeout": self.heartbeat,
             "retry_policy": RetryPolicy(
                 initial_interval=self.initial_interval,
                 backoff_coefficient=self.backoff,
                 maximum_interval=self.maximum_interval,
-                maximum_attempts=self.maximum_attempts,
+                maximum_attempts=0 if self.durable else self.maximum_attempts,
                 non_retryable_error_types=NON_RETRYABLE_ERRORS,
             ),
         }
@@ -40,20 +49,22 @@ def _s(seconds: float) -> timedelta:
 
 
 # Activities that call providers heartbeat (every 2 s) with a 10 s timeout: a worker that dies mid-call is noticed
-# then, not when the start-to-close timeout runs out.
+# then. Their start-to-close is long: a slow provider that is still working is waited for (abandoning it would pay
+# for the same work again); the provider's own HTTP timeout (SMOL_PROVIDER_TIMEOUT) ends a call that never answers.
+# `attempts` of durable steps count the step's own failures only; outages of Postgres or the store do not count.
 #                                   timeout   first try   longest wait  attempts
 STEP_POLICIES: dict[str, StepPolicy] = {
-    "load_steps":      StepPolicy(_s(15),     _s(1),      _s(10),       10),
-    "save_payload":    StepPolicy(_s(15),     _s(1),      _s(10),       10),
-    "generate_image":  StepPolicy(_s(120),    _s(2),      _s(60),       6,  heartbeat=_s(10)),
-    "describe_image":  StepPolicy(_s(60),     _s(2),      _s(30),       6,  heartbeat=_s(10)),
-    "generate_lyrics": StepPolicy(_s(120),    _s(2),      _s(60),       6,  heartbeat=_s(10)),
-    "check_nsfw":      StepPolicy(_s(60),     _s(2),      _s(30),       6,  heartbeat=_s(10)),
-    "submit_songs":    StepPolicy(_s(60),     _s(2),      _s(60),       6,  heartbeat=_s(10)),
-    "poll_songs":      StepPolicy(_s(120),    _s(2),      _s(30),       0,  heartbeat=_s(5)),  # ends on stall
-    "archive_song":    StepPolicy(_s(120),    _s(2),      _s(60),       30, heartbeat=_s(10)),  # paid for: keep trying
-    "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10),
-    "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10),
+    "load_steps":      StepPolicy(_s(15),     _s(1),      _s(10),       10, durable=True),
+    "save_payload":    StepPolicy(_s(15),     _s(1),      _s(10),       10, durable=True),
+    "generate_image":  StepPolicy(_s(1800),   _s(2),      _s(60),       6,  heartbeat=_s(10), durable=True),
+    "describe_image":  StepPolicy(_s(1800),   _s(2),      _s(30),       6,  heartbeat=_s(10), durable=True),
+    "generate_lyrics": StepPolicy(_s(1800),   _s(2),      _s(60),       6,  heartbeat=_s(10), durable=True),
+    "check_nsfw":      StepPolicy(_s(1800),   _s(2),      _s(30),       6,  heartbeat=_s(10), durable=True),
+    "submit_songs":    StepPolicy(_s(1800),   _s(2),      _s(60),       6,  heartbeat=_s(10), durable=True),
+    "poll_songs":      StepPolicy(_s(1800),   _s(2),      _s(30),       0,  heartbeat=_s(10), durable=True),
+    "archive_song":    StepPolicy(_s(600),    _s(2),      _s(60),       30, heartbeat=_s(10), durable=True),
+    "store_results":   StepPolicy(_s(30),     _s(1),      _s(10),       10, durable=True),
+    "discard_smol":    StepPolicy(_s(60),     _s(1),      _s(10),       10, durable=True),
     "deliver_webhook": StepPolicy(_s(30),     _s(1),      _s(300),      12),
 }  # fmt: skip
 

@@ -1,5 +1,6 @@
 """One small interface per kind of AI call; implementations are chosen by settings."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -7,12 +8,15 @@ from workflows.models import Lyrics, Nsfw, Song
 
 
 class ProviderError(Exception):
-    """A provider call failed. `retryable=False` means asking again cannot help (bad input, content policy)."""
+    """A provider call failed. `retryable=False` means asking again cannot help (bad input, content policy).
+    `lost`: the request may have reached the provider, which may have done (and charged for) the work, but its
+    answer never arrived (a timeout, a dropped connection)."""
 
-    def __init__(self, message: str, *, retryable: bool = True, kind: str = "ProviderError"):
+    def __init__(self, message: str, *, retryable: bool = True, kind: str = "ProviderError", lost: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.kind = kind
+        self.lost = lost
 
 
 @dataclass
@@ -29,6 +33,10 @@ class SongJob:
     image_key: str
     seed: int
     params: dict | None = None  # model parameters the creator chose (duration, temperature, …)
+    since: str | None = None  # ISO time the step was first tried: how far back a lost submission is looked for
+
+
+Taken = Callable[[int, list[str]], Awaitable[set[str]]]
 
 
 class ImageProvider(Protocol):
@@ -59,8 +67,10 @@ class NsfwProvider(Protocol):
 class SongProvider(Protocol):
     name: str
 
-    async def submit(self, job: SongJob) -> list[str]:
-        """Start two song variants; return their ids. Submitting the same job again returns the same ids."""
+    async def submit(self, job: SongJob, taken: Taken | None = None) -> list[str]:
+        """Start two song variants; return their ids. Submitting the same job again returns the same ids.
+        A provider that finds a lost submission again by looking (not by an idempotency key) adopts a song only if
+        `taken(variant, [ids])` does not name it (another smol's, or another variant's)."""
 
     async def poll(self, song_ids: list[str]) -> list[Song]: ...
 

@@ -38,7 +38,7 @@ class AiSongGenerator:
         except (KeyError, TypeError):
             raise ProviderError(f"{self.name} answered lyrics without title, lyrics and style") from None
 
-    async def submit(self, job: SongJob) -> list[str]:
+    async def submit(self, job: SongJob, taken=None) -> list[str]:
         prompt = job.prompt if len(job.prompt) > LONG_PROMPT else f"{job.prompt}\n\n{job.description}".strip()
         body = {"title": job.title, "lyrics": job.lyrics, "style": job.style, "prompt": prompt,
                 "instrumental": job.instrumental}  # fmt: skip

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from activities.providers import ProviderError
 
 Recorder = Callable[[str], AbstractAsyncContextManager]
+PAID_CALL_LIMIT = "PaidCallLimit"
 
 
 class Chain:
@@ -36,23 +37,25 @@ class Chain:
         first = self.named(name)
         return Chain([first, *(p for p in self.providers if p is not first)], self.attempts, self.pause)
 
-    async def call(self, method: str, *args, record: Recorder):
-        """(result, provider name) from the first provider that answers."""
-        failures, transient = [], False
+    async def call(self, method: str, *args, record: Recorder, **kwargs):
+        """(result, provider name) from the first provider that answers. A provider whose paid calls reached their
+        cap (the recorder refuses with kind PaidCallLimit) is not asked again; the next one (a free one) may be."""
+        failures, transient, capped = [], False, False
         for provider in self.providers:
             for attempt in range(self.attempts):
                 try:
                     async with record(provider.name):
-                        return await getattr(provider, method)(*args), provider.name
+                        return await getattr(provider, method)(*args, **kwargs), provider.name
                 except ProviderError as exc:
                     failures.append(f"{provider.name}: {exc}")
+                    capped = capped or exc.kind == PAID_CALL_LIMIT
                     if not exc.retryable:
                         break
                     transient = True
                     if attempt + 1 < self.attempts:
                         await asyncio.sleep(self.pause * 2**attempt)
-        raise ProviderError("every provider failed — " + "; ".join(failures), retryable=transient,
-                            kind="ProvidersExhausted" if transient else "ProvidersRefused")  # fmt: skip
+        kind = "ProvidersExhausted" if transient else PAID_CALL_LIMIT if capped else "ProvidersRefused"
+        raise ProviderError("every provider failed — " + "; ".join(failures), retryable=transient, kind=kind)
 
 
 def as_chain(provider_or_chain) -> Chain:

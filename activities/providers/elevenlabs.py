@@ -16,7 +16,7 @@ from dataclasses import asdict
 import httpx
 
 from activities.providers import ProviderError, SongJob
-from activities.providers.http import read_audio, refusal
+from activities.providers.http import read_audio, refusal, unanswered
 from smol.errors import NotFound
 from smol.ids import song_key
 from smol.store import ObjectStore
@@ -29,6 +29,8 @@ GENERATING, COMPLETE, REFUSED = 2, 4, -1
 
 class ElevenLabsSongs:
     name = "elevenlabs"
+    pays_on_poll = True  # `poll` composes: the pipeline records (and caps) each poll as a paid call
+    free_methods = ("submit",)  # only records the job
 
     def __init__(self, http: httpx.AsyncClient, api_key: str, store: ObjectStore,
                  base_url: str = "https://api.elevenlabs.io", output_format: str = "mp3_44100_128",
@@ -41,7 +43,7 @@ class ElevenLabsSongs:
     def _job_key(music_id: str) -> str:
         return f"provider-jobs/elevenlabs/{music_id}.json"
 
-    async def submit(self, job: SongJob) -> list[str]:
+    async def submit(self, job: SongJob, taken=None) -> list[str]:
         ids = []
         for variant in (0, 1):
             music_id = "el" + hashlib.sha256(f"{job.smol_id}:{job.submission}:{variant}".encode()).hexdigest()[:30]
@@ -93,10 +95,8 @@ class ElevenLabsSongs:
                 if response.is_success:
                     return await read_audio(response, self.name)
                 text = (await response.aread()).decode(errors="replace")
-        except httpx.TimeoutException:
-            raise ProviderError("elevenlabs did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise ProviderError(f"elevenlabs could not be reached ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            raise unanswered(self.name, exc) from None
         if response.status_code in (400, 422) and any(reason in text for reason in REFUSALS):
             return None
         raise refusal(self.name, response.status_code, text, self._key)

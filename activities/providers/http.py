@@ -13,13 +13,21 @@ async def send(
     """The response if it is 2xx; else a ProviderError that says what happened without any credential in it."""
     try:
         response = await http.request(method, url, **kwargs)
-    except httpx.TimeoutException:
-        raise ProviderError(f"{service} did not answer in time") from None
-    except httpx.TransportError as exc:
-        raise ProviderError(f"{service} could not be reached ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise unanswered(service, exc) from None
     if response.is_success:
         return response
     raise refusal(service, response.status_code, response.text, secret)
+
+
+def unanswered(service: str, exc: httpx.HTTPError) -> ProviderError:
+    """The error for a request without an answer. Unless the connection was never made, the provider may have done
+    the work: the call is `lost` (and counted as paid)."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        return ProviderError(f"{service} could not be reached ({type(exc).__name__})")
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(f"{service} did not answer in time", lost=True)
+    return ProviderError(f"{service} answer was lost ({type(exc).__name__})", lost=True)
 
 
 def refusal(service: str, status_code: int, text: str, secret: str = "") -> ProviderError:

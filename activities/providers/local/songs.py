@@ -34,7 +34,7 @@ class LocalSongs:
         self.seconds = seconds
         self.delay = delay
 
-    async def submit(self, job: SongJob) -> list[str]:
+    async def submit(self, job: SongJob, taken=None) -> list[str]:
         ids = []
         for variant in (0, 1):
             music_id = music_id_for(job, variant)

@@ -1,0 +1,95 @@
+"""Durable steps: an outage costs no attempt, a step's own failures are counted across attempts (in the heartbeat
+details Temporal keeps) and end it at its policy's limit. Unit tests in Temporal's ActivityEnvironment."""
+
+import dataclasses
+
+import asyncpg
+import pytest
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.testing import ActivityEnvironment
+
+from activities.attempts import durable
+from smol.outages import is_outage
+from workflows.policies import STEP_POLICIES
+
+LIMIT = STEP_POLICIES["generate_image"].maximum_attempts
+
+
+class Step:
+    def __init__(self, error: BaseException | None):
+        self.error = error
+
+    @durable
+    async def generate_image(self, _data) -> str:
+        if self.error:
+            raise self.error
+        return "drawn"
+
+
+def environment(failures_before: int | None, attempt: int = 1) -> tuple[ActivityEnvironment, list]:
+    env = ActivityEnvironment()
+    details = [] if failures_before is None else [failures_before]
+    env.info = dataclasses.replace(env.info, activity_type="generate_image", heartbeat_details=details, attempt=attempt)
+    beats: list = []
+    env.on_heartbeat = lambda *args: beats.append(args)
+    return env, beats
+
+
+async def _raised(env, step) -> ApplicationError:
+    with pytest.raises(ApplicationError) as raised:
+        await env.run(step.generate_image, None)
+    return raised.value
+
+
+OUTAGES = [ConnectionRefusedError(111, "refused"), asyncpg.CannotConnectNowError("starting up"),
+           asyncpg.ConnectionDoesNotExistError("closed"), TimeoutError()]  # fmt: skip
+
+
+@pytest.mark.parametrize("outage", OUTAGES)
+async def test_an_outage_costs_no_attempt_however_many_came_before(outage):
+    env, beats = environment(failures_before=LIMIT - 1, attempt=500)
+    error = await _raised(env, Step(outage))
+    assert error.type == "OutageRetry" and not error.non_retryable
+    assert error.category == ApplicationErrorCategory.BENIGN
+    assert error.next_retry_delay.total_seconds() == 60  # at most a minute apart
+    assert beats[-1] == (LIMIT - 1,)  # the count of the step's own failures is kept, not raised
+
+
+async def test_a_failure_of_the_step_counts_and_stays_retryable_below_the_limit():
+    env, beats = environment(failures_before=1)
+    error = await _raised(env, Step(ApplicationError("503 from pixellab", type="ProvidersExhausted")))
+    assert error.type == "ProvidersExhausted" and not error.non_retryable
+    assert beats[-1] == (2,)
+
+
+async def test_the_last_allowed_failure_is_final_with_its_own_type():
+    env, _ = environment(failures_before=LIMIT - 1)
+    error = await _raised(env, Step(ValueError("a broken answer")))
+    assert error.non_retryable and error.type == "ValueError" and f"failed {LIMIT} times" in error.message
+
+
+async def test_final_and_benign_errors_pass_through_untouched():
+    env, beats = environment(failures_before=0)
+    final = ApplicationError("refused", type="ContentPolicy", non_retryable=True)
+    assert await _raised(env, Step(final)) is final
+    not_ready = ApplicationError("later", type="SongsNotReady", category=ApplicationErrorCategory.BENIGN)
+    assert await _raised(env, Step(not_ready)) is not_ready
+    assert beats == []
+
+
+async def test_a_first_attempt_starts_counting_from_zero():
+    env, _ = environment(failures_before=None)
+    assert await env.run(Step(None).generate_image, None) == "drawn"
+    error = await _raised(env, Step(RuntimeError("bug")))
+    assert "failed" not in error.message and not error.non_retryable
+
+
+def test_what_counts_as_an_outage():
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    assert is_outage(EndpointConnectionError(endpoint_url="http://s3"))
+    assert is_outage(ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "Put"))
+    assert not is_outage(ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}},
+                                     "Put"))  # fmt: skip
+    assert not is_outage(asyncpg.UniqueViolationError("duplicate"))
+    assert not is_outage(ValueError("bad"))
