@@ -1,18 +1,24 @@
 """The FastAPI app: resources made once in the lifespan, routers, and one handler for domain errors."""
 
+import asyncio
+import logging
 import math
 import re
 import sys
 from contextlib import asynccontextmanager
+from functools import partial
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import PlainTextResponse
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.deps import refuse_unencodable_text
+from api.errors import UNAVAILABLE, add_error_handlers, allowed_methods
 from api.metrics import MetricsMiddleware, metrics_endpoint
+from api.openapi import completed_openapi
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
@@ -53,6 +59,16 @@ COMMON_ERRORS = {
 }
 
 
+async def _migrate_when_reachable(pool: asyncpg.Pool) -> None:
+    while True:
+        try:
+            await migrate(pool)
+            return
+        except UNAVAILABLE as exc:
+            logging.getLogger("smol.api").warning("database unavailable (%r); migrating when it is back", exc)
+            await asyncio.sleep(2)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # uvicorn's --host is not handed to the app: read from the command line (other launchers: SMOL_API_HOST).
@@ -63,13 +79,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.pool = await create_pool(settings, max_size=20)
-        await migrate(app.state.pool)
+        app.state.pool = await create_pool(settings, min_size=0, max_size=20)  # connects on first use
+        app.state.migrations = asyncio.create_task(_migrate_when_reachable(app.state.pool))
+        await asyncio.wait([app.state.migrations], timeout=5)  # with Postgres down the API starts anyway (503s)
+        if app.state.migrations.done():
+            app.state.migrations.result()  # a broken migration stops the start
         app.state.store = open_store(settings)
         app.state.temporal = await connect(settings, lazy=True)
         try:
             yield
         finally:
+            app.state.migrations.cancel()
             await app.state.store.close()
             await app.state.pool.close()
 
@@ -79,12 +99,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
         responses=COMMON_ERRORS,
+        dependencies=[Depends(refuse_unencodable_text)],
         description="Durable AI music generation on Temporal, with the original Smol HTTP contract.",
     )
 
+    add_error_handlers(app)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> PlainTextResponse:
-        return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+        headers = {**(exc.headers or {}), "Allow": allowed_methods(request)} if exc.status_code == 405 else exc.headers
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
     @app.exception_handler(asyncpg.UntranslatableCharacterError)
@@ -134,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(mint.router)
     app.include_router(smols.router)
+    app.openapi = partial(completed_openapi, app, settings)
     return app
 
 

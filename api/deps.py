@@ -1,5 +1,6 @@
 """What routes receive: resources made once in the app's lifespan, and the caller's identity."""
 
+import json
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -7,7 +8,7 @@ import asyncpg
 from fastapi import Depends, Request
 from temporalio.client import Client
 
-from smol.errors import Unauthorized
+from smol.errors import InvalidInput, ServiceUnavailable, Unauthorized
 from smol.settings import Settings
 from smol.store import ObjectStore
 from smol.tokens import verify_token
@@ -22,19 +23,22 @@ class User:
     username: str = ""
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _pool(request: Request) -> asyncpg.Pool:
+async def _pool(request: Request) -> asyncpg.Pool:
+    migrations = getattr(request.app.state, "migrations", None)
+    if migrations is not None and not migrations.done():  # the API started while Postgres was down
+        raise ServiceUnavailable("the database is unavailable; try again shortly")
     return request.app.state.pool
 
 
-def _store(request: Request) -> ObjectStore:
+async def _store(request: Request) -> ObjectStore:
     return request.app.state.store
 
 
-def _temporal(request: Request) -> Client:
+async def _temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
@@ -48,7 +52,23 @@ def _token(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-def _optional_user(request: Request) -> User | None:
+async def refuse_unencodable_text(request: Request) -> None:
+    """400 for a JSON body holding a lone surrogate (spelled "\\ud800" in JSON): it could be neither stored nor
+    sent on to Temporal or back to the client. Runs for every route; only bodies with a `\\u` escape are checked."""
+    if getattr(request.scope.get("route"), "body_field", None) is None:
+        return
+    body = await request.body()  # already read (and cached) by FastAPI
+    if b"\\u" not in body:
+        return
+    try:
+        json.dumps(await request.json(), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidInput("text with a lone surrogate (or otherwise unencodable) is not accepted") from None
+    except (ValueError, RecursionError):
+        pass  # not JSON (FastAPI answers that itself), or too deep to check
+
+
+async def _optional_user(request: Request) -> User | None:
     token = _token(request)
     if token is None:
         return None
@@ -56,7 +76,7 @@ def _optional_user(request: Request) -> User | None:
     return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
 
 
-def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
+async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
     if user is None:
         raise Unauthorized("authentication required")
     return user

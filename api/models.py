@@ -1,6 +1,6 @@
 """Request bodies and response shapes, with the field names of the original wire contract."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from smol.validation import MAX_PLAYLIST, MAX_PROMPT
 
@@ -16,13 +16,21 @@ class SongParams(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     classifier_free_guidance: float | None = Field(default=None, ge=0, le=20)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_only(cls, data):
+        """JSON numbers only (62.0 is an integer too); pydantic would take `false` or "7" as numbers."""
+        if isinstance(data, dict) and any(isinstance(value, bool | str) for value in data.values()):
+            raise ValueError("song_params values must be numbers")
+        return data
+
 
 class CreateSmol(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT, description="at most 380 characters when instrumental")
-    public: bool = True
-    instrumental: bool = False
+    public: bool = Field(default=True, strict=True)  # strict: 0 or "no" is not a boolean
+    instrumental: bool = Field(default=False, strict=True)
     playlist: str | None = Field(default=None, min_length=1, max_length=MAX_PLAYLIST)
     song_model: str | None = Field(default=None, max_length=64, description="a configured song provider to ask first")
     song_params: SongParams | None = None

@@ -3,11 +3,13 @@
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse_limit(raw: str | None) -> int:
@@ -26,9 +28,17 @@ def decode_cursor(raw: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         data = json.loads(base64.b64decode(raw, validate=True))
-        return datetime.strptime(data["createdAt"], TIME_FORMAT), str(data["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        created_at, smol_id = datetime.strptime(data["createdAt"], TIME_FORMAT), data["id"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
         return None
+    if not isinstance(smol_id, str) or not storable(smol_id):
+        return None
+    return created_at, smol_id
+
+
+def storable(text: str) -> bool:
+    """Whether Postgres can hold this text: no NUL, no lone surrogate (what a JSON "\\ud800" decodes to)."""
+    return _UNSTORABLE.search(text) is None
 
 
 def encode_cursor(created_at: datetime, smol_id: str) -> str:

@@ -1,5 +1,6 @@
 """HS256 session tokens: `sub` is the user's address, `key` the passkey id, `usr` the username."""
 
+import re
 import time
 
 import jwt
@@ -9,6 +10,7 @@ from smol.settings import Settings
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def issue_token(settings: Settings, address: str, key: str = "", username: str = "") -> str:
@@ -34,4 +36,8 @@ def verify_token(settings: Settings, token: str) -> dict:
         raise Unauthorized("invalid token") from None
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise Unauthorized("invalid token")
+    for name in ("sub", "key", "usr"):  # a lone surrogate or NUL could be neither stored nor sent back
+        value = claims.get(name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise Unauthorized("invalid token")
     return claims
