@@ -144,8 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> PlainTextResponse:
         try:
             await app.state.pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError):
-            return PlainTextResponse("database unavailable", status_code=503)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("ok")
 
     from api.routers import auth, codec, events, media, mint, smols, social

@@ -11,21 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Match
 
+from smol.outages import DATABASE_DOWN
+
 log = logging.getLogger("smol.api")
 RETRY_AFTER = "5"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-# Postgres unreachable, restarting, shutting down or out of connections. OSError covers connection refused or reset,
-# a missing unix socket and timeouts (TimeoutError is an OSError), and a local object store's disk errors
-# (the store answers NotFound for a missing object).
-UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    BotoCoreError,
-    ClientError,
-)
+# Postgres or the object store unreachable, restarting, out of connections or resources (smol.outages, which the
+# pipeline's durable steps wait out), and any S3 error: none of them is the client's fault.
+UNAVAILABLE = (*DATABASE_DOWN, asyncpg.InsufficientResourcesError, BotoCoreError, ClientError)
 
 
 async def service_unavailable(request: Request, exc: Exception) -> PlainTextResponse:

@@ -105,3 +105,6 @@ class SmolDetail(BaseModel):
     wf: WorkflowState | None = None
     liked: bool
     mint: MintProgress | None = None
+    paid_calls: dict[str, int] | None = Field(
+        default=None, description="owner only: calls each provider may have charged for, over every run"
+    )

@@ -117,6 +117,9 @@ def status(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_A
         _fail(f"{response.status_code}: {response.text}")
     body = response.json()
     console.print(_steps_table(smol_id, body))
+    if body.get("paid_calls") is not None:
+        paid = ", ".join(f"{provider} {count}" for provider, count in body["paid_calls"].items())
+        console.print(f"paid calls: {paid or 'none'}")
     if "d1" in body:
         console.print(f"title: {body['d1']['Title']}  songs: {body['d1']['Song_1']}, {body['d1']['Song_2']}")
     elif (body.get("wf") or {}).get("status") in FINAL:

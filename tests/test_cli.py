@@ -30,6 +30,7 @@ def test_create_wait_then_status(stack):
     assert len(smol_id) == 64 and "done" in created.stderr
     status = _run(stack, "status", smol_id)
     assert status.returncode == 0 and "Cat" in status.stdout
+    assert "paid calls: none" in status.stdout  # the local providers cost nothing
 
 
 def test_status_of_unknown_smol_fails_clearly(stack):

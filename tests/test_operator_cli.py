@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from smol import repo
-from tests.conftest import wait_for
+from tests.conftest import CODEC_TOKEN, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
 
 BIN = Path(sys.executable).parent
@@ -85,7 +85,8 @@ async def test_search_attributes_follow_the_run(stack, http, temporal):
 
 async def test_temporal_cli_signals_work_too(stack, http):
     smol_id = await created(stack, http, "GCLITEMPORAL", "a temporal tango")
-    address = ["--address", stack.settings.temporal_address]
+    address = ["--address", stack.settings.temporal_address,  # payloads are encrypted: decode through the API
+               "--codec-endpoint", f"{stack.api_url}/codec", "--codec-auth", f"Bearer {CODEC_TOKEN}"]  # fmt: skip
     pause = subprocess.run([str(BIN / "temporal"), "workflow", "signal", "--workflow-id", smol_id, "--name", "pause",
                             "--input", "{}", *address], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert pause.returncode == 0, pause.stderr

@@ -78,7 +78,7 @@ async def test_past_the_cap_a_free_fallback_still_finishes_the_smol(stack, pool,
     assert (await repo.load_steps(pool, smol_id))["image"]["provider"] == "local"
 
 
-async def test_refusals_are_not_paid_and_a_lost_answer_is(stack, pool, temporal, task_queue, pixellab):
+async def test_refusals_are_not_paid_and_a_lost_answer_is(stack, pool, temporal, http, task_queue, pixellab):
     pixellab.faults = [503, "lost", 503]
     async with httpx.AsyncClient(timeout=2.0) as client:
         activities = activities_with(stack, pool, image=pixellab_chain(client, pixellab))
@@ -89,6 +89,9 @@ async def test_refusals_are_not_paid_and_a_lost_answer_is(stack, pool, temporal,
                             smol_id)  # fmt: skip
     assert [(r["ok"], r["paid"]) for r in rows] == [(False, False), (False, True), (False, False), (True, True)]
     assert (await repo.paid_calls(pool, smol_id))["pixellab"] == 2 == pixellab.done("POST", IMAGE_PATH)
+    owner = (await http.get(f"/{smol_id}", headers=stack.auth("GFAIL"))).json()
+    assert owner["paid_calls"] == {"pixellab": 2}  # the local providers of the other steps cost nothing
+    assert "paid_calls" not in (await http.get(f"/{smol_id}", headers=stack.auth("GOTHER"))).json()
 
 
 async def test_elevenlabs_lost_compositions_stay_within_the_cap(stack, pool, temporal, task_queue, elevenlabs):

@@ -10,7 +10,7 @@ from tests.audio import decode_mp3, estimate_bpm, rms
 from tests.conftest import ADDRESS, wait_for
 
 
-async def test_every_step_runs_and_the_row_has_the_contract_shape(finished_smol, pool):
+async def test_every_step_runs_and_the_row_has_the_contract_shape(stack, finished_smol, pool):
     d1, kv = finished_smol["d1"], finished_smol["kv_do"]
     assert set(d1) == {"Id", "Title", "Song_1", "Song_2", "Created_At", "Public", "Instrumental", "Plays", "Views",
                        "Address", "Mint_Token", "Mint_Amm"}  # fmt: skip
@@ -18,7 +18,8 @@ async def test_every_step_runs_and_the_row_has_the_contract_shape(finished_smol,
     assert kv["image"] is True and "house" in kv["lyrics"]["style"] and kv["nsfw"] == {"safe": True, "categories": []}
     assert kv["payload"]["prompt"] == "a house party of frogs"
     assert kv["song_ids"] == [d1["Song_1"], d1["Song_2"]]
-    assert [s["audio"] for s in kv["songs"]] == [f"/song/{d1['Song_1']}.mp3", f"/song/{d1['Song_2']}.mp3"]
+    songs = [f"{stack.api_url}/song/{d1['Song_1']}.mp3", f"{stack.api_url}/song/{d1['Song_2']}.mp3"]
+    assert [s["audio"] for s in kv["songs"]] == songs  # absolute: playable from a frontend on another origin
     assert await pool.fetchval("SELECT count(*) FROM playlists WHERE title = 'frogs' AND id = $1", d1["Id"]) == 1
     steps = {row["step"] for row in await pool.fetch("SELECT step FROM smol_steps WHERE smol_id = $1", d1["Id"])}
     assert steps == {"payload", "image", "description", "lyrics", "nsfw", "song_ids"}
@@ -73,7 +74,8 @@ async def test_private_smol_is_visible_to_its_owner_only(stack, http):
     while_running = await http.get(f"/{smol_id}", headers=stack.auth("GSTRANGER"))
     owner_view = await wait_for(http, smol_id, stack.auth("GOWNER"))
     assert owner_view["d1"]["Public"] == 0
-    assert while_running.status_code == 404
+    assert while_running.status_code == 200  # progress only, nothing of its content
+    assert set(while_running.json()) == {"kv_do", "wf", "liked"} and set(while_running.json()["kv_do"]) == {"image"}
     assert (await http.get(f"/{smol_id}")).status_code == 404
     assert (await http.get(f"/{smol_id}", headers=stack.auth("GSTRANGER"))).status_code == 404
     assert smol_id not in [s["Id"] for s in (await http.get("/")).json()["smols"]]

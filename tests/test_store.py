@@ -10,6 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from smol.errors import InvalidInput, NotFound
+from smol.ids import new_smol_id
 from smol.store import FileStore, S3Store, check_key
 from tests.conftest import free_port
 
@@ -109,7 +110,7 @@ async def test_keys_that_could_escape_the_root_are_refused(store, tmp_path, key)
 
 
 @pytest.mark.parametrize("presign", [False, True])
-async def test_the_api_serves_media_from_s3(stack, s3_endpoint, presign):
+async def test_the_api_serves_media_from_s3(stack, pool, s3_endpoint, presign):
     from tests.conftest import _stop
 
     bucket = make_bucket(s3_endpoint)
@@ -119,6 +120,8 @@ async def test_the_api_serves_media_from_s3(stack, s3_endpoint, presign):
     store = S3Store(bucket, "media", endpoint_url=s3_endpoint, **CREDENTIALS)
     try:
         await store.put("abcdef.mp3", b"0123456789" * 10, "audio/mpeg")
+        owner = "INSERT INTO smols (id, title, song_1, song_2, address) VALUES ($1, 't', 'abcdef', 'abcdeg', 'GS3')"
+        await pool.execute(owner, new_smol_id())  # a public smol owns the song
         async with httpx.AsyncClient(base_url=url, follow_redirects=True) as client:
             whole = await client.get("/song/abcdef.mp3")
             part = await client.get("/song/abcdef.mp3", headers={"Range": "bytes=10-19"})

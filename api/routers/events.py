@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
+from api.errors import UNAVAILABLE
 from api.routers.smols import NOT_FOUND, public_base, smol_detail
 from smol.errors import SmolError
 
@@ -52,6 +53,9 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 body = await smol_detail(pool, temporal, id, viewer, base)
             except SmolError as exc:  # deleted, or Temporal went away: tell the client and close
                 yield _event("error", {"status": exc.status_code, "message": str(exc)})
+                return
+            except UNAVAILABLE:  # Postgres or the store went away mid-stream: the client may reconnect later
+                yield _event("error", {"status": 503, "message": "a service behind the API is unavailable"})
                 return
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

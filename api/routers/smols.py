@@ -288,6 +288,8 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, base: st
         if mint is not None:
             body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
                             "error": mint["error"]}  # fmt: skip
+        if row["address"] == viewer:
+            body["paid_calls"] = await repo.paid_calls(pool, smol_id)
         return body
     if await repo.get_smol(pool, smol_id) is not None:
         raise NotFound("smol not found")  # finished, and not for this viewer
@@ -295,7 +297,10 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, base: st
     kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
     if not repo.visible_in_progress(kv_do, viewer):
         return {"kv_do": {"image": kv_do["image"]}, "wf": {"status": wf["status"]}, "liked": False}
-    return {"kv_do": _with_absolute_audio(kv_do, base), "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
+    body = {"kv_do": _with_absolute_audio(kv_do, base), "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
+    if viewer is not None and (kv_do.get("payload") or {}).get("address") == viewer:
+        body["paid_calls"] = await repo.paid_calls(pool, smol_id)
+    return body
 
 
 OWNER_ERRORS = {
