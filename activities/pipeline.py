@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.attempts import beat, durable
 from activities.providers import ProviderError, Providers, SongJob
+from activities.providers.billing import Meter, metered
 from activities.providers.chain import PAID_CALL_LIMIT, as_chain
 from smol import repo
 from smol.errors import InvalidInput
@@ -59,7 +60,6 @@ from workflows.models import (
 )  # fmt: skip
 
 HEARTBEAT_POLL_LIMIT = 10.0  # poll intervals up to this many seconds wait inside one heartbeating activity
-FREE_PROVIDERS = {"local"}  # runs on our own worker: no call of it costs anything
 
 
 @asynccontextmanager
@@ -130,50 +130,50 @@ class SmolActivities:
     async def _ask(self, chain, method: str, *args, smol_id: str, step: str, **kwargs):
         """(result, provider name) from the step's provider chain; a total failure becomes a Temporal error that
         keeps its retryability. Heartbeats meanwhile, so a worker that dies mid-call is noticed in seconds."""
-        chain = as_chain(chain)
-
-        def record(name: str):
-            free = name in FREE_PROVIDERS or method in getattr(chain.named(name), "free_methods", ())
-            return self._recorded(smol_id, step, name, paid=not free)
-
         try:
             async with heartbeating():
-                return await chain.call(method, *args, **kwargs, record=record)
+                return await as_chain(chain).call(method, *args, **kwargs,
+                                                  record=lambda name: self._recorded(smol_id, step, name))  # fmt: skip
         except ProviderError as exc:
             raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
 
     @asynccontextmanager
-    async def _recorded(self, smol_id: str, step: str, provider: str, paid: bool):
+    async def _recorded(self, smol_id: str, step: str, provider: str):
         """Record one provider call: in `provider_calls` before it is made (so a worker that dies mid-call leaves it
-        counted) and with its outcome after, in the metrics and the log. A paid call past the run's cap for this step
-        is refused before it is made."""
+        counted) and with its outcome and billable requests after, in the metrics and the log. A billable request
+        past the run's cap for this step is refused before it is sent (PaidCallLimit)."""
         run_id = activity.info().workflow_run_id
-        call_id = await repo.start_provider_call(self.pool, smol_id, step, provider, run_id, paid, self.max_paid_calls)
-        if call_id is None:
-            message = f"{provider} was paid {self.max_paid_calls} times for the {step} step of this run; no more"
-            raise ProviderError(f"{message} (SMOL_MAX_PAID_CALLS_PER_STEP)", retryable=False, kind=PAID_CALL_LIMIT)
+        call_id = await repo.start_provider_call(self.pool, smol_id, step, provider, run_id)
+
+        async def guard(units_in_this_call: int) -> None:
+            spent = await repo.units_spent(self.pool, smol_id, step, run_id, but=call_id) + units_in_this_call
+            if spent >= self.max_paid_calls:
+                message = f"{spent} paid requests made for the {step} step of this run; no more"
+                raise ProviderError(f"{message} (SMOL_MAX_PAID_CALLS_PER_STEP)", retryable=False, kind=PAID_CALL_LIMIT)
+
         started = time.monotonic()
-        error, answered = None, True
+        error = None
+        meter = Meter(guard)
         try:
-            yield
+            async with metered(meter):
+                yield
         except ProviderError as exc:
-            error, answered = f"{exc.kind}: {exc}", not exc.lost
+            error = f"{exc.kind}: {exc}"
             raise
-        except BaseException as exc:  # a bug after the answer, a cancel or a timeout mid-call: it may have been paid
-            error, answered = f"{type(exc).__name__}: {exc}", False
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
             elapsed = timedelta(seconds=time.monotonic() - started)
-            meter = activity.metric_meter().with_additional_attributes({"step": step, "provider": provider})
-            meter.create_histogram_timedelta("smol_provider_call_duration", unit="ms").record(elapsed)
+            metrics = activity.metric_meter().with_additional_attributes({"step": step, "provider": provider})
+            metrics.create_histogram_timedelta("smol_provider_call_duration", unit="ms").record(elapsed)
             if error is not None:
-                meter.create_counter("smol_provider_errors").add(1)
+                metrics.create_counter("smol_provider_errors").add(1)
             milliseconds = elapsed // timedelta(milliseconds=1)
-            activity.logger.info("%s call to %s took %d ms%s", step, provider, milliseconds,
-                                 f" and failed: {error}" if error else "")  # fmt: skip
-            charged = paid and (error is None or not answered)
+            activity.logger.info("%s call to %s took %d ms, %d billable%s", step, provider, milliseconds, meter.units,
+                                 f", and failed: {error}" if error else "")  # fmt: skip
             await outlasting_outages(lambda: repo.finish_provider_call(self.pool, call_id, milliseconds, error is None,
-                                                                       error, charged))  # fmt: skip
+                                                                       error, meter.units))  # fmt: skip
 
     @activity.defn
     @durable
@@ -314,7 +314,7 @@ class SmolActivities:
             while True:
                 try:
                     if getattr(provider, "pays_on_poll", False):  # ElevenLabs: a poll composes a missing song
-                        async with self._recorded(data.smol_id, "songs", provider.name, paid=True):
+                        async with self._recorded(data.smol_id, "songs", provider.name):
                             songs = await provider.poll(data.song_ids)
                     else:
                         songs = await provider.poll(data.song_ids)
@@ -348,7 +348,7 @@ class SmolActivities:
         if not await self.store.exists(key):
             source = as_chain(self.providers.songs)
             try:
-                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider, paid=False):
+                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider):
                     audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
             except ProviderError as exc:
                 raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None

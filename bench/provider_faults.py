@@ -79,10 +79,11 @@ async def run(args) -> None:
             "WHERE step IN ('image', 'description', 'lyrics', 'nsfw') GROUP BY 1")}  # fmt: skip
         kept_songs = await conn.fetchval(
             "SELECT count(*) FROM smol_songs so JOIN smols s ON s.id = so.smol_id WHERE so.provider = 'elevenlabs'")
-        has_paid = await conn.fetchval("SELECT true FROM information_schema.columns "
-                                       "WHERE table_name = 'provider_calls' AND column_name = 'paid'")  # fmt: skip
+        has_units = await conn.fetchval("SELECT true FROM information_schema.columns "
+                                        "WHERE table_name = 'provider_calls' AND column_name = 'units'")  # fmt: skip
+        counted = "sum(units)" if has_units else "count(*) FILTER (WHERE ok)"  # before: only answered calls
         paid = {row["provider"]: row["n"] for row in await conn.fetch(
-            f"SELECT provider, count(*) AS n FROM provider_calls WHERE {'paid' if has_paid else 'ok'} GROUP BY 1")}
+            f"SELECT provider, {counted} AS n FROM provider_calls GROUP BY 1")}
         await conn.close()
         await pool.close()
         print(f"cores: {os.cpu_count()}, smols: {args.smols}, completed: {done}, every fake: "
@@ -97,7 +98,7 @@ async def run(args) -> None:
                    "aisonggenerator": kept.get("aisonggenerator", 0), "elevenlabs (songs)": kept_songs}  # fmt: skip
         recorded = {"pixellab": paid.get("pixellab", 0), "cloudflare": paid.get("cloudflare", 0),
                     "aisonggenerator": paid.get("aisonggenerator", 0), "elevenlabs (songs)": paid.get("elevenlabs", 0)}
-        label = "recorded paid" if has_paid else "recorded ok"
+        label = "recorded paid" if has_units else "recorded ok"
         print(f"  {'provider':<20} {'work done (billed)':>18} {'kept':>6} {'billed/kept':>12} {label:>14}")
         for name, work in done_by.items():
             ratio = work / kept_by[name] if kept_by[name] else float("nan")

@@ -22,12 +22,12 @@ def visible_to(viewer: str | None, alias: str = "s") -> str:
 
 
 def visible_in_progress(kv_do: dict, viewer: str | None) -> bool:
-    """The same rule for a smol still being made, from its step data in the `kv_do` shape (`payload`, `nsfw`): the
-    public flag it was asked for, and not flagged unsafe (so far)."""
+    """The same rule for a smol still being made, from its step data in the `kv_do` shape (`payload`, `nsfw`): asked
+    for in public, and already found safe (until the verdict is in, its prompt and what came of it may be unsafe)."""
     payload = kv_do.get("payload") or {}
     if viewer is not None and payload.get("address") == viewer:
         return True
-    return payload.get("public") is True and (kv_do.get("nsfw") or {}).get("safe") is not False
+    return payload.get("public") is True and (kv_do.get("nsfw") or {}).get("safe") is True
 
 
 async def save_step(pool: asyncpg.Pool, smol_id: str, step: str, data) -> None:
@@ -85,38 +85,36 @@ async def song_object(pool: asyncpg.Pool, music_id: str) -> str | None:
     return await pool.fetchval("SELECT object_key FROM smol_songs WHERE music_id = $1", music_id)
 
 
-async def start_provider_call(pool: asyncpg.Pool, smol_id: str, step: str, provider: str, run_id: str,
-                              paid: bool, cap: int | None) -> int | None:  # fmt: skip
-    """Record a call before it is made; None (nothing recorded) when the run's paid calls of this step reached `cap`."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('paid:' || $1 || $2 || $3))", smol_id, step, run_id)
-        if paid and cap is not None:
-            made = await conn.fetchval(
-                "SELECT count(*) FROM provider_calls WHERE smol_id = $1 AND step = $2 AND run_id = $3 AND paid",
-                smol_id, step, run_id,
-            )  # fmt: skip
-            if made >= cap:
-                return None
-        return await conn.fetchval(
-            "INSERT INTO provider_calls (smol_id, step, provider, run_id, paid) VALUES ($1, $2, $3, $4, $5) "
-            "RETURNING id",
-            smol_id, step, provider, run_id, paid,
-        )  # fmt: skip
+async def start_provider_call(pool: asyncpg.Pool, smol_id: str, step: str, provider: str, run_id: str) -> int:
+    """Record a call before it is made; its id."""
+    return await pool.fetchval(
+        "INSERT INTO provider_calls (smol_id, step, provider, run_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        smol_id, step, provider, run_id,
+    )  # fmt: skip
+
+
+async def units_spent(pool: asyncpg.Pool, smol_id: str, step: str, run_id: str, but: int) -> int:
+    """Billable requests of this step in this run, in calls other than `but` (a call still running counts one)."""
+    return await pool.fetchval(
+        "SELECT coalesce(sum(coalesce(units, 1)), 0) FROM provider_calls "
+        "WHERE smol_id = $1 AND step = $2 AND run_id = $3 AND id <> $4",
+        smol_id, step, run_id, but,
+    )  # fmt: skip
 
 
 async def finish_provider_call(pool: asyncpg.Pool, call_id: int, duration_ms: int, ok: bool, error: str | None,
-                               paid: bool) -> None:  # fmt: skip
+                               units: int) -> None:  # fmt: skip
     await pool.execute(
-        "UPDATE provider_calls SET duration_ms = $2, ok = $3, error = $4, paid = $5 WHERE id = $1",
-        call_id, duration_ms, ok, error, paid,
+        "UPDATE provider_calls SET duration_ms = $2, ok = $3, error = $4, units = $5 WHERE id = $1",
+        call_id, duration_ms, ok, error, units,
     )  # fmt: skip
 
 
 async def paid_calls(pool: asyncpg.Pool, smol_id: str) -> dict[str, int]:
-    """What the smol cost so far: calls each provider may have charged for, over every run."""
+    """What the smol cost so far: the requests each provider may have billed, over every run."""
     rows = await pool.fetch(
-        "SELECT provider, count(*) AS n FROM provider_calls WHERE smol_id = $1 AND paid GROUP BY provider "
-        "ORDER BY provider",
+        "SELECT provider, sum(coalesce(units, 1)) AS n FROM provider_calls WHERE smol_id = $1 "
+        "GROUP BY provider HAVING sum(coalesce(units, 1)) > 0 ORDER BY provider",
         smol_id,
     )
     return {row["provider"]: row["n"] for row in rows}

@@ -93,3 +93,22 @@ def test_what_counts_as_an_outage():
                                      "Put"))  # fmt: skip
     assert not is_outage(asyncpg.UniqueViolationError("duplicate"))
     assert not is_outage(ValueError("bad"))
+
+
+async def test_an_os_error_is_an_outage_only_where_a_service_raised_it(tmp_path):
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    from smol.store import FileStore
+
+    with pytest.raises(UnidentifiedImageError) as broken:  # an OSError: a broken answer, not an outage
+        Image.open(io.BytesIO(b"\x89PNG\r\n\x1a\n broken"))
+    assert not is_outage(broken.value)
+    (tmp_path / "full").mkdir()
+    with pytest.raises(OSError) as refused:  # the disk refuses (a directory in the way), as a full disk would
+        await FileStore(tmp_path).put("full", b"x")
+    assert is_outage(refused.value)
+    with pytest.raises(OSError) as no_database:  # Postgres not running: its socket is missing
+        await asyncpg.connect(f"postgresql://nobody@/none?host={tmp_path}/no-socket-here", timeout=2)
+    assert is_outage(no_database.value)

@@ -20,7 +20,7 @@ async def read_events(http, path: str, headers: dict | None = None) -> list[tupl
 
 async def test_events_follow_every_step_and_end_with_the_final_state(stack, http):
     created = await http.post("/", json={"prompt": "an evented disco"}, headers=stack.auth("GEVENTS"))
-    events = await read_events(http, f"/{created.text}/events")
+    events = await read_events(http, f"/{created.text}/events", stack.auth("GEVENTS"))  # its creator watches
 
     names = [name for name, _ in events]
     assert names[-1] == "end" and set(names[:-1]) == {"state"}
@@ -86,3 +86,13 @@ async def test_many_watchers_of_one_smol_share_one_workflow_view(stack, http, po
     assert all(seen >= 1 for seen in watchers)
     # 8 clients polling every 0.5 s for 3 s would be ~48 views each on their own; shared, one per 0.4 s
     assert 1 <= views <= 14, views
+
+
+async def test_others_see_a_public_smol_only_once_it_was_found_safe(stack, http):
+    created = await http.post("/", json={"prompt": "a disco for everyone"}, headers=stack.auth("GEVENTS"))
+    states = [data for name, data in await read_events(http, f"/{created.text}/events") if name == "state"]
+    for state in states:
+        if "d1" not in state and (state["kv_do"].get("nsfw") or {}).get("safe") is not True:
+            assert set(state["kv_do"]) == {"image"} and set(state["wf"]) == {"status"}, state
+    assert any(set(state["kv_do"]) == {"image"} for state in states)  # it was watched before the verdict
+    assert "d1" in states[-1] and states[-1]["kv_do"]["payload"]["prompt"] == "a disco for everyone"

@@ -191,14 +191,22 @@ def work_done(faults) -> dict:
     }
 
 
-async def test_providers_failing_and_hanging(faults, fault_pool):
+async def faulty_batch(faults, count: int, label: str, **knobs) -> tuple[list, dict]:
+    """A batch run to the end with every fake's `knobs` set (e.g. failure_rate=0.3); its handles, and the fakes'
+    work before it."""
     faults.reset_fakes()
     for fake in faults.fakes:
-        fake.failure_rate, fake.drop_rate = 0.3, 0.1
+        for knob, value in knobs.items():
+            setattr(fake, knob, value)
     before = work_done(faults)
-    handles = await start_batch(faults, 6, "flaky providers")
+    handles = await start_batch(faults, count, label)
     await finish(faults, handles)
     faults.reset_fakes()
+    return handles, before
+
+
+async def test_providers_failing_and_hanging(faults, fault_pool):
+    handles, before = await faulty_batch(faults, 6, "flaky providers", failure_rate=0.3, drop_rate=0.1)
     await assert_paid_once_and_consistent(faults, fault_pool, handles, before)
 
 
@@ -281,7 +289,7 @@ async def test_postgres_restarts(faults):
 
 async def _paid_per_step(pool, handles) -> dict[tuple[str, str], int]:
     rows = await pool.fetch(
-        "SELECT smol_id, step, count(*) AS n FROM provider_calls WHERE smol_id = ANY($1::text[]) AND paid "
+        "SELECT smol_id, step, sum(units) AS n FROM provider_calls WHERE smol_id = ANY($1::text[]) "
         "GROUP BY smol_id, step",
         [h.id for h in handles],
     )
@@ -291,13 +299,7 @@ async def _paid_per_step(pool, handles) -> dict[tuple[str, str], int]:
 async def test_lost_answers_are_all_counted_and_capped(faults, fault_pool):
     """With 30 % refusals and 10 % lost answers (the work done, the answer dropped) on every provider, every smol
     completes, no step of a smol is paid more than the cap, and the cost recorded is the work the providers did."""
-    faults.reset_fakes()
-    for fake in faults.fakes:
-        fake.failure_rate, fake.lost_rate = 0.3, 0.1
-    before = work_done(faults)
-    handles = await start_batch(faults, 8, "lost answers")
-    await finish(faults, handles)
-    faults.reset_fakes()
+    handles, before = await faulty_batch(faults, 8, "lost answers", failure_rate=0.3, lost_rate=0.1)
     paid = await _paid_per_step(fault_pool, handles)
     assert max(paid.values()) <= PAID_CAP, paid
     steps = {step: sum(n for (_, s), n in paid.items() if s == step) for step in STEPS_PAID}

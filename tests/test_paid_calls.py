@@ -85,9 +85,9 @@ async def test_refusals_are_not_paid_and_a_lost_answer_is(stack, pool, temporal,
         async with worker_for(temporal, task_queue, activities):
             smol_id, handle = await start_smol(temporal, task_queue, prompt="a frog paid for twice")
             await handle.result()
-    rows = await pool.fetch("SELECT ok, paid FROM provider_calls WHERE smol_id = $1 AND step = 'image' ORDER BY id",
+    rows = await pool.fetch("SELECT ok, units FROM provider_calls WHERE smol_id = $1 AND step = 'image' ORDER BY id",
                             smol_id)  # fmt: skip
-    assert [(r["ok"], r["paid"]) for r in rows] == [(False, False), (False, True), (False, False), (True, True)]
+    assert [(r["ok"], r["units"]) for r in rows] == [(False, 0), (False, 1), (False, 0), (True, 1)]
     assert (await repo.paid_calls(pool, smol_id))["pixellab"] == 2 == pixellab.done("POST", IMAGE_PATH)
     owner = (await http.get(f"/{smol_id}", headers=stack.auth("GFAIL"))).json()
     assert owner["paid_calls"] == {"pixellab": 2}  # the local providers of the other steps cost nothing

@@ -16,6 +16,7 @@ from dataclasses import asdict
 import httpx
 
 from activities.providers import ProviderError, SongJob
+from activities.providers.billing import billable
 from activities.providers.http import read_audio, refusal, unanswered
 from smol.errors import NotFound
 from smol.ids import song_key
@@ -25,12 +26,12 @@ from workflows.models import Song
 PROMPT_LIMIT = 2000
 REFUSALS = ("bad_prompt", "bad_composition_plan")
 GENERATING, COMPLETE, REFUSED = 2, 4, -1
+REFUSED_PROMPT = "PromptRefused"
 
 
 class ElevenLabsSongs:
     name = "elevenlabs"
-    pays_on_poll = True  # `poll` composes: the pipeline records (and caps) each poll as a paid call
-    free_methods = ("submit",)  # only records the job
+    pays_on_poll = True  # `poll` composes a missing song: the pipeline meters each poll as a provider call
 
     def __init__(self, http: httpx.AsyncClient, api_key: str, store: ObjectStore,
                  base_url: str = "https://api.elevenlabs.io", output_format: str = "mp3_44100_128",
@@ -70,9 +71,12 @@ class ElevenLabsSongs:
             job = SongJob(**json.loads(await self.store.get(self._job_key(music_id))))
         except NotFound:
             raise ProviderError(f"elevenlabs has no job {music_id}", retryable=False) from None
-        audio = await self._compose(job)
-        if audio is None:
-            return REFUSED
+        try:
+            audio = await self._compose(job)
+        except ProviderError as exc:
+            if exc.kind == REFUSED_PROMPT:
+                return REFUSED
+            raise
         await self.store.put(song_key(music_id), audio, "audio/mpeg")
         await self.store.delete(self._job_key(music_id))
         return COMPLETE
@@ -85,21 +89,22 @@ class ElevenLabsSongs:
         return {"prompt": prompt[:PROMPT_LIMIT], "music_length_ms": min(max(seconds, 10), 300) * 1000,
                 "model_id": self.model, "force_instrumental": job.instrumental}  # fmt: skip
 
-    async def _compose(self, job: SongJob) -> bytes | None:
-        """The song's audio, or None when ElevenLabs refuses the prompt."""
+    async def _compose(self, job: SongJob) -> bytes:
+        """The song's audio (a billable request; a refused prompt is not billed: PromptRefused)."""
         url = f"{self.base_url}/v1/music"
         headers = {"xi-api-key": self._key}
-        try:
-            async with self.http.stream("POST", url, params={"output_format": self.output_format},
-                                        json=self._body(job), headers=headers) as response:  # fmt: skip
-                if response.is_success:
-                    return await read_audio(response, self.name)
-                text = (await response.aread()).decode(errors="replace")
-        except httpx.HTTPError as exc:
-            raise unanswered(self.name, exc) from None
-        if response.status_code in (400, 422) and any(reason in text for reason in REFUSALS):
-            return None
-        raise refusal(self.name, response.status_code, text, self._key)
+        async with billable():
+            try:
+                async with self.http.stream("POST", url, params={"output_format": self.output_format},
+                                            json=self._body(job), headers=headers) as response:  # fmt: skip
+                    if response.is_success:
+                        return await read_audio(response, self.name)
+                    text = (await response.aread()).decode(errors="replace")
+            except httpx.HTTPError as exc:
+                raise unanswered(self.name, exc) from None
+            if response.status_code in (400, 422) and any(reason in text for reason in REFUSALS):
+                raise ProviderError("elevenlabs refused the prompt", retryable=False, kind=REFUSED_PROMPT)
+            raise refusal(self.name, response.status_code, text, self._key)
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
         try:

@@ -1,8 +1,11 @@
 """Calling a provider's HTTP API: transient failures are retryable, refusals are not, and no secret leaks."""
 
+from contextlib import nullcontext
+
 import httpx
 
 from activities.providers import ProviderError
+from activities.providers.billing import billable
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -10,14 +13,16 @@ TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 async def send(
     http: httpx.AsyncClient, service: str, method: str, url: str, *, secret: str = "", **kwargs
 ) -> httpx.Response:
-    """The response if it is 2xx; else a ProviderError that says what happened without any credential in it."""
-    try:
-        response = await http.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        raise unanswered(service, exc) from None
-    if response.is_success:
-        return response
-    raise refusal(service, response.status_code, response.text, secret)
+    """The response if it is 2xx; else a ProviderError that says what happened without any credential in it.
+    A POST asks the provider for paid work: it is metered (billing.py)."""
+    async with billable() if method == "POST" else nullcontext():
+        try:
+            response = await http.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise unanswered(service, exc) from None
+        if response.is_success:
+            return response
+        raise refusal(service, response.status_code, response.text, secret)
 
 
 def unanswered(service: str, exc: httpx.HTTPError) -> ProviderError:
