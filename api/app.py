@@ -110,11 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers = {**(exc.headers or {}), "Allow": allowed_methods(request)} if exc.status_code == 405 else exc.headers
         return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=headers)
 
-    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
-    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    @app.exception_handler(asyncpg.exceptions.DataError)
     async def unstorable_text(request: Request, exc: Exception) -> PlainTextResponse:
-        # Postgres text cannot hold NUL (or characters outside UTF-8); the input is wrong, not the server.
-        return PlainTextResponse("text with NUL or invalid characters cannot be stored", status_code=400)
+        # Postgres refused a value (text with NUL or outside UTF-8, a number out of range): the input is wrong.
+        return PlainTextResponse("a value in the request cannot be stored", status_code=400)
 
     @app.exception_handler(SmolError)
     async def domain_error(request: Request, exc: SmolError) -> PlainTextResponse:

@@ -31,6 +31,8 @@ async def _pool(request: Request) -> asyncpg.Pool:
     migrations = getattr(request.app.state, "migrations", None)
     if migrations is not None and not migrations.done():  # the API started while Postgres was down
         raise ServiceUnavailable("the database is unavailable; try again shortly")
+    if migrations is not None and migrations.exception() is not None:  # Postgres came back, a migration failed
+        raise ServiceUnavailable("the database schema could not be brought up to date; see the API's log")
     return request.app.state.pool
 
 

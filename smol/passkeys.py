@@ -22,11 +22,13 @@ async def register(pool: asyncpg.Pool, *, challenge: str, credential_id: str, ad
     async with pool.acquire() as conn, conn.transaction():
         if not await spend_challenge(conn, challenge):
             raise Unauthorized("this registration was already used")
-        # rows from before 007 are outside the unique index: look for them here
-        if await conn.fetchval(
-            "SELECT true FROM passkeys WHERE address = $1 AND credential_id <> $2 LIMIT 1", address, credential_id
-        ):
-            raise Conflict(ADDRESS_BOUND)
+        # A row from before 007 (unproven) binding this address to another credential was planted through the old
+        # hole: a wallet address derives from one credential id only. It can never log in; it must not lock out the
+        # owner either.
+        await conn.execute(
+            "DELETE FROM passkeys WHERE address = $1 AND credential_id <> $2 AND NOT address_proven",
+            address, credential_id,
+        )  # fmt: skip
         try:
             await conn.execute(
                 "INSERT INTO passkeys (credential_id, address, username, public_key, sign_count, address_proven) "

@@ -283,13 +283,23 @@ async def test_without_contract_id_the_server_derives_the_address(stack, http, p
 async def test_an_address_already_bound_to_a_passkey_is_409_and_nothing_is_stored(http, pool):
     device = SoftWebauthnDevice()
     credential = registration(device)
-    # a binding made before addresses were proven (migration 007) holds this wallet's address
-    await pool.execute("INSERT INTO passkeys (credential_id, address, public_key) VALUES ($1, $2, $3)",
-                       "legacy-" + os.urandom(8).hex(), wallet_of(credential), b"k")  # fmt: skip
+    await pool.execute("INSERT INTO passkeys (credential_id, address, public_key, address_proven) VALUES ($1, $2, $3, "
+                       "true)", "bound-" + os.urandom(8).hex(), wallet_of(credential), b"k")  # fmt: skip
     for address in (wallet_of(credential), None):
         bound = await login(http, "create", credential, address, username="late")
         assert bound.status_code == 409 and "already bound" in bound.text
         assert await nothing_stored(pool, credential, "late")
+
+
+async def test_a_binding_planted_through_the_old_hole_does_not_lock_the_owner_out(http, pool):
+    device = SoftWebauthnDevice()
+    credential = registration(device)
+    planted = "planted-" + os.urandom(8).hex()  # before 007, anyone could bind any address to their own credential
+    await pool.execute("INSERT INTO passkeys (credential_id, address, public_key) VALUES ($1, $2, $3)",
+                       planted, wallet_of(credential), b"k")  # fmt: skip
+    owner = await login(http, "create", credential, None)
+    assert owner.status_code == 200
+    assert not await pool.fetchval("SELECT true FROM passkeys WHERE credential_id = $1", planted)
 
 
 async def test_the_database_binds_an_address_to_one_proven_passkey(pool):

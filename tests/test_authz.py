@@ -479,3 +479,12 @@ async def test_finished_private_smols_stay_hidden_while_watched(stack, http, poo
             await asyncio.sleep(0.2)
     assert seen and all(set(body) == PROGRESS_KEYS and set(body["kv_do"]) == {"image"} for body in seen), seen
     assert (await http.get(f"/{created.text}", headers=stack.auth(OWNER))).json()["d1"]["Public"] == 0
+
+
+async def test_a_like_of_a_smol_that_went_private_can_be_undone_not_redone(stack, http, pool):
+    smol = await insert_smol(pool, kind="public")
+    assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 204
+    await pool.execute("UPDATE smols SET public = false WHERE id = $1", smol["id"])
+    assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 204  # unliked
+    assert smol["id"] not in (await http.get("/likes", headers=stack.auth(OTHER))).json()
+    assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 404  # not again

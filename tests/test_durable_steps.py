@@ -1,14 +1,19 @@
 """Durable steps: an outage costs no attempt, a step's own failures are counted across attempts (in the heartbeat
 details Temporal keeps) and end it at its policy's limit. Unit tests in Temporal's ActivityEnvironment."""
 
+import asyncio
 import dataclasses
+from datetime import timedelta
 
 import asyncpg
 import pytest
+from temporalio import activity, workflow
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import Worker
 
-from activities.attempts import durable
+from activities.attempts import beat, durable
 from smol.outages import is_outage
 from workflows.policies import STEP_POLICIES
 
@@ -112,3 +117,47 @@ async def test_an_os_error_is_an_outage_only_where_a_service_raised_it(tmp_path)
     with pytest.raises(OSError) as no_database:  # Postgres not running: its socket is missing
         await asyncpg.connect(f"postgresql://nobody@/none?host={tmp_path}/no-socket-here", timeout=2)
     assert is_outage(no_database.value)
+
+
+SCRIPT: list = []  # what each attempt of the scripted step does, in turn
+
+
+@activity.defn(name="scripted_step")
+async def scripted_step(_: str) -> str:
+    @durable
+    async def run(self, data):
+        for _ in range(3):  # heartbeats throttled by the SDK, as a long provider call sends them
+            beat()
+            await asyncio.sleep(0.05)
+        outcome = SCRIPT.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return await run(None, _)
+
+
+@workflow.defn(name="ScriptedDurableStep", sandboxed=False)
+class ScriptedDurableStep:
+    @workflow.run
+    async def run(self) -> str:
+        options = dataclasses.replace(STEP_POLICIES["scripted_step"], initial_interval=timedelta(milliseconds=100))
+        return await workflow.execute_activity(scripted_step, "x", **options.activity_options())
+
+
+@pytest.mark.slow
+async def test_the_count_survives_attempts_on_a_real_server(temporal, task_queue, monkeypatch):
+    """On the dev server: outages between failures do not reset or raise the count; the third failure is final."""
+    monkeypatch.setitem(STEP_POLICIES, "scripted_step", dataclasses.replace(STEP_POLICIES["store_results"],
+                                                                            maximum_attempts=3))  # fmt: skip
+    SCRIPT[:] = [ConnectionRefusedError(111, "refused"), ValueError("1st"), asyncpg.CannotConnectNowError("starting"),
+                 ValueError("2nd"), ValueError("3rd"), "never reached"]  # fmt: skip
+    async with Worker(temporal, task_queue=task_queue, workflows=[ScriptedDurableStep], activities=[scripted_step]):
+        handle = await temporal.start_workflow(ScriptedDurableStep.run, id=f"scripted-{task_queue}",
+                                               task_queue=task_queue)  # fmt: skip
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    cause = failed.value.cause.cause
+    assert cause.type == "ValueError" and cause.non_retryable
+    assert "3rd" in cause.message and "failed 3 times" in cause.message
+    assert SCRIPT == ["never reached"]

@@ -21,12 +21,25 @@ async def test_create_limit_per_address_answers_429_with_retry_after(stack, stri
             ok = await http.post("/", json={"prompt": "limited"}, headers=stack.auth("GLIMITED"))
             assert ok.status_code == 200
         refused = await http.post("/", json={"prompt": "limited"}, headers=stack.auth("GLIMITED"))
-        assert refused.status_code == 429 and "3 new smols a minute" in refused.text
+        assert refused.status_code == 429 and "3 new runs a minute" in refused.text
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         other = await http.post("/", json={"prompt": "someone else"}, headers=stack.auth("GUNLIMITED"))
         assert other.status_code == 200
         bad = await http.post("/", json={"prompt": ""}, headers=stack.auth("GLIMITED"))
         assert bad.status_code == 422  # bad input is refused as such, before the limit
+
+
+async def test_retries_count_against_the_same_limit(stack, strict_api, pool):
+    from smol.ids import new_smol_id
+
+    failed = new_smol_id()  # a smol that failed after saving its payload: its owner may retry it
+    payload = {"address": "GRETRIER", "prompt": "again", "public": True, "instrumental": False, "playlist": None}
+    await pool.execute("INSERT INTO smol_steps (smol_id, step, data) VALUES ($1, 'payload', $2)", failed, payload)
+    async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
+        for _ in range(3):
+            assert (await http.post("/", json={"prompt": "a run"}, headers=stack.auth("GRETRIER"))).status_code == 200
+        refused = await http.post(f"/retry/{failed}", headers=stack.auth("GRETRIER"))
+        assert refused.status_code == 429 and "retry-after" in refused.headers, refused.text
 
 
 async def test_oversized_bodies_are_413(stack, strict_api):

@@ -112,10 +112,7 @@ async def create_smol(
         song_model=body.song_model,
         song_params=body.song_params.model_dump(exclude_none=True) if body.song_params else None,
     )  # fmt: skip
-    wait = await repo.take_create_slot(pool, user.address, settings.creates_per_minute, 60)
-    if wait is not None:
-        RATE_LIMITED.inc()
-        raise TooManyRequests(f"at most {settings.creates_per_minute} new smols a minute; try again shortly", wait)
+    await _take_run_slot(pool, settings, user.address)
     smol_id = new_smol_id()
     try:
         await temporal.start_workflow(
@@ -130,6 +127,14 @@ async def create_smol(
         raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
     SMOLS_STARTED.inc()
     return smol_id
+
+
+async def _take_run_slot(pool, settings, address: str) -> None:
+    """Count one new run (a new smol or a retry) for the address, or 429 past SMOL_CREATES_PER_MINUTE."""
+    wait = await repo.take_create_slot(pool, address, settings.creates_per_minute, 60)
+    if wait is not None:
+        RATE_LIMITED.inc()
+        raise TooManyRequests(f"at most {settings.creates_per_minute} new runs a minute; try again shortly", wait)
 
 
 def _finished_kv_do(steps: dict, songs: list) -> dict:
@@ -219,7 +224,7 @@ async def _workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
             kv_do["payload"] = payload_view(asdict(payload))
         wf = {"status": closed_as or "unknown"}
         if closed_as == "errored":
-            wf["error"] = await _failure_of(handle)
+            wf["error"] = await _failure_of(temporal.get_workflow_handle(smol_id, run_id=description.run_id))
     if "nsfw" not in kv_do and "nsfw" in steps:  # a retry run before it loaded the saved verdict
         kv_do["nsfw"] = steps["nsfw"]["value"]
     return kv_do, wf
@@ -242,14 +247,19 @@ async def _started_payload(temporal, smol_id: str) -> Payload | None:
 
 
 async def _failure_of(handle: WorkflowHandle) -> dict:
+    """Why this (closed) run failed; an unreadable failure (Temporal away, a payload under a retired codec key) is
+    reported as such rather than failing the request."""
     try:
-        await handle.result(follow_runs=False)
+        await handle.result(follow_runs=False, rpc_timeout=RPC_TIMEOUT)
     except WorkflowFailureError as exc:
         cause = exc.cause
         return {
             "name": getattr(cause, "type", None) or type(cause).__name__,
             "message": getattr(cause, "message", str(cause)),
         }
+    except Exception as exc:  # noqa: BLE001 - the status is known; only the reason could not be read
+        log.warning("the failure of smol %s could not be read: %r", handle.id, exc)
+        return {"name": "Unknown", "message": "the reason could not be read just now"}
     return {"name": "Unknown", "message": "the run ended without a result"}
 
 
@@ -360,6 +370,7 @@ async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDe
     if payload is None:
         raise NotFound("smol not found")
     title = ((steps.get("lyrics") or {}).get("value") or {}).get("title")
+    await _take_run_slot(pool, settings, user.address)  # a retry run may pay for its steps again: same limit
     try:
         await temporal.start_workflow(
             SmolWorkflow.run,

@@ -28,8 +28,8 @@ async def my_likes(user: UserDep, pool: PoolDep) -> list[str]:
 @router.put("/likes/{id:smolid}", status_code=204, tags=["likes"], summary="Like or unlike a smol (a toggle)",
             responses={**AUTH_ERRORS, 404: {"description": "No such smol", **TEXT}})  # fmt: skip
 async def toggle_like(id: str, user: UserDep, pool: PoolDep) -> Response:
-    if await repo.visible_smol(pool, id, user.address) is None:
-        raise NotFound("smol not found")
+    if await repo.visible_smol(pool, id, user.address) is None and not await repo.is_liked(pool, id, user.address):
+        raise NotFound("smol not found")  # (a like of a smol that went private or was flagged can still be undone)
     await social.toggle_like(pool, id, user.address)
     return Response(status_code=204)
 
