@@ -23,7 +23,7 @@ from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
 from smol.logs import configure
-from smol.settings import Settings, command_line_host, get_settings
+from smol.settings import Settings, command_line_host, get_settings, is_loopback
 from smol.store import open_store
 from smol.temporal import connect
 
@@ -67,6 +67,23 @@ async def _migrate_when_reachable(pool: asyncpg.Pool) -> None:
         except UNAVAILABLE as exc:
             logging.getLogger("smol.api").warning("database unavailable (%r); migrating when it is back", exc)
             await asyncio.sleep(2)
+
+
+class LoopbackOnly:
+    """With built-in development secrets, answer only connections that arrived on a loopback address, whatever the
+    launcher bound to (`fastapi run`, gunicorn, 0.0.0.0): anyone who can reach the API from elsewhere could forge
+    sessions with a secret that is in the source."""
+
+    def __init__(self, app, secrets: list[str]):
+        self.app, self.secrets = app, secrets
+
+    async def __call__(self, scope, receive, send):
+        server = scope.get("server") or ("",)
+        if scope["type"] == "http" and server[0] and not is_loopback(str(server[0])):
+            message = f"this API runs with built-in development secrets ({', '.join(self.secrets)}): set them"
+            await PlainTextResponse(message, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -137,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.add_middleware(MetricsMiddleware)
+    if settings.dev_secrets():
+        app.add_middleware(LoopbackOnly, secrets=settings.dev_secrets())
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.get("/healthz", include_in_schema=False)

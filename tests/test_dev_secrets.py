@@ -103,3 +103,20 @@ def test_the_worker_refuses_to_start_off_loopback_with_built_in_secrets(tmp_path
     assert "SMOL_WEBHOOK_SECRET" in result.stderr and "SMOL_CODEC_KEYS" in result.stderr, result.stderr[-2000:]
     assert "SMOL_JWT_SECRET" not in result.stderr  # the worker does not use it
     assert "Traceback" not in result.stderr
+
+
+async def test_with_dev_secrets_only_connections_that_arrive_on_loopback_are_answered(tmp_path):
+    """Whatever the launcher bound to (gunicorn, `fastapi run`, 0.0.0.0), a request that reached the API on another
+    address is refused while the built-in secrets are in use; with the secrets set, it is served."""
+    from api.app import create_app
+
+    dev = Settings(data_dir=tmp_path, api_host="127.0.0.1")
+    outside = httpx.ASGITransport(app=create_app(dev))  # no lifespan: the guard answers before any route
+    async with httpx.AsyncClient(transport=outside, base_url="http://10.1.2.3:8000") as client:
+        refused = await client.get("/openapi.json")
+    assert refused.status_code == 503 and "SMOL_JWT_SECRET" in refused.text
+    async with httpx.AsyncClient(transport=outside, base_url="http://127.0.0.1:8000") as client:
+        assert (await client.get("/openapi.json")).status_code == 200
+    configured = httpx.ASGITransport(app=create_app(Settings(data_dir=tmp_path, **CONFIGURED)))
+    async with httpx.AsyncClient(transport=configured, base_url="http://10.1.2.3:8000") as client:
+        assert (await client.get("/openapi.json")).status_code == 200
