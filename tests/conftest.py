@@ -159,6 +159,14 @@ async def http(stack):
         yield client
 
 
+@pytest.fixture(autouse=True)
+def _forget_cookies_after_each_test(request):
+    """A login sets the session cookie on the shared client: later tests' anonymous requests must stay anonymous."""
+    yield
+    if "http" in request.fixturenames:
+        request.getfixturevalue("http").cookies.clear()
+
+
 @pytest.fixture(scope="session")
 def audio() -> bytes:
     """A real 2 s MP3 for the fake song services to serve."""
