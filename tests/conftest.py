@@ -188,6 +188,15 @@ def task_queue() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
+def is_paused(body: dict) -> bool:
+    return body.get("wf", {}).get("status") == "paused"
+
+
+def is_polling(body: dict) -> bool:
+    """Waiting for its songs (only its owner sees the current step)."""
+    return body.get("wf", {}).get("current_step") == "poll"
+
+
 async def wait_for(http: httpx.AsyncClient, smol_id: str, headers: dict | None = None, timeout: float = 90,
                    until=lambda body: "d1" in body) -> dict:  # fmt: skip
     """Poll GET /{id} until `until(body)` holds (default: finished) or the smol fails."""

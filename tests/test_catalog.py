@@ -7,6 +7,7 @@ import json
 from smol.db import SCHEMA_DIR, migrate
 
 PREFIX = "pg"
+LISTED = "SELECT id FROM smols WHERE public AND safe ORDER BY created_at DESC, id DESC"  # what GET / shows, in order
 
 
 def _id(n: int) -> str:
@@ -43,7 +44,7 @@ async def test_pages_cover_every_public_smol_once_even_with_equal_timestamps(poo
     await _insert(pool, [_id(n) for n in range(100, 110)], when="2019-06-01 12:00:00")
     await _insert(pool, [_id(n) for n in range(200, 205)], public=False)
     expected = [
-        r["id"] for r in await pool.fetch("SELECT id FROM smols WHERE public AND safe ORDER BY created_at DESC, id DESC")
+        r["id"] for r in await pool.fetch(LISTED)
     ]
     seen = await _walk(http, 7)
     assert [i for i in seen if i in set(expected)] == expected  # smols made meanwhile by other tests may lead
@@ -52,7 +53,7 @@ async def test_pages_cover_every_public_smol_once_even_with_equal_timestamps(poo
 
 async def test_new_smols_arriving_while_paging_do_not_shift_pages(pool, http):
     await _insert(pool, [_id(n) for n in range(300, 320)], when="2018-01-01 00:00:00")
-    before = [r["id"] for r in await pool.fetch("SELECT id FROM smols WHERE public AND safe ORDER BY created_at DESC, id DESC")]
+    before = [r["id"] for r in await pool.fetch(LISTED)]
     counter = iter(range(400, 1000))
 
     async def arrive():

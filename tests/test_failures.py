@@ -9,7 +9,7 @@ import asyncio
 from temporalio.client import WorkflowFailureError
 
 from smol import repo
-from tests.conftest import wait_for
+from tests.conftest import is_paused, is_polling, wait_for
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
 from workflows.smol import SmolWorkflow
@@ -53,7 +53,7 @@ async def test_pause_holds_at_the_next_step_and_resume_completes(stack, pool, te
     async with worker_for(temporal, task_queue, activities_with(stack, pool)):
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a paused frog")
         await handle.signal(SmolWorkflow.pause, PauseSignal("test"))
-        body = await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        body = await wait_for(http, smol_id, stack.auth("GFAIL"), until=is_paused)
         held_at = body["wf"]["current_step"]
         await asyncio.sleep(1.5)
         status = await handle.query(SmolWorkflow.status)
@@ -69,7 +69,7 @@ async def test_cancel_ends_the_run_and_leaves_no_row_and_no_object(stack, pool, 
     activities.providers.songs.named("local").delay = 30  # long enough to cancel while the songs are being made
     async with worker_for(temporal, task_queue, activities):
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a cancelled frog")
-        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll")
+        await wait_for(http, smol_id, stack.auth("GFAIL"), until=is_polling)
         await handle.cancel()
         try:
             await handle.result()

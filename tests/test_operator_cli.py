@@ -31,9 +31,10 @@ async def created(stack, http, address: str, prompt: str) -> str:
 async def test_pause_then_resume_completes(stack, http):
     smol_id = await created(stack, http, "GCLIPAUSE", "a pausable polka")
     assert smol(stack, "pause", smol_id).returncode == 0
-    body = await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+    owner = stack.auth("GCLIPAUSE")
+    body = await wait_for(http, smol_id, owner, until=lambda b: b.get("wf", {}).get("status") == "paused")
     await asyncio.sleep(1.5)
-    still = (await http.get(f"/{smol_id}")).json()
+    still = (await http.get(f"/{smol_id}", headers=owner)).json()
     assert still["wf"]["status"] == "paused" and "d1" not in still
     started = [s["name"] for s in body["wf"]["steps"] if s["state"] != "pending"]
     assert [s["name"] for s in still["wf"]["steps"] if s["state"] != "pending"] == started  # no step began

@@ -15,7 +15,7 @@ from temporalio.worker import Replayer
 
 from smol.settings import Settings
 from smol.temporal import data_converter
-from tests.conftest import CODEC_KEYS, wait_for
+from tests.conftest import CODEC_KEYS, is_paused, is_polling, wait_for
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.mint import MintWorkflow
 from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
@@ -62,7 +62,7 @@ async def _record(stack, pool, temporal, http, task_queue) -> dict[str, Workflow
 
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a paused frog")
         await handle.signal(SmolWorkflow.pause, PauseSignal("record"))
-        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        await wait_for(http, smol_id, stack.auth("GFAIL"), until=is_paused)
         await asyncio.sleep(1)
         await handle.signal(SmolWorkflow.resume, ResumeSignal("record"))
         histories["paused"] = await _finish(handle)
@@ -77,7 +77,7 @@ async def _record(stack, pool, temporal, http, task_queue) -> dict[str, Workflow
     activities.providers.songs.named("local").delay = 30
     async with worker_for(temporal, task_queue, activities):
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a cancelled frog")
-        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll")
+        await wait_for(http, smol_id, stack.auth("GFAIL"), until=is_polling)
         await handle.cancel()
         histories["cancelled"] = await _finish(handle)
 

@@ -8,7 +8,7 @@ import pytest
 
 from smol import repo
 from smol.ids import new_smol_id
-from tests.conftest import wait_for
+from tests.conftest import is_polling, wait_for
 from workflows.models import Payload, SmolInput
 from workflows.smol import SmolWorkflow
 
@@ -23,7 +23,7 @@ async def test_killed_worker_resumes_without_calling_finished_steps_again(stack,
             SmolWorkflow.run, SmolInput(smol_id, Payload(address="GCRASH", prompt="crash test techno")),
             id=smol_id, task_queue=task_queue,
         )  # fmt: skip
-        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("current_step") == "poll", timeout=60)
+        await wait_for(http, smol_id, stack.auth("GCRASH"), until=is_polling, timeout=60)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         await asyncio.sleep(1)
