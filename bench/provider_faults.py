@@ -73,6 +73,8 @@ async def run(args) -> None:
                         id=smol_id, task_queue="faults"))  # fmt: skip
                 results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
         done = sum(not isinstance(r, BaseException) for r in results)
+        failures = [getattr(getattr(r, "cause", None), "type", type(r).__name__) for r in results
+                    if isinstance(r, BaseException)]  # fmt: skip
         conn = await asyncpg.connect(stack["database_url"])
         kept = {row["provider"]: row["n"] for row in await conn.fetch(
             "SELECT data->>'provider' AS provider, count(*) AS n FROM smol_steps st JOIN smols s ON s.id = st.smol_id "
@@ -87,7 +89,8 @@ async def run(args) -> None:
         await conn.close()
         await pool.close()
         print(f"cores: {os.cpu_count()}, smols: {args.smols}, completed: {done}, every fake: "
-              f"{args.failure_rate:.0%} refused (503), {args.lost_rate:.0%} answers lost after the work")  # fmt: skip
+              f"{args.failure_rate:.0%} refused (503), {args.lost_rate:.0%} answers lost after the work"
+              + (f"; failed: {', '.join(failures)}" if failures else ""))  # fmt: skip
         done_by = {
             "pixellab": fakes["pixellab"].done("POST", "/v1/generate-image-pixflux"),
             "cloudflare": fakes["cloudflare"].done("POST", "/client"),
