@@ -3,13 +3,13 @@
 import base64
 import binascii
 import json
-import re
 from datetime import datetime
+
+from smol.validation import storable
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def parse_limit(raw: str | None) -> int:
@@ -34,11 +34,6 @@ def decode_cursor(raw: str | None) -> tuple[datetime, str] | None:
     if not isinstance(smol_id, str) or not storable(smol_id):
         return None
     return created_at, smol_id
-
-
-def storable(text: str) -> bool:
-    """Whether Postgres can hold this text: no NUL, no lone surrogate (what a JSON "\\ud800" decodes to)."""
-    return _UNSTORABLE.search(text) is None
 
 
 def encode_cursor(created_at: datetime, smol_id: str) -> str:

@@ -1,16 +1,15 @@
 """HS256 session tokens: `sub` is the user's address, `key` the passkey id, `usr` the username."""
 
-import re
 import time
 
 import jwt
 
 from smol.errors import Unauthorized
 from smol.settings import Settings
+from smol.validation import storable
 
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def issue_token(settings: Settings, address: str, key: str = "", username: str = "") -> str:
@@ -38,6 +37,6 @@ def verify_token(settings: Settings, token: str) -> dict:
         raise Unauthorized("invalid token")
     for name in ("sub", "key", "usr"):  # a lone surrogate or NUL could be neither stored nor sent back
         value = claims.get(name)
-        if isinstance(value, str) and _UNSTORABLE.search(value):
+        if isinstance(value, str) and not storable(value):
             raise Unauthorized("invalid token")
     return claims

@@ -1,6 +1,10 @@
 """Rules on what a client may ask for, shared by the API and the pipeline's first step."""
 
+import re
+
 from smol.errors import InvalidInput
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 MAX_PROMPT = 2280
 MAX_PROMPT_INSTRUMENTAL = 380
@@ -26,3 +30,8 @@ def check_playlist(playlist: str | None) -> str | None:
     if not playlist or len(playlist) > MAX_PLAYLIST or "\x00" in playlist:
         raise InvalidInput(f"playlist must be 1 to {MAX_PLAYLIST} characters")
     return playlist
+
+
+def storable(text: str) -> bool:
+    """Whether Postgres can hold this text: no NUL, no lone surrogate (what a JSON "\\ud800" decodes to)."""
+    return _UNSTORABLE.search(text) is None
