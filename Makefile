@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m smol.stack
+	$(PY) -m commands.stack
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -rs

@@ -10,11 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.pipeline import heartbeating
-from smol import mints
-from smol.settings import Settings
-from smol.stellar import InvalidMint, cosigned_transaction, mint_results, read_mint
-from smol.stellar_rpc import RpcError, StellarRpc, result_code
-from workflows.mint_models import (
+from contracts.mint import (
     CheckedMint,
     ConfirmedMint,
     ConfirmMint,
@@ -25,6 +21,10 @@ from workflows.mint_models import (
     SentMint,
     SignedMint,
 )
+from smol import mints
+from smol.settings import Settings
+from smol.stellar import InvalidMint, cosigned_transaction, mint_results, read_mint
+from smol.stellar_rpc import RpcError, StellarRpc, result_code
 
 STALE = ("txBAD_SEQ", "txTOO_LATE", "txTOO_EARLY")  # refused, never applied: build a new transaction
 

@@ -21,14 +21,7 @@ from activities.attempts import beat, durable
 from activities.providers import ProviderError, Providers, SongJob
 from activities.providers.billing import Meter, metered
 from activities.providers.chain import PAID_CALL_LIMIT, as_chain
-from smol import repo
-from smol.errors import InvalidInput
-from smol.ids import image_key, song_key
-from smol.outages import is_outage
-from smol.store import ObjectStore
-from smol.validation import check_playlist, check_prompt
-from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
-from workflows.models import (
+from contracts.smol import (
     ArchiveSongInput,
     ArchiveSongResult,
     CheckNsfwInput,
@@ -58,6 +51,13 @@ from workflows.models import (
     SubmitSongsInput,
     SubmitSongsResult,
 )  # fmt: skip
+from smol import repo
+from smol.errors import InvalidInput
+from smol.ids import image_key, song_key
+from smol.outages import is_outage
+from smol.store import ObjectStore
+from smol.validation import check_playlist, check_prompt
+from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
 
 HEARTBEAT_POLL_LIMIT = 10.0  # poll intervals up to this many seconds wait inside one heartbeating activity
 

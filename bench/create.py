@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_load import POST_SCRIPT, wrk  # noqa: E402
 from stack import auth, bench_stack  # noqa: E402
 
+from contracts.smol import Payload, SmolInput  # noqa: E402
 from smol.ids import new_smol_id  # noqa: E402
 from smol.settings import Settings  # noqa: E402
 from smol.temporal import connect  # noqa: E402
-from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
 

@@ -19,7 +19,7 @@ from api_load import wrk  # noqa: E402
 from stack import bench_stack  # noqa: E402
 
 from activities.providers.local.music import encode_mp3, plan, render  # noqa: E402
-from smol.stack import wait_for_port  # noqa: E402
+from commands.stack import wait_for_port  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 RANGE_SCRIPT = 'wrk.headers["Range"] = "bytes=65536-131071"\n'

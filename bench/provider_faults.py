@@ -30,12 +30,12 @@ from activities.providers.cloudflare import WorkersAI  # noqa: E402
 from activities.providers.elevenlabs import ElevenLabsSongs  # noqa: E402
 from activities.providers.local.music import encode_mp3, plan, render  # noqa: E402
 from activities.providers.pixellab import PixellabImage  # noqa: E402
+from contracts.smol import Payload, SmolInput  # noqa: E402
 from smol.db import create_pool  # noqa: E402
 from smol.ids import new_smol_id  # noqa: E402
 from smol.store import open_store  # noqa: E402
 from smol.temporal import connect  # noqa: E402
 from tests.fakes import FakeElevenLabs, FakePixellab, FakeSongService, FakeWorkersAI  # noqa: E402
-from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
 

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stack import bench_stack, peak_rss_mb  # noqa: E402
 
+from contracts.smol import Payload, SmolInput  # noqa: E402
 from smol.ids import new_smol_id  # noqa: E402
 from smol.temporal import connect  # noqa: E402
-from workflows.models import Payload, SmolInput  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
 

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from commands.stack import ROOT, start_temporal, stop_postgres, wait_for_port  # noqa: E402
 from smol.db import embedded_postgres  # noqa: E402
 from smol.settings import Settings  # noqa: E402
-from smol.stack import ROOT, start_temporal, stop_postgres, wait_for_port  # noqa: E402
 from smol.tokens import issue_token  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 

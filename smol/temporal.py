@@ -2,10 +2,13 @@
 
 import dataclasses
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from contracts.search_attributes import ALL
 from smol.codec import codec_from
 from smol.settings import Settings
 
@@ -40,11 +43,6 @@ def metrics_runtime(bind_address: str) -> Runtime:
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
     """Register the smol search attributes (Keyword) if the namespace does not have them yet."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-
-    from workflows.search import ALL
-
     existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     missing = {
         key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD

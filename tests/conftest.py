@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
+from commands.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.db import create_pool, migrate
 from smol.settings import Settings
-from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.temporal import connect
 from smol.tokens import issue_token
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.mint_models import CheckedMint, ConfirmedMint, RecordedMint, SentMint, SignedMint
-from workflows.models import (
+from contracts.mint import CheckedMint, ConfirmedMint, RecordedMint, SentMint, SignedMint
+from contracts.smol import (
     ArchiveSongResult,
     CheckNsfwResult,
     DeliverWebhookResult,

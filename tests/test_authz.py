@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 from stellar_sdk import Keypair
 
+from contracts.smol import Song
 from smol import social
 from smol.store import open_store
 from tests.conftest import wait_for
 from tests.test_mint import api, client_xdr, mint_api, mint_queue, mint_settings, rpc, rpc_client  # noqa: F401
 from tests.workers import activities_with, start_smol, worker_for
-from workflows.models import Song
 
 OWNER_KEY, OTHER_KEY = Keypair.random(), Keypair.random()
 OWNER, OTHER = OWNER_KEY.public_key, OTHER_KEY.public_key

@@ -20,9 +20,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
+from commands.stack import ROOT, wait_for_port
 from smol.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, codec_from
 from smol.settings import DEV_CODEC_KEY, DEV_CODEC_KEY_ID, Settings
-from smol.stack import ROOT, wait_for_port
 from smol.temporal import data_converter
 from smol.tokens import issue_token
 from tests.conftest import CODEC_KEYS, CODEC_TOKEN, _stop, free_port, wait_for
@@ -353,7 +353,7 @@ async def test_make_run_with_no_configuration_serves_the_ui_a_working_codec(tmp_
     env.update(SMOL_DATA_DIR=str(tmp_path / "data"), SMOL_TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
                SMOL_API_PORT=str(api_port), SMOL_WORKER_METRICS_ADDRESS=f"127.0.0.1:{free_port()}")  # fmt: skip
     log = open(tmp_path / "stack.log", "wb")
-    stack = subprocess.Popen([sys.executable, "-m", "smol.stack"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    stack = subprocess.Popen([sys.executable, "-m", "commands.stack"], env=env, cwd=ROOT, stdout=log, stderr=log)
     try:
         wait_for_port("127.0.0.1", api_port, timeout=120, proc=stack)
         async with httpx.AsyncClient(timeout=30) as client:

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from smol.stack import ROOT
+from commands.stack import ROOT
 
 COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(COMPOSE is None, reason="needs Debian's docker-compose (.ci/run installs it)")

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest_asyncio
 
+from commands.doctor import examine
 from smol import mints, repo
-from smol.doctor import examine
 from smol.ids import new_smol_id
 from smol.store import FileStore
 
@@ -78,7 +78,7 @@ async def test_each_kind_of_inconsistency_is_found(fresh):
     }  # fmt: skip
     assert ("stuck-mint", "m-stuck") not in {(p.kind, p.subject) for p in await examine(pool, store, {"m-stuck"})}
 
-    command = [sys.executable, "-m", "smol.cli", "doctor", "--json"]
+    command = [sys.executable, "-m", "commands.cli", "doctor", "--json"]
     found = subprocess.run(command, env=_env(settings), capture_output=True, text=True, timeout=60)
     assert found.returncode == 1
     kinds = {json.loads(line)["kind"] for line in found.stdout.splitlines()}
@@ -88,7 +88,7 @@ async def test_each_kind_of_inconsistency_is_found(fresh):
 async def test_the_cli_exits_0_when_all_is_well(fresh):
     pool, store, settings = fresh
     await a_finished_smol(pool, store)
-    done = subprocess.run([sys.executable, "-m", "smol.cli", "doctor"], env=_env(settings), capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "doctor"], env=_env(settings), capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "consistent" in done.stderr

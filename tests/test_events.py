@@ -58,9 +58,9 @@ async def test_others_see_only_the_progress_of_a_private_smol_then_404(stack, ht
 async def test_many_watchers_of_one_smol_share_one_workflow_view(stack, http, pool, temporal, task_queue):
     import asyncio
 
+    from contracts.smol import PauseSignal
     from tests.test_metrics import _value
     from tests.workers import activities_with, start_smol, worker_for
-    from workflows.models import PauseSignal
     from workflows.smol import SmolWorkflow
 
     async with worker_for(temporal, task_queue, activities_with(stack, pool)):

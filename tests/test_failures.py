@@ -8,10 +8,10 @@ import asyncio
 
 from temporalio.client import WorkflowFailureError
 
+from contracts.smol import PauseSignal, Payload, ResumeSignal, SmolInput
 from smol import repo
 from tests.conftest import is_paused, is_polling, wait_for
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
-from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
 from workflows.smol import SmolWorkflow
 
 

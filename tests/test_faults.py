@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from commands.doctor import examine
+from commands.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
+from contracts.smol import Payload, SmolInput
 from smol import repo
 from smol.db import create_pool, migrate
-from smol.doctor import examine
 from smol.ids import new_smol_id
 from smol.settings import Settings
-from smol.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.store import FileStore
 from smol.temporal import connect
 from tests.conftest import _stop, free_port
 from tests.fakes import FakePixellab, FakeSongService, FakeWorkersAI
-from workflows.models import Payload, SmolInput
 from workflows.smol import SmolWorkflow
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smol.stack import wait_for_port
+from commands.stack import wait_for_port
 from tests.conftest import _stop, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -39,8 +39,8 @@ async def test_worker_logs_are_json_lines_with_the_smol_id(stack, temporal, task
     import json
     import signal
 
+    from contracts.smol import Payload, SmolInput
     from smol.ids import new_smol_id
-    from workflows.models import Payload, SmolInput
     from workflows.smol import SmolWorkflow
 
     log_path = tmp_path / "worker.log"

@@ -16,9 +16,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
 from activities.mint import MintActivities
+from commands.mint_client import build_mint, mint_arguments
 from smol import repo
 from smol.ids import new_smol_id
-from smol.mint_client import build_mint, mint_arguments
 from smol.stellar import token_address_of
 from smol.stellar_rpc import StellarRpc
 from tests.conftest import _stop
@@ -278,13 +278,14 @@ async def test_the_cli_builds_signs_and_sends_a_mint(stack, pool, temporal, mint
     env.pop("SMOL_STELLAR_SECRET")  # the CLI is a client: it never has the server's key
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "smol.cli", "mint", *smol_ids, "--secret", user.secret, "--wait"],
+            subprocess.run,
+            [sys.executable, "-m", "commands.cli", "mint", *smol_ids, "--secret", user.secret, "--wait"],
             env=env, capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     for smol_id in smol_ids:
         assert token_address_of(smol_id, SERVER.public_key, PASSPHRASE) in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "smol.cli", "mint", smol_ids[0], "--secret", "SNOTASECRET"],
+    bad = subprocess.run([sys.executable, "-m", "commands.cli", "mint", smol_ids[0], "--secret", "SNOTASECRET"],
                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode != 0 and "secret" in bad.stderr
 

@@ -16,11 +16,11 @@ import pytest_asyncio
 from moto.server import ThreadedMotoServer
 from webauthn.helpers import bytes_to_base64url
 
+from commands.stack import stop_postgres
 from smol import repo
 from smol.db import create_pool, migrate
 from smol.ids import new_smol_id
 from smol.settings import Settings
-from smol.stack import stop_postgres
 from smol.store import FileStore, S3Store
 from tests.conftest import _stop, free_port, start_api
 

@@ -14,14 +14,14 @@ import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
+from contracts.mint import MintInput
+from contracts.smol import PauseSignal, Payload, ResumeSignal, SmolInput
 from smol.settings import Settings
 from smol.temporal import data_converter
 from tests.conftest import CODEC_KEYS, is_paused, is_polling, wait_for
 from tests.fake_activities import mint_activities
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.mint import MintWorkflow
-from workflows.mint_models import MintInput
-from workflows.models import PauseSignal, Payload, ResumeSignal, SmolInput
 from workflows.smol import SmolWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -10,10 +10,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from contracts.smol import Payload, SavePayloadInput, SavePayloadResult
 from smol import repo
 from tests.conftest import _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
-from workflows.models import Payload, SavePayloadInput, SavePayloadResult
 from workflows.smol import SmolWorkflow
 from workflows.summary import start_summary
 

@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from temporalio.client import WorkflowFailureError
 
+from contracts.smol import Payload, SmolInput
 from smol.errors import InvalidInput
 from smol.ids import new_smol_id
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
 from tests.conftest import WEBHOOK_SECRET, _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, worker_for
-from workflows.models import Payload, SmolInput
 from workflows.smol import SmolWorkflow
 
 

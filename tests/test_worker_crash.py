@@ -6,10 +6,10 @@ import signal
 
 import pytest
 
+from contracts.smol import Payload, SmolInput
 from smol import repo
 from smol.ids import new_smol_id
 from tests.conftest import is_polling, wait_for
-from workflows.models import Payload, SmolInput
 from workflows.smol import SmolWorkflow
 
 pytestmark = pytest.mark.slow

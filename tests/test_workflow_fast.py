@@ -15,11 +15,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from smol.stack import search_attribute_flags, temporal_binary
-from tests.fake_activities import LYRICS, FakePipeline, mint_activities
-from workflows.mint import MintWorkflow
-from workflows.mint_models import MintInput
-from workflows.models import (
+from commands.stack import search_attribute_flags, temporal_binary
+from contracts.mint import MintInput
+from contracts.smol import (
     LoadStepsResult,
     Nsfw,
     PauseSignal,
@@ -28,6 +26,8 @@ from workflows.models import (
     SmolInput,
     Song,
 )
+from tests.fake_activities import LYRICS, FakePipeline, mint_activities
+from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow
 
 TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"

@@ -7,10 +7,10 @@ from temporalio.worker import Worker
 
 from activities.pipeline import SmolActivities
 from activities.providers import ProviderError, build_providers
+from contracts.smol import Payload, SmolInput, Song
 from smol.ids import new_smol_id
 from smol.store import open_store
 from tests.conftest import WEBHOOK_SECRET
-from workflows.models import Payload, SmolInput, Song
 from workflows.smol import SmolWorkflow
 
 

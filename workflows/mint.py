@@ -9,7 +9,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.mint import MintActivities
-    from workflows.mint_models import (
+    from contracts.mint import (
         ConfirmMint,
         FailMint,
         MintInput,

@@ -12,7 +12,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import SmolActivities
-    from workflows.models import (
+    from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
+    from contracts.smol import (
         ArchiveSongInput,
         CheckNsfwInput,
         DeliverWebhookInput,
@@ -37,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
         payload_view,
     )  # fmt: skip
     from workflows.policies import STEP_POLICIES
-    from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
 
 SONG_FAILURES = {-1: "refused by the content policy", -2: "timed out at the provider", -3: "provider unavailable"}
 STEPS = ["load", "payload", "image", "description", "lyrics", "nsfw", "submit", "poll", "archive", "store"]

@@ -1,7 +1,7 @@
 """What the Temporal Web UI shows for a run in its list (the static summary). Never a prompt: even a smol asked for
 in public may be flagged unsafe and become private later in the run."""
 
-from workflows.models import Payload
+from contracts.smol import Payload
 
 MAX_SUMMARY = 120
 

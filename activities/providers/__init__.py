@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from workflows.models import Lyrics, Nsfw, Song
+from contracts.smol import Lyrics, Nsfw, Song
 
 
 class ProviderError(Exception):

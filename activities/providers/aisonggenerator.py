@@ -12,7 +12,7 @@ import httpx
 
 from activities.providers import ProviderError, SongJob
 from activities.providers.http import download_finished, json_of, send
-from workflows.models import Lyrics, Song
+from contracts.smol import Lyrics, Song
 
 SERVICE = "aisonggenerator"
 LONG_PROMPT = 760

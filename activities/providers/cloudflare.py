@@ -8,7 +8,7 @@ import httpx
 
 from activities.providers import ProviderError
 from activities.providers.http import json_of, send
-from workflows.models import Lyrics, Nsfw
+from contracts.smol import Lyrics, Nsfw
 
 DESCRIBE_MODEL = "@cf/llava-hf/llava-1.5-7b-hf"
 GUARD_MODEL = "@cf/meta/llama-guard-3-8b"

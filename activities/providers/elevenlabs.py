@@ -18,10 +18,10 @@ import httpx
 from activities.providers import ProviderError, SongJob
 from activities.providers.billing import billable
 from activities.providers.http import read_audio, refusal, unanswered
+from contracts.smol import Song
 from smol.errors import NotFound
 from smol.ids import song_key
 from smol.store import ObjectStore
-from workflows.models import Song
 
 PROMPT_LIMIT = 2000
 REFUSALS = ("bad_prompt", "bad_composition_plan")

@@ -18,7 +18,7 @@ import httpx
 
 from activities.providers import ProviderError, SongJob
 from activities.providers.http import download_finished, json_of, send
-from workflows.models import Song
+from contracts.smol import Song
 
 STATUS = {"starting": 1, "processing": 2, "succeeded": 4}
 RIFFUSION_SEED_IMAGES = ("vibes", "og_beat", "agile", "marim", "motorway")

@@ -7,12 +7,12 @@ from fastapi.responses import JSONResponse
 
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
 from api.routers.smols import RPC_TIMEOUT, TEMPORAL_DOWN
+from contracts.mint import MintInput
 from smol import mints
 from smol.errors import InvalidInput, ServiceUnavailable
 from smol.ids import is_smol_id
 from smol.stellar import InvalidMint, read_mint
 from workflows.mint import MintWorkflow
-from workflows.mint_models import MintInput
 
 router = APIRouter(tags=["mint"])
 ERRORS = {

@@ -20,12 +20,12 @@ from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDe
 from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.models import CreateSmol, SmolDetail, SmolList
 from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
+from contracts.smol import Payload, SmolInput, payload_view
 from smol import mints, repo
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import check_destination
-from workflows.models import Payload, SmolInput, payload_view
 from workflows.smol import SmolWorkflow
 from workflows.summary import start_summary
 

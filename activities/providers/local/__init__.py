@@ -7,7 +7,7 @@ from activities.providers.local.image import draw_png
 from activities.providers.local.lyrics import write_lyrics
 from activities.providers.local.nsfw import check_text
 from activities.providers.local.songs import LocalSongs
-from workflows.models import Lyrics, Nsfw
+from contracts.smol import Lyrics, Nsfw
 
 __all__ = ["LocalImage", "LocalDescribe", "LocalLyrics", "LocalNsfw", "LocalSongs"]
 

@@ -11,7 +11,7 @@ from activities.providers.local.vocab import (
     stable_seed,
     words,
 )
-from workflows.models import Lyrics
+from contracts.smol import Lyrics
 
 VERSE_LINES = [
     "I saw the {a} where the {b} begins",

@@ -1,7 +1,7 @@
 """A word-list safety check in the shape of a moderation model's answer: `{safe, categories}`."""
 
 from activities.providers.local.vocab import words
-from workflows.models import Nsfw
+from contracts.smol import Nsfw
 
 CATEGORIES = {
     "sexual": {"sex", "sexy", "porn", "nude", "naked", "nsfw", "xxx", "erotic", "fetish"},

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from activities.providers import ProviderError, SongJob
 from activities.providers.local import music
+from contracts.smol import Song
 from smol.errors import NotFound
 from smol.store import FileStore, ObjectStore
-from workflows.models import Song
 
 QUEUED, GENERATING, COMPLETE, UNAVAILABLE = 1, 2, 4, -3
 

@@ -48,7 +48,7 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
 
 def search_attribute_flags() -> list[str]:
     """`temporal server start-dev` flags that register the smol search attributes before anything runs."""
-    from workflows.search import ALL
+    from contracts.search_attributes import ALL
 
     return [flag for key in ALL for flag in ("--search-attribute", f"{key.name}=Keyword")]
 

@@ -1,16 +1,29 @@
 """`smol`: create smols, follow them, and mint tokens for local use."""
 
 import asyncio
+import json
 import time
+from dataclasses import asdict
 
 import httpx
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from stellar_sdk import Keypair
+from temporalio.service import RPCError, RPCStatusCode
 
+from commands.doctor import examine
+from commands.mint_client import build_mint
+from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, STATUS_QUERIES, true_status
+from contracts.smol import PauseSignal, ResumeSignal
+from smol.db import create_pool
 from smol.settings import get_settings
+from smol.stellar_rpc import RpcError, StellarRpc
+from smol.store import open_store
+from smol.temporal import connect
 from smol.tokens import issue_token
+from workflows.smol import SmolWorkflow
 
 app = typer.Typer(help="Smol: durable AI music generation on Temporal.", no_args_is_help=True)
 console = Console()
@@ -132,10 +145,6 @@ def status(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_A
 
 def _temporal_call(action):
     """Run `action(client)` against Temporal, turning its errors into clear messages and exit code 1."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from smol.temporal import connect
-
     settings = get_settings()
 
     async def run():
@@ -154,8 +163,6 @@ def _temporal_call(action):
 
 
 async def _owner(client, smol_id: str) -> str:
-    from workflows.search import SMOL_ADDRESS
-
     description = await client.get_workflow_handle(smol_id).describe()
     return description.typed_search_attributes.get(SMOL_ADDRESS) or DEFAULT_ADDRESS
 
@@ -169,8 +176,6 @@ def list_smols(
 ) -> None:
     """Smols known to Temporal, newest first, filtered by creator, status or current step. The status combines the
     run's own with Temporal's, so a terminated or timed-out run never shows as running."""
-    from workflows.search import STATUS_QUERIES
-
     if status is not None and status not in STATUS_QUERIES:
         _fail(f"--status must be one of: {', '.join(STATUS_QUERIES)}")
     clauses = ["WorkflowType = 'SmolWorkflow'"]
@@ -181,8 +186,6 @@ def list_smols(
         clauses.append(STATUS_QUERIES[status])
 
     async def fetch(client):
-        from workflows.search import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, true_status
-
         rows = []
         async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
             attributes = execution.typed_search_attributes
@@ -219,9 +222,6 @@ def watch(smol_id: str, api_url: str | None = typer.Option(None, envvar="SMOL_AP
 
 
 def _signal(smol_id: str, action: str, reason: str) -> None:
-    from workflows.models import PauseSignal, ResumeSignal
-    from workflows.smol import SmolWorkflow
-
     async def send(client):
         handle = client.get_workflow_handle(smol_id)
         if action == "pause":
@@ -287,11 +287,6 @@ def mint(
     api_url: str | None = typer.Option(None, envvar="SMOL_API_URL"),
 ) -> None:
     """Build and sign a mint transaction for a classic account and send it to the API."""
-    from stellar_sdk import Keypair
-
-    from smol.mint_client import build_mint
-    from smol.stellar_rpc import RpcError, StellarRpc
-
     settings = get_settings()
     try:
         keypair = Keypair.from_secret(secret)
@@ -344,14 +339,6 @@ def mint(
 def doctor(as_json: bool = typer.Option(False, "--json", help="one JSON object per problem")) -> None:
     """Check that rows and objects agree (missing or orphaned media, rows of deleted smols, stuck mints); exit 1
     when anything is wrong."""
-    import json
-    from dataclasses import asdict
-
-    from smol.db import create_pool
-    from smol.doctor import examine
-    from smol.store import open_store
-    from smol.temporal import connect
-
     settings = get_settings()
 
     async def run():
@@ -384,8 +371,6 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="one JSON object p
 
 async def _failed_smols(client) -> set[str]:
     """Smols whose latest run failed or timed out (a later run that is still going or finished does not count)."""
-    from workflows.search import STATUS_QUERIES
-
     smols = "WorkflowType = 'SmolWorkflow'"
     failed = {w.id async for w in client.list_workflows(f"{smols} AND {STATUS_QUERIES['errored']}")}
     if not failed:

@@ -1,0 +1,1 @@
+"""Entry points for people: the `smol` CLI, the embedded stack (`make run`), the doctor and the mint client."""
