@@ -19,7 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
 from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.models import CreateSmol, SmolDetail, SmolList
-from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
+from api.pagination import decode_cursor, page, parse_limit
+from api.views import list_item, when
 from contracts.smol import Payload, SmolInput, payload_view
 from smol import mints, repo
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
@@ -45,20 +46,9 @@ CLOSED_STATUS = {
 NOT_FOUND = {404: {"description": "No such smol, or a private smol of someone else", "content": {"text/plain": {}}}}
 
 
-def _when(value) -> str:
-    return value.strftime(TIME_FORMAT)
-
-
-def _list_item(row) -> dict:
-    return {
-        "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Mint_Token": row["mint_token"],
-        "Mint_Amm": row["mint_amm"], "Created_At": _when(row["created_at"]),
-    }  # fmt: skip
-
-
 async def _smol_page(fetch, limit: str | None, cursor: str | None) -> dict:
     size = parse_limit(limit)
-    result = page(await fetch(size + 1, decode_cursor(cursor)), size, _list_item)
+    result = page(await fetch(size + 1, decode_cursor(cursor)), size, list_item)
     return {"smols": result["items"], "pagination": result["pagination"]}
 
 
@@ -290,7 +280,7 @@ async def smol_detail(pool, temporal, smol_id: str, viewer: str | None, base: st
         )  # fmt: skip
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
-            "Created_At": _when(row["created_at"]), "Public": int(row["public"]),
+            "Created_At": when(row["created_at"]), "Public": int(row["public"]),
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import OptionalUserDep, PoolDep, UserDep
 from api.models import Pagination
-from api.pagination import TIME_FORMAT, decode_cursor, page, parse_limit
+from api.pagination import decode_cursor, page, parse_limit
+from api.views import when
 from smol import repo, social
 from smol.errors import InvalidInput, NotFound
 from smol.ids import SMOL_ID_PATTERN
@@ -71,7 +72,7 @@ async def playlist(
     result = page(rows, size, lambda r: {
         "Id": r["id"], "Title": r["title"], "Song_1": r["song_1"], "Address": r["address"], "Plays": r["plays"],
         "Views": r["views"], "Mint_Token": r["mint_token"], "Mint_Amm": r["mint_amm"],
-        "Created_At": r["created_at"].strftime(TIME_FORMAT),
+        "Created_At": when(r["created_at"]),
     })  # fmt: skip
     addresses = sorted({item["Address"] for item in result["items"]})
     users = [{"Username": u["username"], "Address": u["address"]} for u in await social.users_for(pool, addresses)]
@@ -119,7 +120,7 @@ class Mixtape(BaseModel):
 def _summary(row) -> dict:
     return {
         "Id": row["id"], "Title": row["title"], "Desc": row["desc"], "Smols": list(row["smols"]),
-        "Address": row["address"], "Created_At": row["created_at"].strftime(TIME_FORMAT),
+        "Address": row["address"], "Created_At": when(row["created_at"]),
     }  # fmt: skip
 
 
