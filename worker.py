@@ -6,11 +6,11 @@ import signal
 from datetime import timedelta
 
 import httpx
-from temporalio.worker import Worker
 
+from activities.failures import smol_worker
 from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
-from activities.providers import build_providers
+from activities.providers.registry import build_providers
 from smol.db import create_pool, migrate
 from smol.logs import configure
 from smol.settings import WORKER_SECRETS, Settings, get_settings
@@ -45,9 +45,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
         client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
-        worker = Worker(
-            client,
-            task_queue=settings.task_queue,
+        worker = smol_worker(client, task_queue=settings.task_queue,
             workflows=[SmolWorkflow, MintWorkflow],
             activities=activities.all() + minting.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),

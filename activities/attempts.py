@@ -13,10 +13,10 @@ from datetime import timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from smol.errors import SmolError, to_temporal
 from smol.outages import is_outage
-from workflows.policies import STEP_POLICIES
+from workflows.policies import OUTAGE_RETRY_LONGEST, STEP_POLICIES
 
-OUTAGE_RETRY_LONGEST = 60.0
 _failures: ContextVar[int] = ContextVar("step_failures", default=0)
 
 
@@ -41,11 +41,18 @@ def _outage(exc: BaseException) -> ApplicationError:
     )
 
 
-def _failure(message: str, kind: str, failures: int, limit: int) -> ApplicationError:
+def _failure(exc: Exception, failures: int, limit: int) -> ApplicationError:
     """One more failure of the step's own: retryable until the policy's attempts are used up, then final."""
     _failures.set(failures)
     beat()
-    if limit and failures >= limit:
+    final = bool(limit) and failures >= limit
+    if isinstance(exc, SmolError):
+        return to_temporal(exc, final=final, message=f"{exc} (failed {failures} times)" if final else None)
+    if isinstance(exc, ApplicationError):
+        message, kind = exc.message, exc.type or "ApplicationError"
+    else:
+        message, kind = f"{type(exc).__name__}: {exc}", type(exc).__name__
+    if final:
         return ApplicationError(f"{message} (failed {failures} times)", type=kind, non_retryable=True)
     return ApplicationError(message, type=kind)
 
@@ -60,15 +67,19 @@ def durable(fn):
         token = _failures.set(failures)
         try:
             return await fn(self, data)
+        except SmolError as exc:
+            if not exc.retryable or exc.benign:
+                raise
+            raise _failure(exc, failures + 1, limit) from exc
         except ApplicationError as exc:
             if exc.non_retryable or exc.category == ApplicationErrorCategory.BENIGN:
                 raise
-            raise _failure(exc.message, exc.type or "ApplicationError", failures + 1, limit) from exc
+            raise _failure(exc, failures + 1, limit) from exc
         except Exception as exc:
             if is_outage(exc):
                 beat()
                 raise _outage(exc) from exc
-            raise _failure(f"{type(exc).__name__}: {exc}", type(exc).__name__, failures + 1, limit) from exc
+            raise _failure(exc, failures + 1, limit) from exc
         finally:
             _failures.reset(token)
 

@@ -7,7 +7,6 @@ import asyncio
 import asyncpg
 from stellar_sdk import Keypair
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.pipeline import heartbeating
 from contracts.mint import (
@@ -22,26 +21,33 @@ from contracts.mint import (
     SignedMint,
 )
 from smol import mints
+from smol.errors import (
+    AlreadyMinted,
+    InvalidMint,
+    MintNotConfigured,
+    MintRejected,
+    MintUnreadable,
+    StellarBusy,
+    StellarRpcError,
+)
 from smol.settings import Settings
-from smol.stellar import InvalidMint, cosigned_transaction, mint_results, read_mint
-from smol.stellar_rpc import RpcError, StellarRpc, result_code
+from smol.stellar import cosigned_transaction, mint_results, read_mint
+from smol.stellar_rpc import StellarRpc, result_code
+from workflows.policies import MINT_CONFIRM_EVERY
 
 STALE = ("txBAD_SEQ", "txTOO_LATE", "txTOO_EARLY")  # refused, never applied: build a new transaction
 
 
-def _rpc_failure(exc: RpcError) -> ApplicationError:
-    return ApplicationError(str(exc), type="StellarRpc", non_retryable=not exc.retryable)
-
-
 class MintActivities:
-    def __init__(self, pool: asyncpg.Pool, rpc: StellarRpc, settings: Settings, confirm_interval: float = 1.0):
+    def __init__(self, pool: asyncpg.Pool, rpc: StellarRpc, settings: Settings,
+                 confirm_interval: float = MINT_CONFIRM_EVERY[0]):  # fmt: skip
         self.pool, self.rpc, self.settings = pool, rpc, settings
         self._server = Keypair.from_secret(settings.stellar_secret.get_secret_value()) if settings.minting else None
         self.confirm_interval = confirm_interval
 
     def _server_key(self) -> Keypair:
         if self._server is None:
-            raise ApplicationError("minting is not configured on this worker", type="MintNotConfigured")
+            raise MintNotConfigured("minting is not configured on this worker")
         return self._server
 
     @activity.defn
@@ -49,20 +55,16 @@ class MintActivities:
         """The request, checked again where it is executed: the transaction and the smols' state."""
         mint = await mints.get(self.pool, data.mint_id)
         await mints.set_status(self.pool, data.mint_id, "checking")
-        try:
-            request = read_mint(
-                mint["client_xdr"], passphrase=self.settings.stellar_network_passphrase,
-                contract_id=self.settings.contract_id, issuer=self.settings.issuer, batch=mint["batch"],
-                max_fee=self.settings.mint_max_fee, max_batch=self.settings.mint_max_batch,
-            )  # fmt: skip
-        except InvalidMint as exc:
-            raise ApplicationError(str(exc), type="InvalidMint", non_retryable=True) from None
+        request = read_mint(
+            mint["client_xdr"], passphrase=self.settings.stellar_network_passphrase,
+            contract_id=self.settings.contract_id, issuer=self.settings.issuer, batch=mint["batch"],
+            max_fee=self.settings.mint_max_fee, max_batch=self.settings.mint_max_batch,
+        )  # fmt: skip
         if sorted(request.smol_ids) != sorted(mint["smol_ids"]):
-            raise ApplicationError("the transaction's salts are not the requested smols", type="InvalidMint",
-                                   non_retryable=True)  # fmt: skip
+            raise InvalidMint("the transaction's salts are not the requested smols")
         minted = await mints.minted_elsewhere(self.pool, request.smol_ids)
         if minted:
-            raise ApplicationError(f"smol {minted[0]} is already minted", type="AlreadyMinted", non_retryable=True)
+            raise AlreadyMinted(f"smol {minted[0]} is already minted")
         return CheckedMint(smol_ids=request.smol_ids)
 
     @activity.defn
@@ -75,21 +77,13 @@ class MintActivities:
         server = self._server_key()
         mint = await mints.get(self.pool, data.mint_id)
         await mints.set_status(self.pool, data.mint_id, "signing")
-        try:
-            ledger = await self.rpc.latest_ledger()
-            sequence = await self.rpc.sequence_of(server.public_key)
-        except RpcError as exc:
-            raise _rpc_failure(exc) from None
-        try:
-            envelope = cosigned_transaction(
-                mint["client_xdr"], server=server, sequence=sequence,
-                passphrase=self.settings.stellar_network_passphrase,
-                auth_valid_until=ledger + self.settings.mint_auth_ledgers,
-                max_ledger=ledger + self.settings.mint_tx_ledgers,
-            )  # fmt: skip
-        except InvalidMint as exc:
-            raise ApplicationError(str(exc), type="InvalidMint", non_retryable=True) from None
+        ledger = await self.rpc.latest_ledger()
+        sequence = await self.rpc.sequence_of(server.public_key)
         max_ledger = ledger + self.settings.mint_tx_ledgers
+        envelope = cosigned_transaction(
+            mint["client_xdr"], server=server, sequence=sequence, passphrase=self.settings.stellar_network_passphrase,
+            auth_valid_until=ledger + self.settings.mint_auth_ledgers, max_ledger=max_ledger,
+        )  # fmt: skip
         await mints.save_transaction(self.pool, data.mint_id, envelope.hash_hex(), envelope.to_xdr(), max_ledger)
         await mints.set_status(self.pool, data.mint_id, "signed", envelope.hash_hex())
         return SignedMint(tx_hash=envelope.hash_hex(), max_ledger=max_ledger)
@@ -101,10 +95,7 @@ class MintActivities:
         row = await mints.transaction(self.pool, data.tx_hash)
         if row["state"] != "signed":
             return SentMint(outcome="sent" if row["state"] in ("sent", "done") else "stale", detail=row["state"])
-        try:
-            known = await self.rpc.transaction(data.tx_hash)
-        except RpcError as exc:
-            raise _rpc_failure(exc) from None
+        known = await self.rpc.transaction(data.tx_hash)
         if known.get("status") != "NOT_FOUND":
             await mints.set_transaction_state(self.pool, data.tx_hash, "sent")
             return SentMint(outcome="sent", detail="already on the network")
@@ -112,10 +103,10 @@ class MintActivities:
         await mints.set_status(self.pool, data.mint_id, "submitting")
         try:
             answer = await self.rpc.send(row["xdr"])
-        except RpcError as exc:
+        except StellarRpcError as exc:
             if not exc.retryable:
                 await mints.set_transaction_state(self.pool, data.tx_hash, "rejected")
-                raise ApplicationError(str(exc), type="MintRejected", non_retryable=True) from None
+                raise MintRejected(str(exc)) from None
             activity.logger.warning("mint %s: unclear answer to sendTransaction (%s); confirming", data.mint_id, exc)
             return SentMint(outcome="sent", detail="unclear answer")
         status = answer.get("status")
@@ -123,13 +114,12 @@ class MintActivities:
             return SentMint(outcome="sent", detail=status)
         if status == "TRY_AGAIN_LATER":
             await mints.set_transaction_state(self.pool, data.tx_hash, "signed")  # not accepted: may be sent again
-            raise ApplicationError("the network asked to try again later", type="StellarBusy")
+            raise StellarBusy("the network asked to try again later")
         code = result_code(answer.get("errorResultXdr"))
         await mints.set_transaction_state(self.pool, data.tx_hash, "rejected")
         if code in STALE:
             return SentMint(outcome="stale", detail=code)
-        raise ApplicationError(f"the network refused the mint transaction: {code}", type="MintRejected",
-                               non_retryable=True)  # fmt: skip
+        raise MintRejected(f"the network refused the mint transaction: {code}")
 
     @activity.defn
     async def confirm_mint(self, data: ConfirmMint) -> ConfirmedMint:
@@ -139,10 +129,7 @@ class MintActivities:
         interval = self.confirm_interval
         async with heartbeating():
             while True:
-                try:
-                    answer = await self.rpc.transaction(data.tx_hash)
-                except RpcError as exc:
-                    raise _rpc_failure(exc) from None
+                answer = await self.rpc.transaction(data.tx_hash)
                 status = answer.get("status")
                 if status == "SUCCESS":
                     return ConfirmedMint(status="SUCCESS", return_value_xdr=answer.get("returnValueXdr"))
@@ -153,7 +140,7 @@ class MintActivities:
                     await mints.set_transaction_state(self.pool, data.tx_hash, "expired")
                     return ConfirmedMint(status="EXPIRED")
                 await asyncio.sleep(interval)
-                interval = min(interval * 1.5, 10.0)
+                interval = min(interval * MINT_CONFIRM_EVERY[1], MINT_CONFIRM_EVERY[2])
 
     @activity.defn
     async def record_mint(self, data: RecordMint) -> RecordedMint:
@@ -162,7 +149,7 @@ class MintActivities:
             results = mint_results(data.return_value_xdr, list(mint["smol_ids"]), issuer=self.settings.issuer,
                                    passphrase=self.settings.stellar_network_passphrase)  # fmt: skip
         except Exception as exc:
-            raise ApplicationError(f"the mint's return value: {exc}", type="MintResult", non_retryable=True) from None
+            raise MintUnreadable(f"the mint's return value: {exc}") from None
         await mints.finish(self.pool, data.mint_id, results, data.tx_hash)
         return RecordedMint(tokens={smol_id: list(pair) for smol_id, pair in results.items()})
 

@@ -9,18 +9,16 @@ import asyncio
 import json
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.attempts import beat, durable
-from activities.providers import ProviderError, Providers, SongJob
 from activities.providers.billing import Meter, metered
-from activities.providers.chain import PAID_CALL_LIMIT, as_chain
+from activities.providers.chain import as_chain
+from activities.providers.interfaces import Providers, SongJob
 from contracts.smol import (
     ArchiveSongInput,
     ArchiveSongResult,
@@ -38,32 +36,39 @@ from contracts.smol import (
     GenerateLyricsResult,
     LoadStepsInput,
     LoadStepsResult,
-    Lyrics,
-    Nsfw,
-    Payload,
     PollSongsInput,
     PollSongsResult,
     SavePayloadInput,
     SavePayloadResult,
-    Song,
     StoreResultsInput,
     StoreResultsResult,
     SubmitSongsInput,
     SubmitSongsResult,
 )  # fmt: skip
-from smol import repo
-from smol.errors import InvalidInput
+from contracts.steps import SongStatus, Step
+from smol import repo, steps
+from smol.errors import (
+    DuplicateSongId,
+    IncompleteLyrics,
+    InvalidInput,
+    PaidCallLimit,
+    ProviderError,
+    SongsNotReady,
+    SongStalled,
+    WebhookRefused,
+    WebhookRetry,
+    WebhookUnreachable,
+)
 from smol.ids import image_key, song_key
 from smol.outages import is_outage
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
-
-HEARTBEAT_POLL_LIMIT = 10.0  # poll intervals up to this many seconds wait inside one heartbeating activity
+from workflows.policies import HEARTBEAT_EVERY, POLL_INSIDE_UP_TO, WRITE_MARGIN, WRITE_THROUGH_OUTAGE
 
 
 @asynccontextmanager
-async def heartbeating(every: float = 2.0):
+async def heartbeating(every: float = HEARTBEAT_EVERY):
     """Heartbeat in the background while the body runs: a long provider call still shows the activity alive, and
     a cancel reaches it."""
 
@@ -79,17 +84,16 @@ async def heartbeating(every: float = 2.0):
         task.cancel()
 
 
-OUTAGE_MARGIN = 10.0  # seconds kept free at the end of an attempt, to report before Temporal gives up on it
 
 
 async def outlasting_outages(write):
     """Run a database write, retrying through an outage for as long as the attempt lasts: it follows a paid provider
     call whose result would otherwise be lost with the failed attempt (and paid for again by the retry)."""
     info = activity.info()
-    deadline = time.monotonic() + 45.0
+    deadline = time.monotonic() + WRITE_THROUGH_OUTAGE
     if info.start_to_close_timeout:
         elapsed = (datetime.now(UTC) - info.started_time).total_seconds()
-        deadline = time.monotonic() + info.start_to_close_timeout.total_seconds() - elapsed - OUTAGE_MARGIN
+        deadline = time.monotonic() + info.start_to_close_timeout.total_seconds() - elapsed - WRITE_MARGIN
     delay = 0.5
     while True:
         try:
@@ -110,7 +114,7 @@ class SmolActivities:
         providers: Providers,
         poll_interval: float = 2.0,
         poll_window: float = 30.0,
-        heartbeat_poll_limit: float = HEARTBEAT_POLL_LIMIT,
+        heartbeat_poll_limit: float = POLL_INSIDE_UP_TO,
         song_stall_seconds: float = 600.0,
         webhook_secret: str = "",
         webhooks_allow_private: bool = False,
@@ -130,12 +134,9 @@ class SmolActivities:
     async def _ask(self, chain, method: str, *args, smol_id: str, step: str, **kwargs):
         """(result, provider name) from the step's provider chain; a total failure becomes a Temporal error that
         keeps its retryability. Heartbeats meanwhile, so a worker that dies mid-call is noticed in seconds."""
-        try:
-            async with heartbeating():
-                return await as_chain(chain).call(method, *args, **kwargs,
-                                                  record=lambda name: self._recorded(smol_id, step, name))  # fmt: skip
-        except ProviderError as exc:
-            raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+        async with heartbeating():
+            return await as_chain(chain).call(method, *args, **kwargs,
+                                              record=lambda name: self._recorded(smol_id, step, name))  # fmt: skip
 
     @asynccontextmanager
     async def _recorded(self, smol_id: str, step: str, provider: str):
@@ -149,7 +150,7 @@ class SmolActivities:
             spent = await repo.units_spent(self.pool, smol_id, step, run_id, but=call_id) + units_in_this_call
             if spent >= self.max_paid_calls:
                 message = f"{spent} paid requests made for the {step} step of this run; no more"
-                raise ProviderError(f"{message} (SMOL_MAX_PAID_CALLS_PER_STEP)", retryable=False, kind=PAID_CALL_LIMIT)
+                raise PaidCallLimit(f"{message} (SMOL_MAX_PAID_CALLS_PER_STEP)")
 
         started = time.monotonic()
         error = None
@@ -158,7 +159,7 @@ class SmolActivities:
             async with metered(meter):
                 yield
         except ProviderError as exc:
-            error = f"{exc.kind}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
             raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -178,38 +179,22 @@ class SmolActivities:
     @activity.defn
     @durable
     async def load_steps(self, data: LoadStepsInput) -> LoadStepsResult:
-        steps = await repo.load_steps(self.pool, data.smol_id)
+        saved = await steps.load(self.pool, data.smol_id)
         songs = await repo.songs_of(self.pool, data.smol_id)
-        lyrics, nsfw, payload = steps.get("lyrics"), steps.get("nsfw"), steps.get("payload")
-        submitted = steps.get("song_ids") or {}
-        submission = submitted.get("submission", 0)
-        failed = {s["music_id"] for s in songs if s["status"] < 0}
-        if failed & set(submitted.get("ids", [])):
-            submitted, submission = {}, submission + 1  # a failed song is made again, under new ids
-        return LoadStepsResult(
-            payload=Payload(**payload) if payload else None,
-            image_key=(steps.get("image") or {}).get("key"),
-            description=(steps.get("description") or {}).get("text"),
-            lyrics=Lyrics(**lyrics["value"]) if lyrics else None,
-            nsfw=Nsfw(**nsfw["value"]) if nsfw else None,
-            song_ids=submitted.get("ids"),
-            song_provider=submitted.get("provider"),
-            song_submission=submission,
-            songs=[Song(music_id=s["music_id"], status=s["status"]) for s in songs if s["object_key"]],
-        )
+        if steps.failed_songs(songs) & set(saved.song_ids or []):  # a failed song is made again, under new ids
+            saved.song_ids, saved.song_provider, saved.song_submission = None, None, saved.song_submission + 1
+        saved.songs = [song for song in steps.songs_from(songs) if song.audio]
+        return saved
 
     @activity.defn
     @durable
     async def save_payload(self, data: SavePayloadInput) -> SavePayloadResult:
         payload = data.payload
-        try:
-            if not payload.address:
-                raise InvalidInput("address is required")
-            check_prompt(payload.prompt, payload.instrumental)
-            payload.playlist = check_playlist(payload.playlist)
-        except InvalidInput as exc:
-            raise ApplicationError(str(exc), type="InvalidInput", non_retryable=True) from None
-        await repo.save_step(self.pool, data.smol_id, "payload", asdict(payload))
+        if not payload.address:
+            raise InvalidInput("address is required")
+        check_prompt(payload.prompt, payload.instrumental)
+        payload.playlist = check_playlist(payload.playlist)
+        await steps.save_payload(self.pool, data.smol_id, payload)
         return SavePayloadResult(payload=payload)
 
     @activity.defn
@@ -220,11 +205,11 @@ class SmolActivities:
             provider = "stored"
         else:
             png, provider = await self._ask(
-                self.providers.image, "generate", data.prompt, data.seed, smol_id=data.smol_id, step="image"
+                self.providers.image, "generate", data.prompt, data.seed, smol_id=data.smol_id, step=Step.IMAGE
             )
             await outlasting_outages(lambda: self.store.put(key, png, "image/png"))
         await outlasting_outages(
-            lambda: repo.save_step(self.pool, data.smol_id, "image", {"key": key, "provider": provider})
+            lambda: steps.save_image(self.pool, data.smol_id, key, provider)
         )
         return GenerateImageResult(image_key=key, provider=provider)
 
@@ -233,10 +218,9 @@ class SmolActivities:
     async def describe_image(self, data: DescribeImageInput) -> DescribeImageResult:
         png = await self.store.get(data.image_key)
         text, provider = await self._ask(
-            self.providers.describe, "describe", data.prompt, png, smol_id=data.smol_id, step="description"
+            self.providers.describe, "describe", data.prompt, png, smol_id=data.smol_id, step=Step.DESCRIPTION
         )
-        saved = {"text": text, "provider": provider}
-        await outlasting_outages(lambda: repo.save_step(self.pool, data.smol_id, "description", saved))
+        await outlasting_outages(lambda: steps.save_description(self.pool, data.smol_id, text, provider))
         return DescribeImageResult(description=text, provider=provider)
 
     @activity.defn
@@ -244,24 +228,19 @@ class SmolActivities:
     async def generate_lyrics(self, data: GenerateLyricsInput) -> GenerateLyricsResult:
         lyrics, provider = await self._ask(
             self.providers.lyrics, "write", data.prompt, data.description, data.instrumental, data.seed,
-            smol_id=data.smol_id, step="lyrics",
+            smol_id=data.smol_id, step=Step.LYRICS,
         )  # fmt: skip
         if not lyrics.title.strip() or (not data.instrumental and not lyrics.lyrics.strip()) or len(lyrics.style) < 2:
-            raise ApplicationError(f"{provider} wrote lyrics without a title, words or 2 style tags",
-                                   type="IncompleteLyrics")  # fmt: skip
-        value = asdict(lyrics)
-        await outlasting_outages(
-            lambda: repo.save_step(self.pool, data.smol_id, "lyrics", {"value": value, "provider": provider})
-        )
+            raise IncompleteLyrics(f"{provider} wrote lyrics without a title, words or 2 style tags")
+        await outlasting_outages(lambda: steps.save_lyrics(self.pool, data.smol_id, lyrics, provider))
         return GenerateLyricsResult(lyrics=lyrics, provider=provider)
 
     @activity.defn
     @durable
     async def check_nsfw(self, data: CheckNsfwInput) -> CheckNsfwResult:
         text = "\n".join([data.prompt, data.lyrics.title, data.lyrics.lyrics])
-        verdict, provider = await self._ask(self.providers.nsfw, "check", text, smol_id=data.smol_id, step="nsfw")
-        saved = {"value": asdict(verdict), "provider": provider}
-        await outlasting_outages(lambda: repo.save_step(self.pool, data.smol_id, "nsfw", saved))
+        verdict, provider = await self._ask(self.providers.nsfw, "check", text, smol_id=data.smol_id, step=Step.NSFW)
+        await outlasting_outages(lambda: steps.save_nsfw(self.pool, data.smol_id, verdict, provider))
         return CheckNsfwResult(nsfw=verdict, provider=provider)
 
     @activity.defn
@@ -273,31 +252,27 @@ class SmolActivities:
             description=data.description, artist=data.address, image_key=data.image_key, seed=data.seed,
             params=data.song_params,
         )  # fmt: skip
-        saved = (await repo.load_steps(self.pool, data.smol_id)).get("song_ids")
-        if saved and saved.get("submission", 0) == data.submission:
-            return SubmitSongsResult(song_ids=saved["ids"], provider=saved["provider"])  # paid for already
-        first_try = await repo.first_call_at(self.pool, data.smol_id, "songs") or activity.info().scheduled_time
+        saved = await steps.load(self.pool, data.smol_id)
+        if saved.song_ids and saved.song_submission == data.submission:
+            return SubmitSongsResult(song_ids=saved.song_ids, provider=saved.song_provider)  # paid for already
+        first_try = await repo.first_call_at(self.pool, data.smol_id, Step.SUBMIT) or activity.info().scheduled_time
         job.since = first_try.isoformat()
         chain = as_chain(self.providers.songs)
         if data.song_model:
             chain = chain.starting_with(data.song_model)
-        ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step="songs",
+        ids, provider = await self._ask(chain, "submit", job, smol_id=data.smol_id, step=Step.SUBMIT,
                                         taken=lambda variant, found: repo.songs_taken(self.pool, data.smol_id,
                                                                                       variant, found))  # fmt: skip
         if len(set(ids)) != len(ids):
             message = f"{provider} answered one song id for both variants ({ids[0]}): the smol would wait on it twice"
-            raise ApplicationError(message, type="DuplicateSongId", non_retryable=True)
-        submitted = {"ids": ids, "provider": provider, "submission": data.submission}
+            raise DuplicateSongId(message)
 
         async def save() -> None:
             for variant, music_id in enumerate(ids):
                 await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
-            await repo.save_step(self.pool, data.smol_id, "song_ids", submitted)
+            await steps.save_song_ids(self.pool, data.smol_id, ids, provider, data.submission)
 
-        try:
-            await outlasting_outages(save)
-        except repo.SongIdTaken as exc:  # never let one smol's songs overwrite another's; the next try looks again
-            raise ApplicationError(str(exc), type="SongIdTaken") from None
+        await outlasting_outages(save)  # SongIdTaken: one smol's songs never overwrite another's
         return SubmitSongsResult(song_ids=ids, provider=provider)
 
     @activity.defn
@@ -314,13 +289,13 @@ class SmolActivities:
             while True:
                 try:
                     if getattr(provider, "pays_on_poll", False):  # ElevenLabs: a poll composes a missing song
-                        async with self._recorded(data.smol_id, "songs", provider.name):
+                        async with self._recorded(data.smol_id, Step.SUBMIT, provider.name):
                             songs = await provider.poll(data.song_ids)
                     else:
                         songs = await provider.poll(data.song_ids)
-                except ProviderError as exc:
+                except ProviderError:
                     await self._fail_if_stalled(data.song_ids)
-                    raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+                    raise
                 for variant, song in enumerate(songs):
                     await repo.save_song(self.pool, data.smol_id, song.music_id, variant, data.provider, song.status,
                                          audio_url=song.audio)  # fmt: skip
@@ -328,9 +303,7 @@ class SmolActivities:
                     return PollSongsResult(songs=songs)
                 await self._fail_if_stalled(data.song_ids)
                 if self.poll_interval > self.heartbeat_poll_limit:
-                    raise ApplicationError("songs not ready yet", type="SongsNotReady",
-                                           next_retry_delay=timedelta(seconds=self.poll_interval),
-                                           category=ApplicationErrorCategory.BENIGN)  # fmt: skip
+                    raise SongsNotReady(timedelta(seconds=self.poll_interval))
                 if time.monotonic() - started + self.poll_interval > self.poll_window:
                     return PollSongsResult(songs=songs)
                 await asyncio.sleep(self.poll_interval)
@@ -338,8 +311,7 @@ class SmolActivities:
     async def _fail_if_stalled(self, song_ids: list[str]) -> None:
         stalled = await repo.seconds_since_song_progress(self.pool, song_ids)
         if stalled > self.song_stall_seconds:
-            raise ApplicationError(f"songs made no progress for {stalled:.0f} s", type="SongStalled",
-                                   non_retryable=True)  # fmt: skip
+            raise SongStalled(f"songs made no progress for {stalled:.0f} s")
 
     @activity.defn
     @durable
@@ -347,14 +319,12 @@ class SmolActivities:
         key = song_key(data.music_id)
         if not await self.store.exists(key):
             source = as_chain(self.providers.songs)
-            try:
-                async with heartbeating(), self._recorded(data.smol_id, "archive", data.provider):
-                    audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
-            except ProviderError as exc:
-                raise ApplicationError(str(exc), type=exc.kind, non_retryable=not exc.retryable) from None
+            async with heartbeating(), self._recorded(data.smol_id, Step.ARCHIVE, data.provider):
+                audio = await source.named(data.provider).fetch_audio(data.music_id, data.audio_url)
             await outlasting_outages(lambda: self.store.put(key, audio, "audio/mpeg"))
         await outlasting_outages(
-            lambda: repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider, 4, key)
+            lambda: repo.save_song(self.pool, data.smol_id, data.music_id, data.variant, data.provider,
+                                   SongStatus.COMPLETE, key)
         )
         return ArchiveSongResult(music_id=data.music_id, object_key=key)
 
@@ -391,17 +361,15 @@ class SmolActivities:
         try:
             response = await deliver(data.url, body, headers, allow_private=self.webhooks_allow_private)
         except Unresolvable as exc:
-            raise ApplicationError(str(exc), type="WebhookUnreachable") from None
+            raise WebhookUnreachable(str(exc)) from None
         except InvalidInput as exc:
-            raise ApplicationError(str(exc), type="WebhookRefused", non_retryable=True) from None
+            raise WebhookRefused(str(exc)) from None
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"webhook not delivered: {type(exc).__name__}", type="WebhookUnreachable") from None
+            raise WebhookUnreachable(f"webhook not delivered: {type(exc).__name__}") from None
         if response.status_code >= 500 or response.status_code in (408, 429):
-            raise ApplicationError(f"webhook receiver answered {response.status_code}", type="WebhookRetry")
+            raise WebhookRetry(f"webhook receiver answered {response.status_code}")
         if response.status_code >= 300:
-            raise ApplicationError(
-                f"webhook receiver refused with {response.status_code}", type="WebhookRefused", non_retryable=True
-            )
+            raise WebhookRefused(f"webhook receiver refused with {response.status_code}")
         return DeliverWebhookResult(status_code=response.status_code, attempt=activity.info().attempt)
 
     def all(self) -> list:

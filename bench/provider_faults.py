@@ -16,18 +16,19 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stack import bench_stack  # noqa: E402
 
+from activities.failures import smol_worker
 from activities.pipeline import SmolActivities  # noqa: E402
-from activities.providers import Providers, local  # noqa: E402
+from activities.providers import local  # noqa: E402
 from activities.providers.aisonggenerator import AiSongGenerator  # noqa: E402
 from activities.providers.chain import Chain  # noqa: E402
 from activities.providers.cloudflare import WorkersAI  # noqa: E402
 from activities.providers.elevenlabs import ElevenLabsSongs  # noqa: E402
+from activities.providers.interfaces import Providers
 from activities.providers.local.music import encode_mp3, plan, render  # noqa: E402
 from activities.providers.pixellab import PixellabImage  # noqa: E402
 from contracts.smol import Payload, SmolInput  # noqa: E402
@@ -64,7 +65,7 @@ async def run(args) -> None:
             )  # fmt: skip
             activities = SmolActivities(pool, store, providers, poll_interval=0.3)
             client = await connect(settings)
-            async with Worker(client, task_queue="faults", workflows=[SmolWorkflow], activities=activities.all()):
+            async with smol_worker(client, task_queue="faults", workflows=[SmolWorkflow], activities=activities.all()):
                 handles = []
                 for n in range(args.smols):
                     smol_id = new_smol_id()

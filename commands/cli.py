@@ -18,8 +18,9 @@ from commands.mint_client import build_mint
 from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, STATUS_QUERIES, true_status
 from contracts.smol import PauseSignal, ResumeSignal
 from smol.db import create_pool
+from smol.errors import StellarRpcError
 from smol.settings import get_settings
-from smol.stellar_rpc import RpcError, StellarRpc
+from smol.stellar_rpc import StellarRpc
 from smol.store import open_store
 from smol.temporal import connect
 from smol.tokens import issue_token
@@ -306,7 +307,7 @@ def mint(
 
     try:
         xdr = asyncio.run(build())
-    except (RpcError, ValueError) as exc:
+    except (StellarRpcError, ValueError) as exc:
         _fail(f"could not build the transaction: {exc}")
     api = _api(api_url)
     bearer = issue_token(settings, keypair.public_key)

@@ -6,8 +6,9 @@ from stellar_sdk import xdr as stellar_xdr
 from stellar_sdk.account import Account
 from stellar_sdk.auth import authorize_entry
 
+from smol.errors import StellarRpcError
 from smol.stellar import BATCH, SINGLE, asset_bytes_of, salt_of
-from smol.stellar_rpc import RpcError, StellarRpc
+from smol.stellar_rpc import StellarRpc
 
 
 def mint_arguments(user: str, smol_ids: list[str], issuer: str, batch: bool) -> list[stellar_xdr.SCVal]:
@@ -37,7 +38,7 @@ async def build_mint(rpc: StellarRpc, secret: str, smol_ids: list[str], *, contr
 
     simulated = await rpc.simulate(build(base_fee).to_xdr())
     if simulated.get("error") or not simulated.get("results"):
-        raise RpcError(f"simulation failed: {simulated.get('error')}", retryable=False)
+        raise StellarRpcError(f"simulation failed: {simulated.get('error')}", retryable=False)
     valid_until = int(simulated["latestLedger"]) + auth_ledgers
     entries = []
     for entry_xdr in simulated["results"][0].get("auth") or []:

@@ -5,6 +5,8 @@ Plain dataclasses: fields may be added (with defaults) without breaking running 
 
 from dataclasses import dataclass, field
 
+from contracts.steps import SongStatus
+
 
 @dataclass
 class Payload:
@@ -16,13 +18,6 @@ class Payload:
     webhook_url: str | None = None
     song_model: str | None = None  # the song provider to ask first
     song_params: dict | None = None  # e.g. {"duration": 60, "temperature": 1.0}
-
-
-def payload_view(payload: dict) -> dict:
-    """The payload as clients see it (the `kv_do.payload` shape): without the creator's webhook URL, and with the
-    song model fields only when the creator chose them."""
-    optional = ("song_model", "song_params")
-    return {k: v for k, v in payload.items() if k != "webhook_url" and not (k in optional and v is None)}
 
 
 @dataclass
@@ -41,12 +36,12 @@ class Nsfw:
 @dataclass
 class Song:
     music_id: str
-    status: int  # >= 4 complete, < 0 failed (the song service's convention)
+    status: int  # a SongStatus: >= 4 complete, < 0 failed (the song services' convention)
     audio: str | None = None
 
     @property
     def complete(self) -> bool:
-        return self.status >= 4
+        return self.status >= SongStatus.COMPLETE
 
     @property
     def failed(self) -> bool:

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from smol.errors import Conflict
+from smol.errors import SongIdTaken
 
 SMOL_COLUMNS = (
     "id, title, song_1, song_2, created_at, public, instrumental, plays, views, address, mint_token, mint_amm, safe"
@@ -60,10 +60,6 @@ async def save_song(pool: asyncpg.Pool, smol_id: str, music_id: str, variant: in
     )  # fmt: skip
     if not saved:
         raise SongIdTaken(f"song id {music_id!r} from {provider} already belongs to another smol")
-
-
-class SongIdTaken(Conflict):
-    pass
 
 
 async def seconds_since_song_progress(pool: asyncpg.Pool, music_ids: list[str]) -> float:

@@ -16,14 +16,10 @@ from stellar_sdk.account import Account
 from stellar_sdk.auth import authorize_entry
 from stellar_sdk.operation import InvokeHostFunction
 
-from smol.errors import InvalidInput
+from smol.errors import InvalidMint
 
 SINGLE, BATCH = "coin_it", "coin_them"
 ADDRESS_CREDENTIALS = stellar_xdr.SorobanCredentialsType.SOROBAN_CREDENTIALS_ADDRESS
-
-
-class InvalidMint(InvalidInput):
-    pass
 
 
 @dataclass

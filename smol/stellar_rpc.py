@@ -7,13 +7,7 @@ import httpx
 from stellar_sdk import Keypair
 from stellar_sdk import xdr as stellar_xdr
 
-
-class RpcError(Exception):
-    """The RPC could not answer (retryable) or answered a JSON-RPC error (not retryable)."""
-
-    def __init__(self, message: str, retryable: bool = True):
-        super().__init__(message)
-        self.retryable = retryable
+from smol.errors import StellarRpcError
 
 
 class StellarRpc:
@@ -26,18 +20,18 @@ class StellarRpc:
         try:
             response = await self.http.post(url or self.url, json=body)
         except httpx.TimeoutException:
-            raise RpcError(f"Stellar RPC {method} did not answer in time") from None
+            raise StellarRpcError(f"Stellar RPC {method} did not answer in time") from None
         except httpx.TransportError as exc:
-            raise RpcError(f"Stellar RPC could not be reached ({type(exc).__name__})") from None
+            raise StellarRpcError(f"Stellar RPC could not be reached ({type(exc).__name__})") from None
         if response.status_code >= 500 or response.status_code == 429:
-            raise RpcError(f"Stellar RPC {method} answered {response.status_code}")
+            raise StellarRpcError(f"Stellar RPC {method} answered {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
-            raise RpcError(f"Stellar RPC {method} answered something that is not JSON") from None
+            raise StellarRpcError(f"Stellar RPC {method} answered something that is not JSON") from None
         if not isinstance(answer, dict) or "error" in answer or not isinstance(answer.get("result"), dict):
             error = answer.get("error") if isinstance(answer, dict) else None
-            raise RpcError(f"Stellar RPC {method} refused: {error}", retryable=False)
+            raise StellarRpcError(f"Stellar RPC {method} refused: {error}", retryable=False)
         return answer["result"]
 
     async def latest_ledger(self) -> int:
@@ -51,7 +45,7 @@ class StellarRpc:
         result = await self.call("getLedgerEntries", {"keys": [key.to_xdr()]})
         entries = result.get("entries") or []
         if not entries:
-            raise RpcError(f"account {account} does not exist on this network", retryable=False)
+            raise StellarRpcError(f"account {account} does not exist on this network", retryable=False)
         return stellar_xdr.LedgerEntryData.from_xdr(entries[0]["xdr"]).account.seq_num.sequence_number.int64
 
     async def simulate(self, transaction_xdr: str) -> dict:

@@ -1,15 +1,18 @@
 """Connecting to Temporal the same way from the API, the worker and the CLI."""
 
 import dataclasses
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.search_attributes import ALL
 from smol.codec import codec_from
+from smol.errors import ServiceUnavailable
 from smol.settings import Settings
 
 
@@ -53,3 +56,50 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
+
+
+RPC_TIMEOUT = timedelta(seconds=10)
+QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+def temporal_down(exc: BaseException) -> bool:
+    """Whether `exc` says the Temporal service could not be reached (a lazy client reports a server it cannot
+    connect to as RuntimeError("Failed client connect: ...")), as opposed to a bug or an answer."""
+    if isinstance(exc, RPCError):
+        return exc.status != RPCStatusCode.NOT_FOUND
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    return ServiceUnavailable("the workflow service is unavailable; nothing was started, try again")
+
+
+async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None):
+    """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away.
+    WorkflowAlreadyStartedError goes to the caller, which knows what it means."""
+    try:
+        return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT,
+                                           static_summary=summary)  # fmt: skip
+    except (RPCError, RuntimeError) as exc:
+        if not temporal_down(exc):
+            raise
+        raise _unavailable(exc) from None
+
+
+async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The workflow's latest run as Temporal describes it; None if there is none; ServiceUnavailable if Temporal
+    is away."""
+    try:
+        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=RPC_TIMEOUT)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+    except RuntimeError as exc:
+        if not temporal_down(exc):
+            raise
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+
+
+def is_running(description: WorkflowExecutionDescription | None) -> bool:
+    return description is not None and description.status == WorkflowExecutionStatus.RUNNING

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.providers import ProviderError
 from activities.providers.chain import Chain
 from activities.providers.elevenlabs import ElevenLabsSongs
 from smol import repo
+from smol.errors import ProviderError
 from smol.ids import song_key
 from smol.store import FileStore
 from tests.fakes import FakeElevenLabs

@@ -176,7 +176,7 @@ async def assert_paid_once_and_consistent(faults, pool, handles, before: dict, c
 
     assert within("image", "image") and within("workers_ai", "description", "nsfw"), (work, recorded)
     assert within("lyrics", "lyrics") and within("downloads", "archive"), (work, recorded)
-    assert work["songs"] == 2 * len(handles), work  # song submissions carry an idempotency key: never made twice
+    assert work["submit"] == 2 * len(handles), work  # song submissions carry an idempotency key: never made twice
     assert await examine(pool, FileStore(faults.base / "objects"), running_mints=set()) == []
 
 
@@ -307,7 +307,7 @@ async def test_lost_answers_are_all_counted_and_capped(faults, fault_pool):
     work = {kind: now[kind] - before[kind] for kind in now}
     assert work["image"] == steps["image"] and work["lyrics"] == steps["lyrics"], (work, steps)
     assert work["workers_ai"] == steps["description"] + steps["nsfw"], (work, steps)
-    assert work["songs"] == 2 * len(handles)  # a lost submission is found again by its idempotency key
+    assert work["submit"] == 2 * len(handles)  # a lost submission is found again by its idempotency key
     assert await examine(fault_pool, FileStore(faults.base / "objects"), running_mints=set()) == []
 
 

@@ -13,8 +13,8 @@ import pytest_asyncio
 from pydantic import SecretStr
 from stellar_sdk import Keypair, StrKey
 from temporalio.client import WorkflowFailureError
-from temporalio.worker import Worker
 
+from activities.failures import smol_worker
 from activities.mint import MintActivities
 from commands.mint_client import build_mint, mint_arguments
 from smol import repo
@@ -73,10 +73,10 @@ def reset(rpc):
     yield rpc
 
 
-def worker(stack, temporal, pool, rpc_client, mint_settings) -> Worker:
+def worker(stack, temporal, pool, rpc_client, mint_settings):
     update = {**mint_settings, "stellar_secret": SecretStr(SERVER.secret)}
     activities = MintActivities(pool, rpc_client, stack.settings.model_copy(update=update), confirm_interval=0.2)
-    return Worker(temporal, task_queue=mint_settings["task_queue"], workflows=[MintWorkflow],
+    return smol_worker(temporal, task_queue=mint_settings["task_queue"], workflows=[MintWorkflow],
                   activities=activities.all())  # fmt: skip
 
 
@@ -293,7 +293,8 @@ async def test_the_cli_builds_signs_and_sends_a_mint(stack, pool, temporal, mint
 def test_the_server_signs_only_its_own_entries_for_this_exact_call():
     from stellar_sdk import Account, TransactionBuilder
 
-    from smol.stellar import InvalidMint, cosigned_transaction
+    from smol.errors import InvalidMint
+    from smol.stellar import cosigned_transaction
     from tests.fake_stellar import FakeStellarRpc
 
     user, smol_id = Keypair.random(), new_smol_id()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHistory
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
+from activities.failures import smol_worker
 from contracts.mint import MintInput
 from contracts.smol import PauseSignal, Payload, ResumeSignal, SmolInput
 from smol.settings import Settings
@@ -106,7 +107,7 @@ async def _record_mints(temporal, task_queue) -> dict[str, WorkflowHistory]:
     histories = {}
     for outcome, (sent, confirmed) in outcomes.items():
         activities, _ = mint_activities(list(sent), list(confirmed), refuse_check=outcome == "refused")
-        async with Worker(temporal, task_queue=task_queue, workflows=[MintWorkflow], activities=activities):
+        async with smol_worker(temporal, task_queue=task_queue, workflows=[MintWorkflow], activities=activities):
             handle = await temporal.start_workflow(
                 MintWorkflow.run, MintInput(f"replay-{outcome}"), id=f"mint-replay-{uuid.uuid4().hex}",
                 task_queue=task_queue,

@@ -5,10 +5,10 @@ import json
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.providers import ProviderError
 from activities.providers.chain import Chain
 from activities.providers.replicate import ReplicateSongs
 from smol import repo
+from smol.errors import ProviderError
 from tests.fakes import FakeReplicate
 from tests.test_song_service import job
 from tests.workers import activities_with, start_smol, worker_for

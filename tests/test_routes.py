@@ -8,8 +8,8 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
 
+from activities.failures import smol_worker
 from contracts.smol import Payload, SavePayloadInput, SavePayloadResult
 from smol import repo
 from tests.conftest import _stop, wait_for
@@ -242,7 +242,7 @@ async def test_a_run_that_failed_before_saving_anything_is_shown_to_its_owner_an
     stack, http, pool, temporal, task_queue
 ):
     activities = [a for a in activities_with(stack, pool).all() if a.__name__ != "save_payload"]
-    worker = Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
+    worker = smol_worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
                     activities=[*activities, payload_never_saved])  # fmt: skip
     async with worker:
         smol_id, handle = await start_smol(temporal, task_queue, prompt="lost in an outage", address=OWNER,
@@ -270,7 +270,7 @@ async def test_a_run_that_failed_before_saving_anything_is_shown_to_its_owner_an
 
 async def test_a_deleted_failed_smol_stays_gone_while_its_history_is_deleted(stack, http, pool, temporal, task_queue):
     activities = [a for a in activities_with(stack, pool).all() if a.__name__ != "save_payload"]
-    async with Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
+    async with smol_worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow],
                       activities=[*activities, payload_never_saved]):  # fmt: skip
         smol_id, handle = await start_smol(temporal, task_queue, prompt="failed and deleted", address=OWNER)
         with pytest.raises(WorkflowFailureError):

@@ -8,11 +8,12 @@ import httpx
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.providers import ProviderError, SongJob
 from activities.providers.aisonggenerator import AiSongGenerator
 from activities.providers.chain import Chain
+from activities.providers.interfaces import SongJob
 from activities.providers.local import LocalLyrics
 from smol import repo
+from smol.errors import ProviderError, SongIdTaken
 from tests.fakes import FakeSongService
 from tests.workers import activities_with, record_into, start_smol, worker_for
 from workflows.smol import SmolWorkflow
@@ -190,7 +191,7 @@ async def test_long_intervals_poll_by_retrying_with_a_benign_error(stack, pool, 
 async def test_a_song_id_of_another_smol_is_refused_not_overwritten(pool):
     first, second = "a" * 64, "b" * 64
     await repo.save_song(pool, first, "shared-id-123", 0, "aisonggenerator", 4, "shared-id-123.mp3")
-    with pytest.raises(repo.SongIdTaken):
+    with pytest.raises(SongIdTaken):
         await repo.save_song(pool, second, "shared-id-123", 0, "musicgen", 1)
     (row,) = await repo.songs_of(pool, first)
     assert (row["music_id"], row["status"], row["object_key"]) == ("shared-id-123", 4, "shared-id-123.mp3")

@@ -5,11 +5,11 @@ import json
 import httpx
 import pytest
 
-from activities.providers import ProviderError
 from activities.providers.chain import Chain
 from activities.providers.cloudflare import GUARD_MODEL, LYRICS_MODEL, WorkersAI
 from activities.providers.local import LocalNsfw
 from smol import repo
+from smol.errors import ProviderError
 from tests.fakes import FakeWorkersAI
 from tests.workers import activities_with, start_smol, worker_for
 

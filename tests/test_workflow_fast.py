@@ -13,8 +13,8 @@ import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
+from activities.failures import smol_worker
 from commands.stack import search_attribute_flags, temporal_binary
 from contracts.mint import MintInput
 from contracts.smol import (
@@ -53,7 +53,7 @@ async def skipping():
 
 async def _start(env, pipeline: FakePipeline, resume: bool = False):
     queue = f"fast-{uuid.uuid4().hex[:8]}"
-    worker = Worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=pipeline.activities())
+    worker = smol_worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=pipeline.activities())
     handle_of = env.client.start_workflow(
         SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night"), resume=resume),
         id=f"fast-{uuid.uuid4().hex}", task_queue=queue,
@@ -141,7 +141,7 @@ async def test_a_retry_run_reuses_every_saved_step(env):
 
 async def _mint(env, activities):
     queue = f"mint-{uuid.uuid4().hex[:8]}"
-    async with Worker(env.client, task_queue=queue, workflows=[MintWorkflow], activities=activities):
+    async with smol_worker(env.client, task_queue=queue, workflows=[MintWorkflow], activities=activities):
         handle = await env.client.start_workflow(MintWorkflow.run, MintInput("m1"), id=f"mint-{uuid.uuid4().hex}",
                                                  task_queue=queue)  # fmt: skip
         try:

@@ -3,11 +3,11 @@
 import dataclasses
 from contextlib import asynccontextmanager
 
-from temporalio.worker import Worker
-
+from activities.failures import smol_worker
 from activities.pipeline import SmolActivities
-from activities.providers import ProviderError, build_providers
+from activities.providers.registry import build_providers
 from contracts.smol import Payload, SmolInput, Song
+from smol.errors import ProviderError
 from smol.ids import new_smol_id
 from smol.store import open_store
 from tests.conftest import WEBHOOK_SECRET
@@ -51,8 +51,8 @@ def activities_with(stack, pool, stall_seconds: float = 600.0, poll_interval: fl
                           heartbeat_poll_limit=heartbeat_poll_limit)  # fmt: skip
 
 
-def worker_for(temporal, task_queue, activities) -> Worker:
-    return Worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow], activities=activities.all())
+def worker_for(temporal, task_queue, activities):
+    return smol_worker(temporal, task_queue=task_queue, workflows=[SmolWorkflow], activities=activities.all())
 
 
 async def start_smol(temporal, task_queue, prompt="a flaky frog", address="GFAIL", public=True):

@@ -1,7 +1,7 @@
 """MintWorkflow: check a client's mint transaction, co-sign it, submit it once, confirm it, record the tokens.
 
 A transaction refused as stale (sequence, ledger bounds) or expired unconfirmed is never retried as is: a new one is
-built (at most MAX_BUILDS), which is safe because the old one can no longer be included.
+built (at most MINT_BUILDS, workflows/policies.py), which is safe because the old one can no longer be included.
 """
 
 from temporalio import workflow
@@ -18,9 +18,8 @@ with workflow.unsafe.imports_passed_through():
         MintStep,
         RecordMint,
     )
-    from workflows.policies import MINT_POLICIES
-
-MAX_BUILDS = 3
+    from smol.errors import MintExpired, MintFailed, to_temporal
+    from workflows.policies import MINT_BUILDS, MINT_POLICIES
 
 
 @workflow.defn(name="MintWorkflow")
@@ -53,8 +52,8 @@ class MintWorkflow:
         await self._run("check", MintActivities.check_mint, MintStep(mint_id))
         confirmed = None
         while confirmed is None or confirmed.status == "EXPIRED":
-            if self.builds == MAX_BUILDS:
-                raise ApplicationError(f"no transaction was included after {MAX_BUILDS} tries", type="MintExpired")
+            if self.builds == MINT_BUILDS:
+                raise to_temporal(MintExpired(f"no transaction was included after {MINT_BUILDS} tries"))
             self.builds += 1
             signed = await self._run("sign", MintActivities.sign_mint, MintStep(mint_id))
             self.tx_hash = signed.tx_hash
@@ -66,7 +65,7 @@ class MintWorkflow:
                 "confirm", MintActivities.confirm_mint, ConfirmMint(mint_id, signed.tx_hash, signed.max_ledger)
             )
         if confirmed.status == "FAILED":
-            raise ApplicationError(f"the transaction failed on chain ({confirmed.result})", type="MintFailed")
+            raise to_temporal(MintFailed(f"the transaction failed on chain ({confirmed.result})"))
         recorded = await self._run(
             "record", MintActivities.record_mint, RecordMint(mint_id, self.tx_hash, confirmed.return_value_xdr)
         )

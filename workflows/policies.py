@@ -6,9 +6,10 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
+from smol.errors import non_retryable_types
+
 # attempts 0 = no limit (poll_songs: the stall limit, measured in the activity, ends it)
-NON_RETRYABLE_ERRORS = ["InvalidInput", "SongFailed", "SongStalled", "ContentPolicy", "WebhookRefused",
-                        "PaidCallLimit", "DuplicateSongId"]  # fmt: skip
+NON_RETRYABLE_ERRORS = non_retryable_types()
 # How long a durable step may wait for Postgres or the object store to come back before the smol fails (visibly, and
 # retryable by its creator). Within it, an outage costs no attempt: `attempts` count the step's own failures.
 OUTAGE_PATIENCE = timedelta(days=7)
@@ -78,3 +79,13 @@ MINT_POLICIES: dict[str, StepPolicy] = {
     "record":  StepPolicy(_s(30),     _s(1),      _s(10),       10),
     "fail":    StepPolicy(_s(30),     _s(1),      _s(10),       10),
 }  # fmt: skip
+
+# Timing inside the activities: their own loops, which Temporal's retry policies above do not see.
+HEARTBEAT_EVERY = 2.0  # seconds between heartbeats of a long provider call or poll (heartbeat timeouts: 10 s)
+POLL_INSIDE_UP_TO = 10.0  # song poll intervals up to this many seconds wait inside one heartbeating activity
+OUTAGE_RETRY_LONGEST = 60.0  # a durable step waiting out an outage is tried again at most this many seconds apart
+WRITE_THROUGH_OUTAGE = 45.0  # a write after a paid call retries through an outage this long (attempt without timeout)
+WRITE_MARGIN = 10.0  # ... or until this many seconds before the attempt's timeout, to report before Temporal gives up
+PROVIDER_RETRY_PAUSE = 0.5  # first pause between the quick attempts at one provider of a chain (then doubled)
+MINT_CONFIRM_EVERY = (1.0, 1.5, 10.0)  # confirming a mint: first interval, growth, longest interval (seconds)
+MINT_BUILDS = 3  # transactions built for one mint before it fails as expired

@@ -5,7 +5,6 @@ timeout and retry policy is in workflows/policies.py.
 """
 
 import asyncio
-from dataclasses import asdict
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -35,12 +34,12 @@ with workflow.unsafe.imports_passed_through():
         StepState,
         StoreResultsInput,
         SubmitSongsInput,
-        payload_view,
     )  # fmt: skip
+    from contracts.steps import SongStatus, Step, failure_reason
+    from contracts.views import smol_view
+    from smol.errors import SongFailed, to_temporal
     from workflows.policies import STEP_POLICIES
 
-SONG_FAILURES = {-1: "refused by the content policy", -2: "timed out at the provider", -3: "provider unavailable"}
-STEPS = ["load", "payload", "image", "description", "lyrics", "nsfw", "submit", "poll", "archive", "store"]
 
 
 def _seed_of(smol_id: str, seed: int | None) -> int:
@@ -50,7 +49,7 @@ def _seed_of(smol_id: str, seed: int | None) -> int:
 @workflow.defn(name="SmolWorkflow")
 class SmolWorkflow:
     def __init__(self) -> None:
-        self.steps = {name: StepState(name) for name in STEPS}
+        self.steps = {name: StepState(name) for name in Step}
         self.current: str | None = None
         self.paused = False
         self.finished = False
@@ -130,58 +129,58 @@ class SmolWorkflow:
         saved = self.saved
 
         if data.resume:
-            self.saved = saved = await self._step("load", SmolActivities.load_steps, LoadStepsInput(smol_id))
+            self.saved = saved = await self._step(Step.LOAD, SmolActivities.load_steps, LoadStepsInput(smol_id))
         else:
-            self.steps["load"].state = "skipped"
+            self.steps[Step.LOAD].state = "skipped"
 
         payload = saved.payload
         if payload is None:
             payload = (
-                await self._step("payload", SmolActivities.save_payload, SavePayloadInput(smol_id, data.payload))
+                await self._step(Step.PAYLOAD, SmolActivities.save_payload, SavePayloadInput(smol_id, data.payload))
             ).payload
             saved.payload = payload
         else:
-            self._reused("payload")
+            self._reused(Step.PAYLOAD)
 
         if saved.image_key is None:
             result = await self._step(
-                "image", SmolActivities.generate_image, GenerateImageInput(smol_id, payload.prompt, seed)
+                Step.IMAGE, SmolActivities.generate_image, GenerateImageInput(smol_id, payload.prompt, seed)
             )
             saved.image_key = result.image_key
         else:
-            self._reused("image")
+            self._reused(Step.IMAGE)
 
         if saved.description is None:
             result = await self._step(
-                "description",
+                Step.DESCRIPTION,
                 SmolActivities.describe_image,
                 DescribeImageInput(smol_id, payload.prompt, saved.image_key),
             )
             saved.description = result.description
         else:
-            self._reused("description")
+            self._reused(Step.DESCRIPTION)
 
         if saved.lyrics is None:
             result = await self._step(
-                "lyrics",
+                Step.LYRICS,
                 SmolActivities.generate_lyrics,
                 GenerateLyricsInput(smol_id, payload.prompt, saved.description, payload.instrumental, seed),
             )
             saved.lyrics = result.lyrics
         else:
-            self._reused("lyrics")
+            self._reused(Step.LYRICS)
 
         if saved.nsfw is None:
             result = await self._step(
-                "nsfw", SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics)
+                Step.NSFW, SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics)
             )
             saved.nsfw = result.nsfw
         else:
-            self._reused("nsfw")
+            self._reused(Step.NSFW)
 
         if saved.song_ids is None:
             result = await self._step(
-                "submit",
+                Step.SUBMIT,
                 SmolActivities.submit_songs,
                 SubmitSongsInput(
                     smol_id,
@@ -199,13 +198,13 @@ class SmolWorkflow:
             )
             saved.song_ids, saved.song_provider = result.song_ids, result.provider
         else:
-            self._reused("submit")
+            self._reused(Step.SUBMIT)
 
         await self._wait_for_songs(smol_id, saved.song_ids, saved.song_provider or "local")
 
         public = payload.public and saved.nsfw.safe
         await self._step(
-            "store",
+            Step.STORE,
             SmolActivities.store_results,
             StoreResultsInput(smol_id, payload, saved.lyrics.title, saved.song_ids, public),
         )
@@ -216,13 +215,13 @@ class SmolWorkflow:
         """Wait for both songs, archiving each as soon as it is complete. The poll activity itself waits for a
         change (or for its window to end), so there is no timer here; the stall limit is enforced there."""
         archived = {song.music_id for song in self.saved.songs} & set(song_ids)
-        self.songs = {music_id: Song(music_id, 0) for music_id in song_ids}
+        self.songs = {music_id: Song(music_id, SongStatus.QUEUED) for music_id in song_ids}
         for music_id in archived:
-            self.songs[music_id] = Song(music_id, 4, f"/song/{music_id}.mp3")
+            self.songs[music_id] = Song(music_id, SongStatus.COMPLETE, f"/song/{music_id}.mp3")
         known: list[Song] = []
         await self._gate()
-        self._begin("archive")
-        self._begin("poll")
+        self._begin(Step.ARCHIVE)
+        self._begin(Step.POLL)
         while len(archived) < len(song_ids):
             await self._gate()
             polled = await workflow.execute_activity_method(
@@ -233,17 +232,13 @@ class SmolWorkflow:
             known = polled.songs
             for variant, song in enumerate(polled.songs):
                 if song.failed:
-                    reason = SONG_FAILURES.get(song.status, "failed")
-                    raise ApplicationError(
-                        f"song {song.music_id} failed with status {song.status} ({reason})",
-                        type="SongFailed",
-                        non_retryable=True,
-                    )
+                    reason = failure_reason(song.status)
+                    raise to_temporal(SongFailed(f"song {song.music_id} failed with status {song.status} ({reason})"))
                 if song.music_id in archived:
                     continue
                 self.songs[song.music_id] = song  # while it streams, `audio` is the provider's partial audio
                 if song.complete:
-                    self.current = "archive"
+                    self.current = Step.ARCHIVE
                     await workflow.execute_activity_method(
                         SmolActivities.archive_song,
                         ArchiveSongInput(smol_id, song.music_id, variant, provider, song.audio),
@@ -251,9 +246,9 @@ class SmolWorkflow:
                     )
                     archived.add(song.music_id)
                     self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
-                    self.current = "poll"
-        self._end("poll")
-        self._end("archive")
+                    self.current = Step.POLL
+        self._end(Step.POLL)
+        self._end(Step.ARCHIVE)
 
     async def _step(self, name: str, activity, arg):
         await self._gate()
@@ -324,19 +319,4 @@ class SmolWorkflow:
         )
 
     def _kv_do(self) -> dict:
-        saved = self.saved
-        kv: dict = {"image": saved.image_key is not None}
-        if saved.payload or self.requested:
-            kv["payload"] = payload_view(asdict(saved.payload or self.requested))
-        if saved.description is not None:
-            kv["description"] = saved.description
-        if saved.lyrics:
-            kv["lyrics"] = asdict(saved.lyrics)
-        if saved.nsfw:
-            kv["nsfw"] = asdict(saved.nsfw)
-        if saved.song_ids:
-            kv["song_ids"] = list(saved.song_ids)
-            kv["songs"] = [
-                {"music_id": s.music_id, "status": s.status, "audio": s.audio} for s in self.songs.values()
-            ] or [{"music_id": m, "status": 0, "audio": None} for m in saved.song_ids]
-        return kv
+        return smol_view(self.saved, list(self.songs.values()), self.requested)

@@ -10,9 +10,10 @@ after a lost answer finds the songs already paid for instead of starting new one
 
 import httpx
 
-from activities.providers import ProviderError, SongJob
 from activities.providers.http import download_finished, json_of, send
+from activities.providers.interfaces import SongJob
 from contracts.smol import Lyrics, Song
+from smol.errors import ProviderError
 
 SERVICE = "aisonggenerator"
 LONG_PROMPT = 760

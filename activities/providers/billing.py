@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from activities.providers import ProviderError
+from smol.errors import ProviderError
 
 
 @dataclass

@@ -9,14 +9,14 @@ import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from activities.providers import ProviderError
+from smol.errors import PaidCallLimit, ProviderError, ProvidersExhausted, ProvidersRefused, ProviderUnavailable
+from workflows.policies import PROVIDER_RETRY_PAUSE
 
 Recorder = Callable[[str], AbstractAsyncContextManager]
-PAID_CALL_LIMIT = "PaidCallLimit"
 
 
 class Chain:
-    def __init__(self, providers: list, attempts: int = 2, pause: float = 0.5):
+    def __init__(self, providers: list, attempts: int = 2, pause: float = PROVIDER_RETRY_PAUSE):
         if not providers:
             raise ValueError("a provider chain needs at least one provider")
         self.providers, self.attempts, self.pause = providers, attempts, pause
@@ -29,8 +29,7 @@ class Chain:
         for provider in self.providers:
             if provider.name == name:
                 return provider
-        raise ProviderError(f"provider {name!r} is not configured on this worker", retryable=False,
-                            kind="ProviderUnavailable")  # fmt: skip
+        raise ProviderUnavailable(f"provider {name!r} is not configured on this worker")
 
     def starting_with(self, name: str) -> "Chain":
         """The same chain with `name` asked first (a creator's choice), the others still behind it."""
@@ -39,7 +38,7 @@ class Chain:
 
     async def call(self, method: str, *args, record: Recorder, **kwargs):
         """(result, provider name) from the first provider that answers. A provider whose paid calls reached their
-        cap (the recorder refuses with kind PaidCallLimit) is not asked again; the next one (a free one) may be."""
+        cap (the recorder refuses with PaidCallLimit) is not asked again; the next one (a free one) may be."""
         failures, transient, capped = [], False, False
         for provider in self.providers:
             for attempt in range(self.attempts):
@@ -48,14 +47,14 @@ class Chain:
                         return await getattr(provider, method)(*args, **kwargs), provider.name
                 except ProviderError as exc:
                     failures.append(f"{provider.name}: {exc}")
-                    capped = capped or exc.kind == PAID_CALL_LIMIT
+                    capped = capped or isinstance(exc, PaidCallLimit)
                     if not exc.retryable:
                         break
                     transient = True
                     if attempt + 1 < self.attempts:
                         await asyncio.sleep(self.pause * 2**attempt)
-        kind = "ProvidersExhausted" if transient else PAID_CALL_LIMIT if capped else "ProvidersRefused"
-        raise ProviderError("every provider failed — " + "; ".join(failures), retryable=transient, kind=kind)
+        failure = ProvidersExhausted if transient else PaidCallLimit if capped else ProvidersRefused
+        raise failure("every provider failed — " + "; ".join(failures))
 
 
 def as_chain(provider_or_chain) -> Chain:

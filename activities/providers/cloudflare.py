@@ -6,9 +6,9 @@ import json
 
 import httpx
 
-from activities.providers import ProviderError
 from activities.providers.http import json_of, send
 from contracts.smol import Lyrics, Nsfw
+from smol.errors import ProviderError
 
 DESCRIBE_MODEL = "@cf/llava-hf/llava-1.5-7b-hf"
 GUARD_MODEL = "@cf/meta/llama-guard-3-8b"

@@ -15,18 +15,17 @@ from dataclasses import asdict
 
 import httpx
 
-from activities.providers import ProviderError, SongJob
 from activities.providers.billing import billable
 from activities.providers.http import read_audio, refusal, unanswered
+from activities.providers.interfaces import SongJob
 from contracts.smol import Song
-from smol.errors import NotFound
+from contracts.steps import SongStatus
+from smol.errors import NotFound, PromptRefused, ProviderError
 from smol.ids import song_key
 from smol.store import ObjectStore
 
 PROMPT_LIMIT = 2000
 REFUSALS = ("bad_prompt", "bad_composition_plan")
-GENERATING, COMPLETE, REFUSED = 2, 4, -1
-REFUSED_PROMPT = "PromptRefused"
 
 
 class ElevenLabsSongs:
@@ -58,9 +57,9 @@ class ElevenLabsSongs:
         songs, made_one = [], False
         for music_id in song_ids:
             if await self.store.exists(song_key(music_id)):
-                songs.append(Song(music_id, COMPLETE))
+                songs.append(Song(music_id, SongStatus.COMPLETE))
             elif made_one:
-                songs.append(Song(music_id, GENERATING))
+                songs.append(Song(music_id, SongStatus.GENERATING))
             else:
                 songs.append(Song(music_id, await self._make(music_id)))
                 made_one = True
@@ -74,12 +73,12 @@ class ElevenLabsSongs:
         try:
             audio = await self._compose(job)
         except ProviderError as exc:
-            if exc.kind == REFUSED_PROMPT:
-                return REFUSED
+            if isinstance(exc, PromptRefused):
+                return SongStatus.REFUSED
             raise
         await self.store.put(song_key(music_id), audio, "audio/mpeg")
         await self.store.delete(self._job_key(music_id))
-        return COMPLETE
+        return SongStatus.COMPLETE
 
     def _body(self, job: SongJob) -> dict:
         seconds = int((job.params or {}).get("duration") or self.seconds)
@@ -103,7 +102,7 @@ class ElevenLabsSongs:
             except httpx.HTTPError as exc:
                 raise unanswered(self.name, exc) from None
             if response.status_code in (400, 422) and any(reason in text for reason in REFUSALS):
-                raise ProviderError("elevenlabs refused the prompt", retryable=False, kind=REFUSED_PROMPT)
+                raise PromptRefused("elevenlabs refused the prompt")
             raise refusal(self.name, response.status_code, text, self._key)
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:

@@ -4,8 +4,8 @@ from contextlib import nullcontext
 
 import httpx
 
-from activities.providers import ProviderError
 from activities.providers.billing import billable
+from smol.errors import ProviderError, ProviderRejected
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -41,7 +41,7 @@ def refusal(service: str, status_code: int, text: str, secret: str = "") -> Prov
     message = f"{service} answered {status_code}: {detail}"
     if status_code in TRANSIENT_STATUS:
         return ProviderError(message)
-    return ProviderError(message, retryable=False, kind="ProviderRejected")
+    return ProviderRejected(message)
 
 
 def json_of(response: httpx.Response, service: str):

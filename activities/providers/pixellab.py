@@ -6,8 +6,8 @@ import binascii
 
 import httpx
 
-from activities.providers import ProviderError
 from activities.providers.http import json_of, send
+from smol.errors import ProviderError
 
 SERVICE = "pixellab"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from activities.providers import ProviderError, SongJob
 from activities.providers.http import download_finished, json_of, send
+from activities.providers.interfaces import SongJob
 from contracts.smol import Song
+from contracts.steps import SongStatus
+from smol.errors import ProviderError
 
-STATUS = {"starting": 1, "processing": 2, "succeeded": 4}
+STATUS = {"starting": SongStatus.SUBMITTED, "processing": SongStatus.GENERATING, "succeeded": SongStatus.COMPLETE}
 RIFFUSION_SEED_IMAGES = ("vibes", "og_beat", "agile", "marim", "motorway")
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_LIST_PAGES = 50
@@ -101,14 +103,15 @@ class ReplicateSongs:
             status = data.get("status")
             if status in ("failed", "canceled"):
                 refused = "nsfw" in str(data.get("error") or "").lower()
-                songs.append(Song(prediction_id, -1 if refused else -3))
+                songs.append(Song(prediction_id, SongStatus.REFUSED if refused else SongStatus.UNAVAILABLE))
                 continue
             output = data.get("output")
             if isinstance(output, dict):  # riffusion: {"audio": url, "spectrogram": url}
                 output = output.get("audio")
             if isinstance(output, list):
                 output = output[0] if output else None
-            songs.append(Song(prediction_id, STATUS.get(status, 1), output if status == "succeeded" else None))
+            audio = output if status == "succeeded" else None
+            songs.append(Song(prediction_id, STATUS.get(status, SongStatus.SUBMITTED), audio))
         return songs
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:

@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
 from api.errors import UNAVAILABLE
-from api.routers.smols import NOT_FOUND, public_base, smol_detail
+from api.services.smols import detail
+from api.views import NOT_FOUND, public_base
 from smol.errors import SmolError
 
 router = APIRouter(tags=["smols"])
@@ -32,7 +33,7 @@ def _event(name: str, data: dict) -> str:
 async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, request: Request,
                       settings: SettingsDep) -> StreamingResponse:  # fmt: skip
     viewer, base = (user.address if user else None), public_base(request, settings)
-    first = await smol_detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
+    first = await detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
 
     async def stream():
         body, last_sent, last_write = first, None, time.monotonic()
@@ -50,7 +51,7 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 last_write = time.monotonic()
             await asyncio.sleep(POLL_SECONDS)
             try:
-                body = await smol_detail(pool, temporal, id, viewer, base)
+                body = await detail(pool, temporal, id, viewer, base)
             except SmolError as exc:  # deleted, or Temporal went away: tell the client and close
                 yield _event("error", {"status": exc.status_code, "message": str(exc)})
                 return

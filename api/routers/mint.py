@@ -6,12 +6,12 @@ from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
 from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
-from api.routers.smols import RPC_TIMEOUT, TEMPORAL_DOWN
 from contracts.mint import MintInput
 from smol import mints
-from smol.errors import InvalidInput, ServiceUnavailable
+from smol.errors import InvalidInput, InvalidMint, ServiceUnavailable
 from smol.ids import is_smol_id
-from smol.stellar import InvalidMint, read_mint
+from smol.stellar import read_mint
+from smol.temporal import start_workflow
 from workflows.mint import MintWorkflow
 
 router = APIRouter(tags=["mint"])
@@ -46,11 +46,10 @@ async def _start(pool, temporal, settings, user, xdr, smol_ids: list[str], batch
     mint_id = uuid.uuid4().hex
     await mints.claim(pool, mint_id, user.address, smol_ids, batch, xdr)
     try:
-        await temporal.start_workflow(MintWorkflow.run, MintInput(mint_id), id=f"mint-{mint_id}",
-                                      task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT)  # fmt: skip
-    except TEMPORAL_DOWN:
+        await start_workflow(temporal, MintWorkflow.run, MintInput(mint_id), id=f"mint-{mint_id}", settings=settings)
+    except ServiceUnavailable:
         await mints.forget(pool, mint_id)
-        raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
+        raise
     return JSONResponse({"mint_id": mint_id, "ids": smol_ids}, status_code=202)
 
 

@@ -12,13 +12,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from activities.providers import ProviderError, SongJob
+from activities.providers.interfaces import SongJob
 from activities.providers.local import music
 from contracts.smol import Song
-from smol.errors import NotFound
+from contracts.steps import SongStatus
+from smol.errors import NotFound, ProviderError
 from smol.store import FileStore, ObjectStore
-
-QUEUED, GENERATING, COMPLETE, UNAVAILABLE = 1, 2, 4, -3
 
 
 def music_id_for(job: SongJob, variant: int) -> str:
@@ -56,14 +55,14 @@ class LocalSongs:
         try:
             spec = json.loads(await self.jobs.get(f"jobs/{music_id}.json"))
         except NotFound:
-            return Song(music_id=music_id, status=UNAVAILABLE)
+            return Song(music_id=music_id, status=SongStatus.UNAVAILABLE)
         remaining = spec["ready_at"] - time.time()
         if remaining > 0:
-            status = QUEUED if remaining > self.delay / 2 else GENERATING
+            status = SongStatus.SUBMITTED if remaining > self.delay / 2 else SongStatus.GENERATING
             return Song(music_id=music_id, status=status)
         if not await self.jobs.exists(f"audio/{music_id}.mp3"):
             await self.jobs.put(f"audio/{music_id}.mp3", await self._render(spec))
-        return Song(music_id=music_id, status=COMPLETE)
+        return Song(music_id=music_id, status=SongStatus.COMPLETE)
 
     async def _render(self, spec: dict) -> bytes:
         job = SongJob(**spec["job"])

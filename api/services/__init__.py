@@ -1,0 +1,1 @@
+"""What the routers call: the product's rules over Postgres, the object store and Temporal."""

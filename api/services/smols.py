@@ -1,0 +1,263 @@
+"""Smols: starting, reading, retrying and deleting them. The one read model of a smol for clients (`GET /{id}` and
+its events): the finished row, or the workflow's view while it is made (contracts/views.py, shared with the status
+query)."""
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
+from api.views import when, with_absolute_audio
+from contracts.smol import Payload, SmolInput
+from contracts.views import payload_view, smol_view
+from smol import mints, repo, steps
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
+from smol.ids import new_smol_id
+from smol.temporal import QUERY_TIMEOUT, RPC_TIMEOUT, describe, is_running, start_workflow, temporal_down
+from workflows.smol import SmolWorkflow
+from workflows.summary import start_summary
+
+log = logging.getLogger("smol.api")
+CLOSED_AS = {"COMPLETED": "complete", "FAILED": "errored", "TIMED_OUT": "errored", "CANCELED": "terminated",
+             "TERMINATED": "terminated"}  # fmt: skip
+VIEW_SECONDS = 0.4
+_views: dict[str, tuple[float, asyncio.Future]] = {}
+
+
+async def take_run_slot(pool, settings, address: str) -> None:
+    """Count one new run (a new smol or a retry) for the address, or 429 past SMOL_CREATES_PER_MINUTE."""
+    wait = await repo.take_create_slot(pool, address, settings.creates_per_minute, 60)
+    if wait is not None:
+        RATE_LIMITED.inc()
+        raise TooManyRequests(f"at most {settings.creates_per_minute} new runs a minute; try again shortly", wait)
+
+
+async def create(pool, temporal: Client, settings, payload: Payload) -> str:
+    await take_run_slot(pool, settings, payload.address)
+    smol_id = new_smol_id()
+    await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload), id=smol_id,
+                         settings=settings, summary=start_summary(payload))  # fmt: skip
+    SMOLS_STARTED.inc()
+    return smol_id
+
+
+def _closed_as(description) -> str | None:
+    return None if description is None or description.status is None else CLOSED_AS.get(description.status.name)
+
+
+def _finished_view(saved, song_rows) -> dict:
+    return smol_view(saved, steps.songs_from(song_rows))
+
+
+async def _shared_workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
+    """The workflow view of a smol, fetched at most once per VIEW_SECONDS however many clients poll `GET /{id}` or
+    watch its events at once (visibility is still checked per viewer by the caller). Retry and delete evict it here;
+    another API process may show the old view for up to VIEW_SECONDS."""
+    now = time.monotonic()
+    cached = _views.get(smol_id)
+    if cached is None or now - cached[0] > VIEW_SECONDS:
+        if len(_views) > 10_000:
+            for key in [k for k, (at, _) in _views.items() if now - at > VIEW_SECONDS]:
+                del _views[key]
+        cached = (now, asyncio.ensure_future(_workflow_view(temporal, pool, smol_id)))
+        _views[smol_id] = cached
+    return await asyncio.shield(cached[1])
+
+
+async def _workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
+    """(kv_do, wf) of a smol without a row: from the workflow's query, else from the saved steps (and the payload its
+    run was started with, if it saved none)."""
+    WORKFLOW_VIEWS.inc()
+    try:
+        description = await describe(temporal, smol_id)
+    except ServiceUnavailable:
+        saved = await steps.load(pool, smol_id)
+        if saved.payload is None and saved.image_key is None:
+            raise
+        return _finished_view(saved, await repo.songs_of(pool, smol_id)), {"status": "unknown"}
+    if description is None:
+        raise NotFound("smol not found")
+    closed_as = _closed_as(description)
+    saved = await steps.load(pool, smol_id)
+    nothing_saved = saved.payload is None and saved.image_key is None
+    if closed_as == "complete" or (
+        closed_as and nothing_saved and (closed_as == "terminated" or await repo.was_deleted(pool, smol_id))
+    ):
+        raise NotFound("smol not found")  # finished without a row, or ended with no data: deleted or discarded
+    handle = temporal.get_workflow_handle(smol_id)
+    try:
+        status = await handle.query(SmolWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+        kv_do = status.kv_do
+        wf = {"status": closed_as if closed_as == "terminated" else status.status, "current_step": status.current_step,
+              "steps": [vars(s) for s in status.steps]}  # fmt: skip
+        if status.error:
+            wf["error"] = status.error
+    except (RPCError, WorkflowQueryFailedError):
+        kv_do = _finished_view(saved, await repo.songs_of(pool, smol_id))
+        if "payload" not in kv_do and (payload := await started_payload(temporal, smol_id)) is not None:
+            kv_do["payload"] = payload_view(payload)
+        wf = {"status": closed_as or "unknown"}
+        if closed_as == "errored":
+            wf["error"] = await _failure_of(temporal.get_workflow_handle(smol_id, run_id=description.run_id))
+    if "nsfw" not in kv_do and saved.nsfw is not None:  # a retry run before it loaded the saved verdict
+        kv_do["nsfw"] = asdict(saved.nsfw)
+    return kv_do, wf
+
+
+async def started_payload(temporal, smol_id: str) -> Payload | None:
+    """The payload the smol's latest run was started with (the input in the first event of its history), decoded by
+    the client's data converter (and so its codec); None if Temporal knows no such run."""
+    try:
+        events = temporal.get_workflow_handle(smol_id).fetch_history_events(page_size=1, rpc_timeout=RPC_TIMEOUT)
+        async for event in events:
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [started] = await temporal.data_converter.decode(payloads, [SmolInput])
+            return started.payload
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        if not temporal_down(exc):
+            raise
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+    return None
+
+
+async def _failure_of(handle: WorkflowHandle) -> dict:
+    """Why this (closed) run failed; an unreadable failure (Temporal away, a payload under a retired codec key) is
+    reported as such rather than failing the request."""
+    try:
+        await handle.result(follow_runs=False, rpc_timeout=RPC_TIMEOUT)
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        return {
+            "name": getattr(cause, "type", None) or type(cause).__name__,
+            "message": getattr(cause, "message", str(cause)),
+        }
+    except Exception as exc:  # noqa: BLE001 - the status is known; only the reason could not be read
+        log.warning("the failure of smol %s could not be read: %r", handle.id, exc)
+        return {"name": "Unknown", "message": "the reason could not be read just now"}
+    return {"name": "Unknown", "message": "the run ended without a result"}
+
+
+async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, count_view: bool = False) -> dict:
+    """The GET /{id} body: the finished row's shape, or the workflow's while in progress; only the progress when the
+    viewer may not see its content (repo.visible_in_progress). NotFound if the viewer may not see it at all."""
+    row = await (repo.view_smol if count_view else repo.visible_smol)(pool, smol_id, viewer)
+    if row is not None:
+        saved, songs, liked, mint = await asyncio.gather(
+            steps.load(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer),
+            mints.latest_for(pool, smol_id),
+        )  # fmt: skip
+        d1 = {
+            "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
+            "Created_At": when(row["created_at"]), "Public": int(row["public"]),
+            "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
+            "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
+        }  # fmt: skip
+        body = {"kv_do": with_absolute_audio(_finished_view(saved, songs), base), "d1": d1, "liked": liked}
+        if mint is not None:
+            body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
+                            "error": mint["error"]}  # fmt: skip
+        if row["address"] == viewer:
+            body["paid_calls"] = await repo.paid_calls(pool, smol_id)
+        return body
+    if await repo.get_smol(pool, smol_id) is not None:
+        raise NotFound("smol not found")  # finished, and not for this viewer
+
+    kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
+    if not repo.visible_in_progress(kv_do, viewer):
+        return {"kv_do": {"image": kv_do["image"]}, "wf": {"status": wf["status"]}, "liked": False}
+    body = {"kv_do": with_absolute_audio(kv_do, base), "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
+    if viewer is not None and (kv_do.get("payload") or {}).get("address") == viewer:
+        body["paid_calls"] = await repo.paid_calls(pool, smol_id)
+    return body
+
+
+async def _check_owner(pool, temporal, smol_id: str, address: str) -> None:
+    """NotFound unless `address` made this smol: by its row or saved payload, else (a run that has not saved its
+    payload yet, or failed before it could) by the payload its run was started with."""
+    owner = await repo.smol_owner(pool, smol_id)
+    if owner is None and not await repo.was_deleted(pool, smol_id):
+        payload = await started_payload(temporal, smol_id)
+        owner = payload.address if payload else None
+    if owner != address:
+        raise NotFound("smol not found")
+
+
+async def retry(pool, temporal, settings, smol_id: str, address: str) -> str:
+    """Run a failed smol again under the same id, from its saved steps."""
+    await _check_owner(pool, temporal, smol_id, address)
+    if await repo.get_smol(pool, smol_id) is not None:
+        raise Conflict("this smol is finished; there is nothing to retry")
+    description = await describe(temporal, smol_id)
+    if is_running(description):
+        raise Conflict("this smol is still being made")
+    saved = await steps.load(pool, smol_id)
+    payload = saved.payload
+    if payload is None and _closed_as(description) == "errored":
+        payload = await started_payload(temporal, smol_id)  # it failed before saving anything: its input has it all
+    if payload is None:  # a run that ended without data (cancelled, or deleted): nothing to retry
+        raise NotFound("smol not found")
+    title = saved.lyrics.title if saved.lyrics else None
+    await take_run_slot(pool, settings, address)  # a retry run may pay for its steps again: same limit
+    try:
+        await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload, resume=True),
+                             id=smol_id, settings=settings, summary=start_summary(payload, title))  # fmt: skip
+    except WorkflowAlreadyStartedError:
+        raise Conflict("this smol is still being made") from None
+    _views.pop(smol_id, None)  # the next look sees the new run
+    return smol_id
+
+
+async def toggle_visibility(pool, smol_id: str, address: str) -> None:
+    row = await repo.get_smol(pool, smol_id)
+    if row is None or row["address"] != address:
+        raise NotFound("smol not found")
+    if not row["safe"]:
+        raise InvalidInput("this smol was flagged as unsafe and stays private")
+    await repo.toggle_public(pool, smol_id, address)
+
+
+async def make_first_song(pool, smol_id: str, song_id: str, address: str) -> None:
+    if not await repo.swap_songs(pool, smol_id, song_id, address):
+        raise NotFound("no such smol and second song of yours")
+
+
+async def delete(pool, store, temporal, settings, smol_id: str, address: str) -> None:
+    """Delete the smol with its likes, listings, media and workflow history."""
+    await _check_owner(pool, temporal, smol_id, address)
+    if await repo.get_smol(pool, smol_id) is None and is_running(await describe(temporal, smol_id)):
+        raise Conflict("this smol is still being made; cancel it first")
+    if await mints.is_claimed(pool, smol_id):
+        raise Conflict("this smol is being minted; delete it when the mint has finished")
+    for key in await repo.delete_smol(pool, smol_id):
+        await store.delete(key)
+    _views.pop(smol_id, None)
+    await _forget_history(temporal, settings.temporal_namespace, smol_id)
+
+
+async def _forget_history(temporal, namespace: str, smol_id: str) -> None:
+    """Delete every run of the smol's workflow, so Temporal does not keep its prompt either. Best effort: the
+    rows and media are gone already, and with Temporal down the history expires with its retention."""
+    runs = [""]  # the latest run, even before visibility lists it
+    try:
+        runs += [w.run_id async for w in temporal.list_workflows(f"WorkflowId = '{smol_id}'")]
+        for run_id in dict.fromkeys(runs):
+            execution = WorkflowExecution(workflow_id=smol_id, run_id=run_id)
+            request = DeleteWorkflowExecutionRequest(namespace=namespace, workflow_execution=execution)
+            try:
+                await temporal.workflow_service.delete_workflow_execution(request, timeout=RPC_TIMEOUT)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+    except (RPCError, RuntimeError) as exc:
+        if not temporal_down(exc) and not isinstance(exc, RPCError):
+            raise
+        log.warning("smol %s deleted, but its workflow history was not: %s", smol_id, exc)
