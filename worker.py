@@ -8,6 +8,7 @@ from datetime import timedelta
 import httpx
 
 from activities.failures import smol_worker
+from activities.indexing import IndexActivities
 from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
 from activities.providers.registry import build_providers
@@ -17,6 +18,7 @@ from smol.settings import WORKER_SECRETS, Settings, get_settings
 from smol.stellar_rpc import StellarRpc
 from smol.store import open_store
 from smol.temporal import connect, ensure_search_attributes, metrics_runtime
+from workflows.index_backfill import BackfillIndexWorkflow
 from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow
 
@@ -46,8 +48,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
         worker = smol_worker(client, task_queue=settings.task_queue,
-            workflows=[SmolWorkflow, MintWorkflow],
-            activities=activities.all() + minting.all(),
+            workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow],
+            activities=activities.all() + minting.all() + IndexActivities(pool, store).all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:

@@ -14,6 +14,7 @@ from stellar_sdk import Keypair
 from temporalio.service import RPCError, RPCStatusCode
 
 from commands.doctor import examine
+from commands.index import app as index_app
 from commands.mint_client import build_mint
 from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, STATUS_QUERIES, true_status
 from contracts.smol import PauseSignal, ResumeSignal
@@ -27,6 +28,7 @@ from smol.tokens import issue_token
 from workflows.smol import SmolWorkflow
 
 app = typer.Typer(help="Smol: durable AI music generation on Temporal.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
 console = Console()
 err = Console(stderr=True)
 DEFAULT_ADDRESS = "GCLI"

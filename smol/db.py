@@ -38,10 +38,21 @@ async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10)
     )
 
 
+async def require_pgvector(conn: asyncpg.Connection) -> None:
+    """Search needs the pgvector extension (schema/010_search.sql): say so plainly rather than fail mid-migration."""
+    if not await conn.fetchval("SELECT true FROM pg_available_extensions WHERE name = 'vector'"):
+        raise RuntimeError(
+            "this Postgres lacks the pgvector extension, which search needs: install it "
+            "(https://github.com/pgvector/pgvector, e.g. the postgresql-16-pgvector package or the pgvector/pgvector "
+            "image) or leave SMOL_DATABASE_URL unset to use the embedded Postgres, which ships it"
+        )
+
+
 async def migrate(pool: asyncpg.Pool, schema_dir: Path = SCHEMA_DIR) -> list[str]:
     """Apply every `.sql` file not yet recorded, in name order, each in its own transaction."""
     applied_now = []
     async with pool.acquire() as conn:
+        await require_pgvector(conn)
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
             await conn.execute(

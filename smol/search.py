@@ -1,0 +1,299 @@
+"""Search and discovery over Postgres: full text (tsvector, weights A–D), typo tolerance (symmetric delete),
+"more like this" (pgvector, cosine), trending, artists, stats, tags and one creator's smols. Every query that
+returns smols applies the one visibility rule (`repo.visible_to`) at query time."""
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from smol import repo
+from smol.errors import Conflict, InvalidInput, NotFound
+from smol.repo import visible_to
+
+MAX_QUERY = 200
+RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B style tags, A title
+FIELDS = (("title", "a"), ("style", "b"), ("lyrics", "c"), ("description", "d"))
+TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
+REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
+PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
+_PLAIN = re.compile(r"[^\W_]+")  # letters and digits: safe inside a to_tsquery expression
+_LEXICON = re.compile(r"[a-z]{4,24}")  # words typos are corrected to (shorter ones: too many near neighbours)
+
+# The columns a result carries (api/routers/search.py shapes them): list fields, owner, counts, style, mood, theme.
+RESULT_COLUMNS = (
+    f"{repo.LIST_COLUMNS}, coalesce((SELECT min(u.username) FROM users u WHERE u.address = s.address), '') "
+    "AS username, d.style, d.mood, d.theme"
+)
+
+
+def typo_variants(word: str) -> list[str]:
+    """The word and each way of deleting one letter: two words within one edit share a variant."""
+    return list(dict.fromkeys([word] + [word[:i] + word[i + 1 :] for i in range(len(word))]))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau–Levenshtein distance (optimal string alignment)."""
+    previous, current = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        before, previous, current = previous, current, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+    return current[-1]
+
+
+def lexicon_words(text: str) -> set[str]:
+    return set(_LEXICON.findall(text.lower()))
+
+
+# ---- writing the index (called by activities/indexing.py) ----
+
+
+async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: list[str], lyrics: str, description: str,
+                     mood: str | None, theme: str | None, vector: list[float], features: dict) -> bool:  # fmt: skip
+    """Write the smol's document, vector and words in one transaction; False if it has no row (not stored yet, or
+    deleted: nothing is written, so a late index step cannot bring a deleted smol back)."""
+    style = [t.strip().lower() for t in style if t.strip()]
+    words = lexicon_words(" ".join([title, " ".join(style), lyrics, description]))
+    variants = [(variant, word) for word in sorted(words) for variant in typo_variants(word)]
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT true FROM smols WHERE id = $1 FOR KEY SHARE", smol_id):
+            return False
+        await conn.execute(
+            "INSERT INTO smol_search (smol_id, document, style, mood, theme) VALUES ($1, "
+            "setweight(to_tsvector('english', $2), 'A') || setweight(to_tsvector('english', $3), 'B') || "
+            "setweight(to_tsvector('english', $4), 'C') || setweight(to_tsvector('english', $5), 'D'), $6, $7, $8) "
+            "ON CONFLICT (smol_id) DO UPDATE SET document = EXCLUDED.document, style = EXCLUDED.style, "
+            "mood = EXCLUDED.mood, theme = EXCLUDED.theme, indexed_at = now()",
+            smol_id, title, " ".join(style), lyrics, description, style, mood, theme,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO smol_vectors (smol_id, embedding, features) VALUES ($1, $2::text::vector, $3) "
+            "ON CONFLICT (smol_id) DO UPDATE SET embedding = EXCLUDED.embedding, features = EXCLUDED.features",
+            smol_id, json.dumps(vector), features,
+        )  # fmt: skip
+        await conn.executemany(
+            "INSERT INTO search_words (variant, word) VALUES ($1, $2) ON CONFLICT DO NOTHING", variants
+        )
+    return True
+
+
+async def smol_text(pool: asyncpg.Pool, smol_id: str) -> dict | None:
+    """What the index reads about a smol: its row's title, and the steps' lyrics, style, description and prompt."""
+    row = await pool.fetchrow("SELECT title FROM smols WHERE id = $1", smol_id)
+    if row is None:
+        return None
+    steps = await repo.load_steps(pool, smol_id)
+    lyrics = (steps.get("lyrics") or {}).get("value") or {}
+    description, prompt = (steps.get("description") or {}).get("text"), (steps.get("payload") or {}).get("prompt")
+    return {
+        "title": row["title"],
+        "style": [str(t) for t in lyrics.get("style") or []],
+        "lyrics": re.sub(r"\[[^\]]*\]", " ", lyrics.get("lyrics") or ""),  # without [Verse], [Chorus] marks
+        "description": f"{description or ''} {prompt or ''}",
+    }
+
+
+async def unindexed(pool: asyncpg.Pool, after: str, limit: int, every: bool = False) -> list[str]:
+    """Ids of smols without a vector (or all, `every`), in id order after `after`: what a backfill indexes."""
+    missing = "" if every else "AND NOT EXISTS (SELECT 1 FROM smol_vectors v WHERE v.smol_id = s.id)"
+    rows = await pool.fetch(f"SELECT s.id FROM smols s WHERE s.id > $1 {missing} ORDER BY s.id LIMIT $2", after, limit)
+    return [row["id"] for row in rows]
+
+
+# ---- full-text search ----
+
+
+def _checked(q: str | None) -> str:
+    q = (q or "").strip()
+    if not q:
+        raise InvalidInput("q must not be empty")
+    if len(q) > MAX_QUERY:
+        raise InvalidInput(f"q must be at most {MAX_QUERY} characters")
+    return q
+
+
+def _prefix_term(q: str) -> tuple[str, str] | None:
+    """(the query before the last word, that word as a prefix term) while the user is still typing it."""
+    match = re.search(r"([^\W_]{2,})$", q)  # (a query ending in a space ends with a whole word)
+    if match is None or q[: match.start()].rstrip().endswith('"'):
+        return None
+    return q[: match.start()], f"{match.group(1).lower()}:*"
+
+
+async def _corrections(pool: asyncpg.Pool, q: str) -> str | None:
+    """`q` with each unknown word of 4+ letters replaced by the nearest indexed word (one edit away), or None."""
+    words = [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
+    if not words:
+        return None
+    variants = sorted({v for w in words for v in typo_variants(w)})
+    rows = await pool.fetch("SELECT DISTINCT word FROM search_words WHERE variant = ANY($1::text[])", variants)
+    known = {row["word"] for row in rows}
+    corrected, changed = q.lower(), False
+    for word in words:
+        if word in known:
+            continue
+        near = sorted((edit_distance(word, k), abs(len(k) - len(word)), k) for k in known)
+        near = [k for d, _, k in near if d == 1]
+        if near:
+            corrected, changed = re.sub(rf"\b{word}\b", near[0], corrected), True
+    return corrected if changed else None
+
+
+async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: int,
+                 instrumental: bool | None = None) -> list[asyncpg.Record]:  # fmt: skip
+    """Smols matching `q` best first: stemmed words (websearch syntax: "quotes", or, -not), the last word as a
+    prefix while typing, and unknown words corrected to an indexed word one edit away (ranked lower)."""
+    typed = _prefix_term((q or "").lstrip())
+    q = _checked(q)
+    args: list = [q, viewer, limit]
+    prefix, prefix_rank = "''::tsquery", "0"
+    if typed is not None:
+        args += list(typed)
+        prefix = "websearch_to_tsquery('english', $4) && to_tsquery('simple', $5)"
+        prefix_rank = f"ts_rank({RANK_WEIGHTS}, d.document, q.prefix)"
+    fuzzy, fuzzy_rank = "''::tsquery", "0"
+    corrected = await _corrections(pool, q)
+    if corrected is not None:
+        args.append(corrected)
+        fuzzy = f"websearch_to_tsquery('english', ${len(args)})"
+        fuzzy_rank = f"{TYPO_SHARE} * ts_rank({RANK_WEIGHTS}, d.document, q.fuzzy)"
+    condition = ""
+    if instrumental is not None:
+        args.append(instrumental)
+        condition = f"AND s.instrumental = ${len(args)}"
+    matched = ", ".join(f"ts_filter(h.document, '{{{w}}}') @@ h.query AS in_{name}" for name, w in FIELDS)
+    # each way of matching is ranked on its own (an OR of them would average their ranks)
+    query = f"""
+        WITH q AS (SELECT websearch_to_tsquery('english', $1) AS exact, {prefix} AS prefix, {fuzzy} AS fuzzy),
+        hits AS (
+            SELECT s.id, d.document, q.exact || q.prefix || q.fuzzy AS query,
+                   greatest(ts_rank({RANK_WEIGHTS}, d.document, q.exact), {prefix_rank}, {fuzzy_rank}) AS score
+            FROM q, smol_search d JOIN smols s ON s.id = d.smol_id
+            WHERE d.document @@ (q.exact || q.prefix || q.fuzzy) AND {visible_to("$2")} {condition}
+            ORDER BY score DESC, s.created_at DESC, s.id DESC
+            LIMIT $3
+        )
+        SELECT {RESULT_COLUMNS}, h.score, {matched},
+               array(SELECT t FROM unnest(d.style) t WHERE to_tsvector('english', t) @@ h.query) AS matched_style
+        FROM hits h JOIN smols s ON s.id = h.id JOIN smol_search d ON d.smol_id = h.id
+        ORDER BY h.score DESC, s.created_at DESC, s.id DESC"""
+    return await pool.fetch(query, *args)
+
+
+def matched_fields(row) -> list[str]:
+    return [name for name, _ in FIELDS if row[f"in_{name}"]]
+
+
+# ---- more like this ----
+
+
+async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: int,
+                  refine: str | None = None) -> list[asyncpg.Record]:  # fmt: skip
+    """Smols nearest to this one's vector (cosine), without itself; `refine` words re-rank the nearest 100 by how
+    well each matches them. NotFound if the viewer may not see the smol; Conflict while it is not indexed yet."""
+    embedding = await pool.fetchrow(
+        f"SELECT v.embedding::text AS embedding, d.style FROM smols s LEFT JOIN smol_vectors v ON v.smol_id = s.id "
+        f"LEFT JOIN smol_search d ON d.smol_id = s.id WHERE s.id = $1 AND {visible_to('$2')}",
+        smol_id, viewer,
+    )  # fmt: skip
+    if embedding is None:
+        raise NotFound("smol not found")
+    if embedding["embedding"] is None:
+        raise Conflict("this smol is not indexed yet; try again shortly")
+    words = _PLAIN.findall((refine or "").lower())[:16]
+    candidates = max(100, limit) if words else limit
+    args = [embedding["embedding"], smol_id, viewer, candidates, embedding["style"] or [], limit]
+    rerank, refined = "0", "NULL::tsquery"
+    if words:
+        args.append(" | ".join(words))
+        refined = f"to_tsquery('english', ${len(args)})"
+        rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.document, n.refine)"
+    matched = ", ".join(f"coalesce(ts_filter(d.document, '{{{w}}}') @@ n.refine, false) AS in_{name}"
+                        for name, w in FIELDS)  # fmt: skip
+    query = f"""
+        WITH near AS (
+            SELECT s.id, 1 - (v.embedding <=> $1::vector) AS similarity, {refined} AS refine
+            FROM smol_vectors v JOIN smols s ON s.id = v.smol_id
+            WHERE s.id <> $2 AND {visible_to("$3")}
+            ORDER BY v.embedding <=> $1::vector
+            LIMIT $4
+        )
+        SELECT {RESULT_COLUMNS}, n.similarity + {rerank} AS score, {matched},
+               array(SELECT t FROM unnest(d.style) t WHERE t = ANY($5::text[])) AS matched_style
+        FROM near n JOIN smols s ON s.id = n.id JOIN smol_search d ON d.smol_id = n.id
+        ORDER BY score DESC, s.id
+        LIMIT $6"""
+    async with pool.acquire() as conn, conn.transaction():
+        # HNSW gives ef_search candidates before the visibility filter: ask for enough
+        await conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(40, 2 * candidates))}")
+        return await conn.fetch(query, *args)
+
+
+# ---- discovery ----
+
+
+def since(period: str) -> datetime | None:
+    """Start of the period in UTC (naive, as `likes.created_at` and `smol_counts.hour` are stored); None: all time."""
+    length = PERIODS[period]
+    return None if length is None else datetime.now(UTC).replace(tzinfo=None) - length
+
+
+async def trending(pool: asyncpg.Pool, period: str, viewer: str | None, limit: int) -> list[asyncpg.Record]:
+    """Smols by plays + views + 10 × likes within the period (all: their running totals), best first."""
+    start = since(period)
+    if start is None:
+        counts = "SELECT id AS smol_id, plays, views FROM smols WHERE plays > 0 OR views > 0"
+        liked = "SELECT id, count(*) AS n FROM likes GROUP BY id"
+    else:
+        counts = ("SELECT smol_id, sum(plays) AS plays, sum(views) AS views FROM smol_counts "
+                  "WHERE hour >= date_trunc('hour', $3::timestamp) GROUP BY smol_id")  # fmt: skip
+        liked = "SELECT id, count(*) AS n FROM likes WHERE created_at >= $3 GROUP BY id"
+    query = f"""
+        WITH c AS ({counts}), l AS ({liked})
+        SELECT {repo.LIST_COLUMNS}, coalesce(c.plays, 0)::int AS period_plays,
+               coalesce(c.views, 0)::int AS period_views, coalesce(l.n, 0)::int AS likes,
+               coalesce(c.plays, 0) + coalesce(c.views, 0) + 10 * coalesce(l.n, 0) AS score
+        FROM smols s LEFT JOIN c ON c.smol_id = s.id LEFT JOIN l ON l.id = s.id
+        WHERE (c.smol_id IS NOT NULL OR l.id IS NOT NULL) AND {visible_to("$1")}
+        ORDER BY score DESC, s.created_at DESC, s.id DESC
+        LIMIT $2"""
+    return await pool.fetch(query, viewer, limit, *([start] if start else []))
+
+
+async def artists(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
+    """Creators of smols anyone may see, by the plays of those smols, then how many."""
+    return await pool.fetch(
+        f"SELECT s.address, coalesce((SELECT min(u.username) FROM users u WHERE u.address = s.address), '') "
+        f"AS username, count(*)::int AS smols, sum(s.plays)::bigint AS plays FROM smols s WHERE {visible_to(None)} "
+        f"GROUP BY s.address ORDER BY plays DESC, smols DESC, s.address LIMIT $1",
+        limit,
+    )
+
+
+async def stats(pool: asyncpg.Pool) -> dict:
+    row = await pool.fetchrow(
+        f"SELECT count(*) AS smols, count(*) FILTER (WHERE {visible_to(None)}) AS public, "
+        "coalesce(sum(s.plays), 0) AS plays, count(*) FILTER (WHERE s.mint_token IS NOT NULL) AS minted, "
+        "(SELECT count(*) FROM likes) AS likes, "
+        "(SELECT count(*) FROM (SELECT address FROM smols UNION SELECT address FROM users) a) AS users "
+        "FROM smols s"
+    )
+    return {key: int(row[key]) for key in ("smols", "public", "plays", "likes", "users", "minted")}
+
+
+async def list_by_tag(pool: asyncpg.Pool, tag: str, viewer: str | None, limit: int, after=None) -> list[asyncpg.Record]:
+    """Smols with this style tag (any case), newest first, paged like `GET /`."""
+    source = "smols s JOIN smol_search d ON d.smol_id = s.id"
+    condition = f"d.style @> ARRAY[lower($1)]::text[] AND {visible_to('$2')}"
+    return await repo._page_of(pool, source, condition, [tag.strip(), viewer], limit, after)
+
+
+async def list_by_creator(pool: asyncpg.Pool, address: str, limit: int, after=None,
+                          viewer: str | None = None) -> list[asyncpg.Record]:  # fmt: skip
+    """One creator's smols the viewer may see (anonymous: the public ones), newest first, paged like `GET /`."""
+    return await repo._page_of(pool, "smols s", f"s.address = $1 AND {visible_to('$2')}", [address, viewer],
+                               limit, after)  # fmt: skip
