@@ -7,17 +7,20 @@ from datetime import timedelta
 
 import httpx
 
+from activities.catalog import CatalogActivities
 from activities.failures import smol_worker
 from activities.indexing import IndexActivities
 from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
 from activities.providers.registry import build_providers
+from commands.catalog import ensure_schedule
 from smol.db import create_pool, migrate
 from smol.logs import configure
 from smol.settings import WORKER_SECRETS, Settings, get_settings
 from smol.stellar_rpc import StellarRpc
 from smol.store import open_store
 from smol.temporal import connect, ensure_search_attributes, metrics_runtime
+from workflows.catalog import CatalogDayWorkflow, PremiumTrackWorkflow
 from workflows.index_backfill import BackfillIndexWorkflow
 from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow
@@ -30,6 +33,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     store = open_store(settings)
     timeout = httpx.Timeout(settings.provider_timeout, connect=min(settings.provider_timeout, 10.0))
     http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    catalog = CatalogActivities(store, settings, http)
     try:
         await migrate(pool)
         activities = SmolActivities(
@@ -47,9 +51,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         runtime = metrics_runtime(settings.worker_metrics_address) if settings.worker_metrics_address else None
         client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
+        if settings.catalog_schedule:
+            log.info("catalog schedule %s %s", settings.catalog_schedule_id, await ensure_schedule(client, settings))
         worker = smol_worker(client, task_queue=settings.task_queue,
-            workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow],
-            activities=activities.all() + minting.all() + IndexActivities(pool, store).all(),
+            workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow, CatalogDayWorkflow, PremiumTrackWorkflow],
+            activities=activities.all() + minting.all() + IndexActivities(pool, store).all() + catalog.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:
@@ -57,6 +63,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("worker stopping")
     finally:
+        catalog.close()
         await http.aclose()
         await store.close()
         await pool.close()

@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("ok")
 
-    from api.routers import auth, codec, events, media, mint, search, smols, social
+    from api.routers import auth, catalog, codec, events, media, mint, search, smols, social
 
     app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     app.include_router(auth.router)
@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(mint.router)
     app.include_router(search.router)
+    app.include_router(catalog.router)
     app.include_router(smols.router)
     app.openapi = partial(completed_openapi, app, settings)
     return app

@@ -13,6 +13,7 @@ from rich.table import Table
 from stellar_sdk import Keypair
 from temporalio.service import RPCError, RPCStatusCode
 
+from commands.catalog import app as catalog_app
 from commands.doctor import examine
 from commands.index import app as index_app
 from commands.mint_client import build_mint
@@ -29,6 +30,7 @@ from workflows.smol import SmolWorkflow
 
 app = typer.Typer(help="Smol: durable AI music generation on Temporal.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(catalog_app, name="catalog")
 console = Console()
 err = Console(stderr=True)
 DEFAULT_ADDRESS = "GCLI"
@@ -68,11 +70,15 @@ def _steps_table(smol_id: str, body: dict) -> Table:
 
 
 @app.command()
-def token(address: str, username: str = typer.Option("", help="username claim")) -> None:
+def token(
+    address: str,
+    username: str = typer.Option("", help="username claim"),
+    premium: bool = typer.Option(False, "--premium", help="may get premium tracks' signed URLs"),
+) -> None:
     """Print a session token for ADDRESS, signed with the configured secret."""
     if not address.strip():
         _fail("address must not be empty")
-    print(issue_token(get_settings(), address.strip(), username=username))
+    print(issue_token(get_settings(), address.strip(), username=username, premium=premium))
 
 
 @app.command()

@@ -175,6 +175,25 @@ class Settings(BaseSettings):
     mint_tx_ledgers: int = Field(default=30, ge=2, le=1000, description="a mint transaction expires after this")
     mint_max_batch: int = Field(default=20, ge=1, le=100)
 
+    # SoundFlow catalog (issue 15)
+    catalog_plan: Path | None = Field(default=None, description="The daily plan YAML (default: the one in the repo)")
+    catalog_public_base_url: str | None = Field(
+        default=None, pattern=r"^https?://[^?#]+/$",
+        description="Free tracks' url is this + objectKey (a public bucket, a CDN); default our /catalog/ route",
+    )  # fmt: skip
+    catalog_schedule_id: str = "smol-catalog-daily"
+    catalog_schedule: bool = Field(default=True, description="Create or update the daily schedule at worker start")
+    catalog_catchup_hours: float = Field(default=48, gt=0, le=24 * 30, description="Make missed days up to this late")
+    catalog_track_seconds: int | None = Field(default=None, ge=5, le=600, description="Scheduled tracks' length "
+                                              "instead of the plan's")  # fmt: skip
+    catalog_premium_providers: str = Field(
+        default="local", description="Premium song chain, first choice first: musicgen,elevenlabs,local"
+    )
+    catalog_render_processes: int = Field(default=2, ge=1, le=32, description="Processes rendering tracks at once")
+    catalog_free_quality: int = Field(default=7, ge=0, le=9, description="LAME quality of free tracks (7: fast)")
+    catalog_premium_quality: int = Field(default=2, ge=0, le=9, description="LAME quality of premium tracks")
+    catalog_signed_seconds: int = Field(default=3600, ge=60, le=7 * 86400, description="Signed URLs live this long")
+
     def dev_secrets(self) -> list[str]:
         """The variables whose built-in development value is in use."""
         fields = type(self).model_fields

@@ -12,9 +12,12 @@ ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
 
 
-def issue_token(settings: Settings, address: str, key: str = "", username: str = "") -> str:
+def issue_token(settings: Settings, address: str, key: str = "", username: str = "", premium: bool = False) -> str:
+    """`premium` adds the claim that lets the holder get signed URLs of premium catalog tracks."""
     now = int(time.time())
     claims = {"sub": address, "key": key, "usr": username, "iat": now, "exp": now + settings.jwt_days * 86400}
+    if premium:
+        claims["premium"] = True
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
 
 

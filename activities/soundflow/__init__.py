@@ -1,0 +1,1 @@
+"""SoundFlow: the daily music catalog (plan, renderer, nature ambience)."""
