@@ -1,13 +1,9 @@
 """The real stack for the tests: a Temporal dev server, an embedded Postgres, the API and a worker over HTTP."""
 
-import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -22,22 +18,21 @@ from smol.db import create_pool, migrate
 from smol.settings import Settings
 from smol.temporal import connect
 from smol.tokens import issue_token
+from tests.support import (  # noqa: F401 (re-exported for the modules still importing them from here)
+    ADDRESS,
+    CODEC_KEYS,
+    CODEC_TOKEN,
+    JWT_SECRET,
+    WEBHOOK_SECRET,
+    _stop,
+    free_port,
+    is_paused,
+    is_polling,
+    start_api,
+    wait_for,
+)
 
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
-ADDRESS = "GE2ECREATOR"
-WEBHOOK_SECRET = "test-webhook-secret"
-# Two codec keys, as after a rotation: "old" still opens, "new" encrypts.
-CODEC_KEYS = {
-    "old": "b2xkLWtleS1vZi10aGUtc21vbC10ZXN0LXN0YWNrISE=",  # base64 of b"old-key-of-the-smol-test-stack!!"
-    "new": "bmV3LWtleS1vZi10aGUtc21vbC10ZXN0LXN0YWNrISE=",
-}
-CODEC_TOKEN = "test-codec-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytest_plugins = ["tests.shared_fixtures"]
 
 
 @dataclass
@@ -64,23 +59,6 @@ class Stack:
     def start_api(self, **overrides) -> tuple[subprocess.Popen, str]:
         """Another API process on a free port (same database and store unless overridden); returns it and its URL."""
         return start_api(self._env(overrides))
-
-
-def start_api(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)]
-    api = subprocess.Popen(command + ["--log-level", "warning"], env=env, cwd=ROOT)
-    wait_for_port("127.0.0.1", port, proc=api)
-    return api, f"http://127.0.0.1:{port}"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="session")
@@ -186,32 +164,6 @@ async def provider_client():
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
-
-
-def is_paused(body: dict) -> bool:
-    return body.get("wf", {}).get("status") == "paused"
-
-
-def is_polling(body: dict) -> bool:
-    """Waiting for its songs (only its owner sees the current step)."""
-    return body.get("wf", {}).get("current_step") == "poll"
-
-
-async def wait_for(http: httpx.AsyncClient, smol_id: str, headers: dict | None = None, timeout: float = 90,
-                   until=lambda body: "d1" in body) -> dict:  # fmt: skip
-    """Poll GET /{id} until `until(body)` holds (default: finished) or the smol fails."""
-    deadline = time.monotonic() + timeout
-    body: dict = {}
-    while time.monotonic() < deadline:
-        response = await http.get(f"/{smol_id}", headers=headers or {})
-        if response.status_code == 200:
-            body = response.json()
-            if until(body):
-                return body
-            if (body.get("wf") or {}).get("status") in ("errored", "terminated"):
-                raise AssertionError(f"smol {smol_id} ended: {body['wf']}")
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"smol {smol_id} did not get there in {timeout}s; last: {body.get('wf')}")
 
 
 @pytest_asyncio.fixture(scope="session")

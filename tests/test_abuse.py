@@ -13,12 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
 from api.errors import service_unavailable, validation_error
-from tests.conftest import ADDRESS, JWT_SECRET
-from tests.test_tokens import _unsigned
+from tests.support import ADDRESS, JWT_SECRET, unsigned_jwt
 
 SMOL = "ab" * 32
 BAD_TOKENS = {
-    "alg-none": _unsigned({"sub": "GEVIL", "exp": time.time() + 600}),
+    "alg-none": unsigned_jwt({"sub": "GEVIL", "exp": time.time() + 600}),
     "wrong-key": jwt.encode({"sub": "GEVIL", "exp": time.time() + 600}, "x" * 40, algorithm="HS256"),
     "expired": jwt.encode({"sub": "GEVIL", "exp": time.time() - 5}, JWT_SECRET, algorithm="HS256"),
     "malformed": "eyJhbGciOi.not-a-token",

@@ -11,19 +11,16 @@ import json
 import secrets
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from PIL import Image
-from stellar_sdk import Keypair
 
 from contracts.smol import Song
 from smol import social
 from smol.store import open_store
-from tests.conftest import wait_for
-from tests.test_mint import api, client_xdr, mint_api, mint_queue, mint_settings, rpc, rpc_client  # noqa: F401
+from tests.support import OTHER, OTHER_KEY, OWNER, OWNER_KEY, _stop, client_xdr, insert_smol, wait_for
 from tests.workers import activities_with, start_smol, worker_for
 
-OWNER_KEY, OTHER_KEY = Keypair.random(), Keypair.random()
-OWNER, OTHER = OWNER_KEY.public_key, OTHER_KEY.public_key
 KINDS = ("public", "private", "unsafe")
 VIEWERS = ("owner", "other", "anonymous")
 
@@ -90,37 +87,6 @@ def headers_of(stack, viewer: str) -> dict:
 async def ask(http, method: str, url: str, headers: dict | None = None, **kwargs):
     TALLY.requests += 1
     return await http.request(method, url, headers=headers or {}, **kwargs)
-
-
-async def insert_smol(pool, address: str = OWNER, kind: str = "public", created_at: datetime | None = None,
-                      media: bool = False, playlist: str | None = None) -> dict:  # fmt: skip
-    """A finished smol of `kind` (public, private, unsafe), written the way the pipeline writes one."""
-    smol_id = secrets.token_hex(32)
-    song_1, song_2 = secrets.token_hex(8), secrets.token_hex(8)
-    await pool.execute(
-        "INSERT INTO smols (id, title, song_1, song_2, address, public, created_at) "
-        "VALUES ($1, 'matrix', $2, $3, $4, $5, coalesce($6, now() AT TIME ZONE 'utc'))",
-        smol_id, song_1, song_2, address, kind != "private", created_at,
-    )  # fmt: skip
-    payload = {"address": address, "prompt": f"matrix {kind}", "public": kind != "private", "instrumental": False,
-               "playlist": playlist}  # fmt: skip
-    nsfw = {"safe": kind != "unsafe", "categories": ["violence"] if kind == "unsafe" else []}
-    lyrics = {"title": "matrix", "lyrics": "la la", "style": ["matrixpop", kind]}
-    await pool.execute(
-        "INSERT INTO smol_steps (smol_id, step, data) VALUES ($1, 'payload', $2::jsonb), ($1, 'nsfw', $3::jsonb), "
-        "($1, 'lyrics', $4::jsonb)",
-        smol_id, payload, {"value": nsfw}, {"value": lyrics},
-    )  # fmt: skip
-    if playlist:
-        await pool.execute("INSERT INTO playlists (title, id) VALUES ($1, $2)", playlist, smol_id)
-    if media:
-        for variant, music_id in enumerate((song_1, song_2)):
-            await pool.execute(
-                "INSERT INTO smol_songs (music_id, smol_id, variant, provider, status, object_key) "
-                "VALUES ($1, $2, $3, 'local', 4, $4)",
-                music_id, smol_id, variant, f"{music_id}.mp3",
-            )  # fmt: skip
-    return {"id": smol_id, "song_1": song_1, "song_2": song_2, "kind": kind}
 
 
 async def put_media(stack, smol: dict) -> None:
@@ -256,10 +222,6 @@ async def test_media_matrix(stack, http, pool, matrix):
 
 
 async def test_media_handed_to_nginx_follow_the_rule(stack, pool, matrix):
-    import httpx
-
-    from tests.conftest import _stop
-
     before = len(TALLY.wrong)
     proc, url = stack.start_api(media_accel_prefix="/_media/")
     try:
@@ -347,7 +309,7 @@ async def test_likes_and_mixtape_members_matrix(stack, http, pool):
     assert_no_wrong(before)
 
 
-async def test_mint_claims_matrix(stack, pool, api, rpc_client, temporal):  # noqa: F811
+async def test_mint_claims_matrix(stack, pool, api, rpc_client, temporal):
     before = len(TALLY.wrong)
     keys = {"owner": OWNER_KEY, "other": OTHER_KEY}
     started = []

@@ -25,8 +25,7 @@ from smol.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, codec_from
 from smol.settings import DEV_CODEC_KEY, DEV_CODEC_KEY_ID, Settings
 from smol.temporal import data_converter
 from smol.tokens import issue_token
-from tests.conftest import CODEC_KEYS, CODEC_TOKEN, _stop, free_port, wait_for
-from tests.test_webhooks import Receiver
+from tests.support import CODEC_KEYS, CODEC_TOKEN, Receiver, _stop, free_port, wait_for
 
 OLD, NEW = (base64.b64decode(CODEC_KEYS[k]) for k in ("old", "new"))
 OPERATOR = "GOPERATORCODEC"

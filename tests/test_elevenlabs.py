@@ -13,7 +13,7 @@ from smol.errors import ProviderError
 from smol.ids import song_key
 from smol.store import FileStore
 from tests.fakes import FakeElevenLabs
-from tests.test_song_service import job
+from tests.support import job
 from tests.workers import activities_with, start_smol, worker_for
 
 

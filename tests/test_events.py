@@ -1,8 +1,12 @@
 """GET /{id}/events: live progress as Server-Sent Events."""
 
+import asyncio
 import json
 
-from tests.conftest import wait_for
+from contracts.smol import PauseSignal
+from tests.support import metric_value, wait_for
+from tests.workers import activities_with, start_smol, worker_for
+from workflows.smol import SmolWorkflow
 
 
 async def read_events(http, path: str, headers: dict | None = None) -> list[tuple[str, dict]]:
@@ -56,18 +60,11 @@ async def test_others_see_only_the_progress_of_a_private_smol_then_404(stack, ht
 
 
 async def test_many_watchers_of_one_smol_share_one_workflow_view(stack, http, pool, temporal, task_queue):
-    import asyncio
-
-    from contracts.smol import PauseSignal
-    from tests.test_metrics import _value
-    from tests.workers import activities_with, start_smol, worker_for
-    from workflows.smol import SmolWorkflow
-
     async with worker_for(temporal, task_queue, activities_with(stack, pool)):
         smol_id, handle = await start_smol(temporal, task_queue, prompt="a much watched frog")
         await handle.signal(SmolWorkflow.pause, PauseSignal("watched"))
         await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
-        before = _value((await http.get("/metrics")).text, "smol_api_workflow_views_total")
+        before = metric_value((await http.get("/metrics")).text, "smol_api_workflow_views_total")
 
         async def watch_for(seconds: float) -> int:
             states = 0
@@ -81,7 +78,7 @@ async def test_many_watchers_of_one_smol_share_one_workflow_view(stack, http, po
             return states
 
         watchers = await asyncio.gather(*(watch_for(3) for _ in range(8)))
-        views = _value((await http.get("/metrics")).text, "smol_api_workflow_views_total") - before
+        views = metric_value((await http.get("/metrics")).text, "smol_api_workflow_views_total") - before
         await handle.terminate("watched enough")
     assert all(seen >= 1 for seen in watchers)
     # 8 clients polling every 0.5 s for 3 s would be ~48 views each on their own; shared, one per 0.4 s

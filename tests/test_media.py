@@ -3,7 +3,8 @@
 import httpx
 import pytest
 
-from tests.test_store import CREDENTIALS, make_bucket, s3_endpoint  # noqa: F401
+from smol.store import S3Store
+from tests.support import CREDENTIALS, OTHER, OWNER, _stop, insert_smol, make_bucket
 
 
 @pytest.fixture
@@ -112,12 +113,8 @@ async def test_head_gives_the_headers_without_the_body_or_a_play(http, pool, fin
     assert (await http.head(f"/image/{'0' * 64}.png")).status_code == 404
 
 
-async def test_presigned_redirects_follow_the_visibility_rule(stack, pool, s3_endpoint):  # noqa: F811
+async def test_presigned_redirects_follow_the_visibility_rule(stack, pool, s3_endpoint):
     """With S3 and presigned media, the API checks who asks before it hands out a URL to the bucket."""
-    from smol.store import S3Store
-    from tests.conftest import _stop
-    from tests.test_authz import OTHER, OWNER, insert_smol
-
     bucket = make_bucket(s3_endpoint)
     s3 = {"s3_endpoint_url": s3_endpoint, "s3_access_key_id": "test", "s3_secret_access_key": "test"}
     api, url = stack.start_api(object_store=f"s3://{bucket}/media", s3_presign_media="true", **s3)

@@ -2,16 +2,7 @@
 
 import httpx
 
-
-def _value(text: str, name: str, **labels) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            head = line.split("{")[0].split(" ")[0]
-            if head == name:
-                total += float(line.rsplit(" ", 1)[1])
-    return total
+from tests.support import metric_value
 
 
 async def test_api_metrics_count_requests_by_route_and_smols_started(stack, http):
@@ -20,18 +11,19 @@ async def test_api_metrics_count_requests_by_route_and_smols_started(stack, http
     await http.get("/" + "a" * 64)
     await http.post("/", json={"prompt": "a metered melody"}, headers=stack.auth("GMETRICS"))
     after = (await http.get("/metrics")).text
-    assert _value(after, "smol_api_requests_total", route="/", status="200", method="GET") >= _value(
+    assert metric_value(after, "smol_api_requests_total", route="/", status="200", method="GET") >= metric_value(
         before, "smol_api_requests_total", route="/", status="200", method="GET") + 1  # fmt: skip
-    assert _value(after, "smol_api_requests_total", route="/{id:smolid}", status="404") >= 1
-    assert _value(after, "smol_api_smols_started_total") == _value(before, "smol_api_smols_started_total") + 1
+    assert metric_value(after, "smol_api_requests_total", route="/{id:smolid}", status="404") >= 1
+    started = "smol_api_smols_started_total"
+    assert metric_value(after, started) == metric_value(before, started) + 1
     assert "smol_api_request_seconds_bucket" in after
 
 
 async def test_worker_metrics_have_temporal_and_smol_counters(stack, finished_smol):
     async with httpx.AsyncClient(timeout=10) as client:
         text = (await client.get(f"http://{stack.worker_metrics}/metrics")).text
-    assert _value(text, "smol_started") >= 1 and _value(text, "smol_completed") >= 1
-    assert _value(text, "smol_provider_call_duration_count", step="image", provider="local") >= 1
+    assert metric_value(text, "smol_started") >= 1 and metric_value(text, "smol_completed") >= 1
+    assert metric_value(text, "smol_provider_call_duration_count", step="image", provider="local") >= 1
     assert "temporal_workflow_completed" in text and "temporal_activity_execution_latency" in text
 
 

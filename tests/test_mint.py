@@ -5,66 +5,20 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 
-import httpx
 import pytest
-import pytest_asyncio
 from pydantic import SecretStr
 from stellar_sdk import Keypair, StrKey
 from temporalio.client import WorkflowFailureError
 
 from activities.failures import smol_worker
 from activities.mint import MintActivities
-from commands.mint_client import build_mint, mint_arguments
+from commands.mint_client import mint_arguments
 from smol import repo
 from smol.ids import new_smol_id
 from smol.stellar import token_address_of
-from smol.stellar_rpc import StellarRpc
-from tests.conftest import _stop
-from tests.fake_stellar import FakeStellarRpc
+from tests.support import CONTRACT, PASSPHRASE, SERVER, _stop, client_xdr
 from workflows.mint import MintWorkflow
-
-PASSPHRASE = "Test SDF Network ; September 2015"
-SERVER = Keypair.random()
-CONTRACT = StrKey.encode_contract(os.urandom(32))
-
-
-@pytest.fixture(scope="module")
-def rpc():
-    fake = FakeStellarRpc(PASSPHRASE, CONTRACT, SERVER.public_key)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture(scope="module")
-def mint_queue():
-    return f"mint-tests-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def mint_settings(stack, rpc, mint_queue):
-    return {"stellar_rpc_url": rpc.url, "stellar_secret": SERVER.secret, "contract_id": CONTRACT,
-            "stellar_network_passphrase": PASSPHRASE, "task_queue": mint_queue, "mint_tx_ledgers": 6}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def mint_api(stack, mint_settings):
-    api, url = stack.start_api(**mint_settings)
-    yield url
-    _stop(api)
-
-
-@pytest_asyncio.fixture
-async def api(mint_api):
-    async with httpx.AsyncClient(base_url=mint_api, timeout=20) as client:
-        yield client
-
-
-@pytest_asyncio.fixture
-async def rpc_client(rpc):
-    async with httpx.AsyncClient(timeout=1.0) as http:
-        yield StellarRpc(http, rpc.url)
 
 
 @pytest.fixture
@@ -86,11 +40,6 @@ async def a_smol(pool, address: str, public: bool = True) -> str:
         await repo.insert_smol(conn, smol_id=smol_id, title="t", song_1="a", song_2="b", public=public,
                                instrumental=False, address=address, playlist=None)  # fmt: skip
     return smol_id
-
-
-async def client_xdr(rpc_client, user: Keypair, smol_ids: list[str], batch: bool = False, **changes) -> str:
-    options = {"contract_id": CONTRACT, "issuer": SERVER.public_key, "passphrase": PASSPHRASE, "batch": batch}
-    return await build_mint(rpc_client, user.secret, smol_ids, **{**options, **changes})
 
 
 async def a_mintable_smol(pool, rpc_client) -> tuple[Keypair, str, str]:

@@ -10,7 +10,7 @@ from activities.providers.replicate import ReplicateSongs
 from smol import repo
 from smol.errors import ProviderError
 from tests.fakes import FakeReplicate
-from tests.test_song_service import job
+from tests.support import job
 from tests.workers import activities_with, start_smol, worker_for
 
 

@@ -10,11 +10,11 @@ from temporalio.client import WorkflowFailureError
 
 from activities.providers.aisonggenerator import AiSongGenerator
 from activities.providers.chain import Chain
-from activities.providers.interfaces import SongJob
 from activities.providers.local import LocalLyrics
 from smol import repo
 from smol.errors import ProviderError, SongIdTaken
 from tests.fakes import FakeSongService
+from tests.support import job
 from tests.workers import activities_with, record_into, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 
@@ -28,12 +28,6 @@ def songgen(audio):
 
 def service(client, fake, source="aisonggenerator") -> AiSongGenerator:
     return AiSongGenerator(client, fake.url, FakeSongService.KEY, source)
-
-
-def job(prompt="a pop song", submission=0, smol_id="s" * 64) -> SongJob:
-    return SongJob(smol_id=smol_id, submission=submission, title="T", lyrics="la", style=["pop", "dreamy"],
-                   instrumental=False, prompt=prompt, description="A bright picture.", artist="G", image_key="x.png",
-                   seed=1)  # fmt: skip
 
 
 async def test_lyrics_submit_poll_and_download(provider_client, songgen, audio):

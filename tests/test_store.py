@@ -2,35 +2,14 @@
 (moto's, on 127.0.0.1)."""
 
 import os
-import uuid
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from smol.errors import InvalidInput, NotFound
 from smol.ids import new_smol_id
 from smol.store import FileStore, S3Store, check_key
-from tests.conftest import free_port
-
-CREDENTIALS = {"access_key_id": "test", "secret_access_key": "test"}
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-def make_bucket(endpoint: str) -> str:
-    bucket = f"smol-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
-                 region_name="us-east-1").create_bucket(Bucket=bucket)  # fmt: skip
-    return bucket
+from tests.support import CREDENTIALS, _stop, make_bucket
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -111,8 +90,6 @@ async def test_keys_that_could_escape_the_root_are_refused(store, tmp_path, key)
 
 @pytest.mark.parametrize("presign", [False, True])
 async def test_the_api_serves_media_from_s3(stack, pool, s3_endpoint, presign):
-    from tests.conftest import _stop
-
     bucket = make_bucket(s3_endpoint)
     api, url = stack.start_api(object_store=f"s3://{bucket}/media", s3_endpoint_url=s3_endpoint,
                                s3_access_key_id="test", s3_secret_access_key="test",

@@ -1,5 +1,3 @@
-import base64
-import json
 import time
 
 import jwt
@@ -8,6 +6,7 @@ import pytest
 from smol.errors import Unauthorized
 from smol.settings import Settings
 from smol.tokens import issue_token, verify_token
+from tests.support import unsigned_jwt
 
 SETTINGS = Settings(jwt_secret="a-secret-of-at-least-thirty-two-bytes!!")
 
@@ -16,11 +15,6 @@ def test_round_trip():
     claims = verify_token(SETTINGS, issue_token(SETTINGS, "GADDR", key="k1", username="ann"))
     assert (claims["sub"], claims["key"], claims["usr"]) == ("GADDR", "k1", "ann")
     assert claims["exp"] - time.time() > 29 * 86400
-
-
-def _unsigned(claims: dict) -> str:
-    part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
 @pytest.mark.parametrize(
@@ -33,7 +27,7 @@ def _unsigned(claims: dict) -> str:
         jwt.encode({"sub": "G", "exp": time.time() - 60}, SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256"),
         jwt.encode({"sub": "G"}, SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256"),
         jwt.encode({"exp": time.time() + 60}, SETTINGS.jwt_secret.get_secret_value(), algorithm="HS256"),
-        _unsigned({"sub": "G", "exp": time.time() + 60}),
+        unsigned_jwt({"sub": "G", "exp": time.time() + 60}),
         "x" * 10000,
     ],
     ids=["empty", "garbage", "not-base64", "wrong-key", "expired", "no-exp", "no-sub", "alg-none", "huge"],

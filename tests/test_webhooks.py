@@ -6,9 +6,7 @@ import json
 import socket
 import ssl
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -22,44 +20,9 @@ from contracts.smol import Payload, SmolInput
 from smol.errors import InvalidInput
 from smol.ids import new_smol_id
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
-from tests.conftest import WEBHOOK_SECRET, _stop, wait_for
+from tests.support import WEBHOOK_SECRET, Receiver, _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, worker_for
 from workflows.smol import SmolWorkflow
-
-
-class Receiver:
-    """A real HTTP endpoint on 127.0.0.1 that answers with the given statuses in turn (then 200)."""
-
-    def __init__(self, statuses: list[int], tls: ssl.SSLContext | None = None):
-        self.statuses, self.requests = list(statuses), []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                receiver.requests.append({"headers": dict(self.headers), "body": body, "status": status})
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        if tls:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    async def wait_for(self, count: int, timeout: float = 60) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        return self.requests
-
-    def close(self):
-        self.server.shutdown()
 
 
 @pytest.fixture
