@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from contracts.search_attributes import ALL
 from smol.db import create_pool, embedded_postgres, migrate
 from smol.settings import Settings, get_settings
 
@@ -48,8 +49,6 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
 
 def search_attribute_flags() -> list[str]:
     """`temporal server start-dev` flags that register the smol search attributes before anything runs."""
-    from contracts.search_attributes import ALL
-
     return [flag for key in ALL for flag in ("--search-attribute", f"{key.name}=Keyword")]
 
 

@@ -2,6 +2,8 @@
 it waits and tries again, however long it lasts; a mistake does not."""
 
 import asyncpg
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as S3Unreachable
 
 # Connection refused or reset, timeouts, "the database system is starting up / shutting down", no free connection.
 # (The API answers all of these 503; the pipeline waits them out, see `is_outage`.)
@@ -36,11 +38,6 @@ def is_outage(exc: BaseException) -> bool:
         return _raised_in_service(exc)
     if isinstance(exc, DATABASE_DOWN):
         return True
-    try:
-        from botocore.exceptions import ClientError, HTTPClientError
-        from botocore.exceptions import ConnectionError as S3Unreachable
-    except ImportError:  # pragma: no cover - aioboto3 is a dependency
-        return False
     if isinstance(exc, S3Unreachable | HTTPClientError):
         return True
     if isinstance(exc, ClientError):

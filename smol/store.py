@@ -5,6 +5,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Protocol
 
@@ -107,7 +108,7 @@ class S3Store:
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, region: str = "us-east-1",
                  access_key_id: str | None = None, secret_access_key: str | None = None):  # fmt: skip
-        import aioboto3
+        import aioboto3  # only in S3 mode: it takes a second to import
 
         self.bucket, self.prefix = bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._session = aioboto3.Session(
@@ -121,8 +122,6 @@ class S3Store:
     async def _s3(self):
         async with self._lock:
             if self._client is None:
-                from contextlib import AsyncExitStack
-
                 self._stack = AsyncExitStack()
                 self._client = await self._stack.enter_async_context(
                     self._session.client("s3", endpoint_url=self._endpoint_url)

@@ -18,7 +18,7 @@ from smol.db import create_pool, migrate
 from smol.settings import Settings
 from smol.temporal import connect
 from smol.tokens import issue_token
-from tests.support import (  # noqa: F401 (re-exported for the modules still importing them from here)
+from tests.support import (
     ADDRESS,
     CODEC_KEYS,
     CODEC_TOKEN,
@@ -26,8 +26,6 @@ from tests.support import (  # noqa: F401 (re-exported for the modules still imp
     WEBHOOK_SECRET,
     _stop,
     free_port,
-    is_paused,
-    is_polling,
     start_api,
     wait_for,
 )

@@ -17,7 +17,7 @@ from webauthn.helpers import bytes_to_base64url as b64
 from smol.settings import Settings
 from smol.tokens import verify_token
 from smol.wallets import PASSKEY_KIT_DEPLOYER, wallet_address
-from tests.conftest import _stop, wait_for
+from tests.support import _stop, wait_for
 
 ORIGIN = "http://localhost:5173"
 RP_ID = "localhost"

@@ -6,7 +6,7 @@ import time
 import jwt
 import pytest
 
-from tests.conftest import JWT_SECRET, wait_for
+from tests.support import JWT_SECRET, wait_for
 
 LONG = "x" * 2281
 

@@ -11,7 +11,7 @@ import pytest
 
 from commands.stack import ROOT
 from smol.settings import API_SECRETS, WORKER_SECRETS, Settings, command_line_host, is_loopback
-from tests.conftest import CODEC_KEYS, _stop, free_port
+from tests.support import CODEC_KEYS, _stop, free_port
 
 CONFIGURED = {"jwt_secret": "j" * 40, "webhook_secret": "w" * 40, "codec_keys": CODEC_KEYS, "codec_key_id": "new"}
 

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowFailureError
 
 from contracts.smol import PauseSignal, Payload, ResumeSignal, SmolInput
 from smol import repo
-from tests.conftest import is_paused, is_polling, wait_for
+from tests.support import is_paused, is_polling, wait_for
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 
@@ -111,7 +111,7 @@ async def test_a_retry_run_reuses_every_finished_step_and_remakes_the_failed_son
     assert [states[s] for s in ("payload", "image", "description", "lyrics", "nsfw")] == ["reused"] * 5
     assert states["submit"] == "done"
     counts = await repo.provider_call_counts(pool, smol_id)
-    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 2, "archive": 2}, counts
+    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "submit": 2, "archive": 2}, counts
     body = (await http.get(f"/{smol_id}")).json()
     assert body["d1"]["Song_1"] == result.song_ids[0] and body["kv_do"]["payload"]["prompt"] == "a second chance"
     assert [s["music_id"] for s in body["kv_do"]["songs"]] == result.song_ids

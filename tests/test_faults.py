@@ -23,8 +23,8 @@ from smol.ids import new_smol_id
 from smol.settings import Settings
 from smol.store import FileStore
 from smol.temporal import connect
-from tests.conftest import _stop, free_port
 from tests.fakes import FakePixellab, FakeSongService, FakeWorkersAI
+from tests.support import _stop, free_port
 from workflows.smol import SmolWorkflow
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.conftest import _stop
+from tests.support import _stop
 
 ORIGIN = "https://smol.example"
 

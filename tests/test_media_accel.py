@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from commands.stack import wait_for_port
-from tests.conftest import _stop, free_port
+from tests.support import _stop, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CONF = """

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from smol import repo
-from tests.conftest import CODEC_TOKEN, wait_for
+from tests.support import CODEC_TOKEN, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
 
 BIN = Path(sys.executable).parent

@@ -22,7 +22,7 @@ from smol.db import create_pool, migrate
 from smol.ids import new_smol_id
 from smol.settings import Settings
 from smol.store import FileStore, S3Store
-from tests.conftest import _stop, free_port, start_api
+from tests.support import _stop, free_port, start_api
 
 pytestmark = pytest.mark.slow
 OWNER = "GOUTAGEOWNER"

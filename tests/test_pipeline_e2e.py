@@ -7,7 +7,7 @@ from mutagen.id3 import ID3
 from PIL import Image
 
 from tests.audio import decode_mp3, estimate_bpm, rms
-from tests.conftest import ADDRESS, wait_for
+from tests.support import ADDRESS, wait_for
 
 
 async def test_every_step_runs_and_the_row_has_the_contract_shape(stack, finished_smol, pool):

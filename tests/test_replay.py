@@ -19,8 +19,8 @@ from contracts.mint import MintInput
 from contracts.smol import PauseSignal, Payload, ResumeSignal, SmolInput
 from smol.settings import Settings
 from smol.temporal import data_converter
-from tests.conftest import CODEC_KEYS, is_paused, is_polling, wait_for
 from tests.fake_activities import mint_activities
+from tests.support import CODEC_KEYS, is_paused, is_polling, wait_for
 from tests.workers import FlakyImage, RefusingSongs, activities_with, start_smol, worker_for
 from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.failures import smol_worker
 from contracts.smol import Payload, SavePayloadInput, SavePayloadResult
 from smol import repo
-from tests.conftest import _stop, wait_for
+from tests.support import _stop, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 from workflows.summary import start_summary

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.conftest import _stop, free_port
+from tests.support import _stop, free_port
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from contracts.smol import Payload, SmolInput
 from smol import repo
 from smol.ids import new_smol_id
-from tests.conftest import is_polling, wait_for
+from tests.support import is_polling, wait_for
 from workflows.smol import SmolWorkflow
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ from contracts.smol import Payload, SmolInput, Song
 from smol.errors import ProviderError
 from smol.ids import new_smol_id
 from smol.store import open_store
-from tests.conftest import WEBHOOK_SECRET
+from tests.support import WEBHOOK_SECRET
 from workflows.smol import SmolWorkflow
 
 
