@@ -18,6 +18,8 @@ class Payload:
     webhook_url: str | None = None
     song_model: str | None = None  # the song provider to ask first
     song_params: dict | None = None  # e.g. {"duration": 60, "temperature": 1.0}
+    title: str | None = None  # the creator's title, used instead of the generated one
+    metadata: dict[str, str] | None = None  # the API client's own ids (campaign_id, client_id…): the owner's only
 
 
 @dataclass

@@ -9,7 +9,7 @@ from contracts.smol import LoadStepsResult, Payload, Song
 def payload_view(payload: Payload) -> dict:
     """The payload as clients see it: without the creator's webhook URL, and with the song model fields only when
     the creator chose them."""
-    optional = ("song_model", "song_params")
+    optional = ("song_model", "song_params", "title", "metadata")
     return {k: v for k, v in asdict(payload).items() if k != "webhook_url" and not (k in optional and v is None)}
 
 

@@ -206,10 +206,11 @@ class SmolWorkflow:
         await self._step(
             Step.STORE,
             SmolActivities.store_results,
-            StoreResultsInput(smol_id, payload, saved.lyrics.title, saved.song_ids, public),
+            StoreResultsInput(smol_id, payload, payload.title or saved.lyrics.title, saved.song_ids, public),
         )
         self.current, self.finished = None, True
-        return SmolResult(smol_id=smol_id, title=saved.lyrics.title, song_ids=saved.song_ids, public=public)
+        return SmolResult(smol_id=smol_id, title=payload.title or saved.lyrics.title, song_ids=saved.song_ids,
+                          public=public)
 
     async def _wait_for_songs(self, smol_id: str, song_ids: list[str], provider: str) -> None:
         """Wait for both songs, archiving each as soon as it is complete. The poll activity itself waits for a
