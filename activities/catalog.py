@@ -70,18 +70,16 @@ def premium_prompt(spec: TrackSpec) -> str:
 class CatalogActivities:
     def __init__(self, store: ObjectStore, settings: Settings, http: httpx.AsyncClient | None = None):
         self.store, self.settings, self.http = store, settings, http
-        self._processes: ProcessPoolExecutor | None = None
+        self._processes = ProcessPoolExecutor(settings.catalog_render_processes, mp_context=get_context("spawn"))
+        for _ in range(settings.catalog_render_processes):  # start them now: the first day does not wait for imports
+            self._processes.submit(_call, int, (), {})
         self._rebuilding = asyncio.Lock()
 
     def close(self) -> None:
-        if self._processes is not None:
-            self._processes.shutdown(wait=False, cancel_futures=True)
+        self._processes.shutdown(wait=False, cancel_futures=True)
 
     async def _in_process(self, fn, *args, **kwargs):
         """Run CPU-bound work in the render processes (both cores, and the event loop keeps heartbeating)."""
-        if self._processes is None:
-            processes = self.settings.catalog_render_processes
-            self._processes = ProcessPoolExecutor(processes, mp_context=get_context("spawn"))
         loop = asyncio.get_running_loop()
         async with heartbeating():
             return await loop.run_in_executor(self._processes, _call, fn, args, kwargs)

@@ -17,6 +17,7 @@ TAG_SOUNDS = {
     "forest": ("birds", "wind"), "minimal": ("room",),
 }  # fmt: skip
 SOUND_GAIN = {"rain": 1.0, "wind": 0.8, "stream": 0.8, "waves": 0.9, "birds": 0.6, "room": 0.7}
+LEVEL = 0.12  # ambience at 100 against the music layers
 
 
 def sounds_for(tags: list[str]) -> list[str]:
@@ -41,12 +42,10 @@ def _band(low: float, high: float, slope: float = 1.0):
     return lambda f: (f / (f + low)) ** slope / (1 + (f / high) ** (2 * slope))
 
 
-def _slow(rng: np.random.Generator, frames: int, period: float, depth: float) -> np.ndarray:
-    """A smooth random envelope around 1 (± depth) that changes over about `period` seconds, one value per frame."""
-    steps = frames // CONTROL + 2
-    knots = max(2, int(frames / SAMPLE_RATE / period) + 2)
-    curve = np.interp(np.linspace(0, knots - 1, steps), np.arange(knots), rng.uniform(-1, 1, knots))
-    return np.repeat((1 + depth * curve).astype(np.float32), CONTROL)[:frames]
+def _gusts(rng: np.random.Generator, steps: int, period: float = 6.0, depth: float = 0.5) -> np.ndarray:
+    """A smooth random envelope around 1 (± depth) changing over about `period` seconds, one value per CONTROL."""
+    knots = max(2, int(steps * CONTROL / SAMPLE_RATE / period) + 2)
+    return 1 + depth * np.interp(np.linspace(0, knots - 1, steps), np.arange(knots), rng.uniform(-1, 1, knots))
 
 
 def _loop_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -76,42 +75,49 @@ def _loop_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
     return _shaped(rng, lambda f: 1 / np.sqrt(f) / (1 + (f / 2500) ** 2))  # room tone: soft pink noise
 
 
-def _birds(rng: np.random.Generator, frames: int) -> np.ndarray:
-    out = np.zeros((frames, 2), np.float32)
+def _add_birds(out: np.ndarray, rng: np.random.Generator, gain_at) -> None:
+    """Bird calls, a few chirps each, every few seconds, at `gain_at(frame)` of where they start."""
+    frames = len(out)
     at = rng.uniform(0.5, 3.0)
     while at < frames / SAMPLE_RATE - 1:
         pan = rng.uniform(-0.8, 0.8)
         pitch = rng.uniform(2500, 5500)
         start = at
+        gain = gain_at(int(at * SAMPLE_RATE))
         for _ in range(int(rng.integers(2, 7))):  # one call: a few chirps
             length = rng.uniform(0.05, 0.14)
             t = np.arange(int(length * SAMPLE_RATE)) / SAMPLE_RATE
             sweep = pitch * (1 + rng.uniform(-0.35, 0.35) * t / length)
             chirp = np.sin(2 * np.pi * np.cumsum(sweep) / SAMPLE_RATE) * np.sin(np.pi * t / length) ** 2
             begin = int(start * SAMPLE_RATE)
-            piece = chirp[: frames - begin].astype(np.float32)
+            piece = (chirp[: frames - begin] * gain).astype(np.float32)
             out[begin : begin + len(piece), 0] += piece * (1 - pan) / 2
             out[begin : begin + len(piece), 1] += piece * (1 + pan) / 2
             start += length + rng.uniform(0.03, 0.12)
         at = start + rng.exponential(2.5)
-    return out * 3.0
 
 
-def render_ambience(tags: list[str], frames: int, level_min: float, level_max: float, seed: int) -> np.ndarray:
-    """Stereo ambience `frames` long whose level wanders between level_min and level_max (0–100) over the track."""
+def add_ambience(out: np.ndarray, tags: list[str], level_min: float, level_max: float, seed: int) -> None:
+    """Add to `out` (frames × 2) the ambience of `tags`, whose level wanders between level_min and level_max (0–100)
+    over the track: a slow swell from the range's bottom to its top and back."""
+    if level_max <= 0:
+        return
     rng = np.random.default_rng([seed, 7])
-    out = np.zeros((frames, 2), np.float32)
-    for kind in sounds_for(tags):
-        if kind == "birds":
-            out += SOUND_GAIN[kind] * _birds(rng, frames)
-            continue
-        loop = _loop_sound(kind, rng) * SOUND_GAIN[kind]
-        envelope = _slow(rng, frames, 6.0 if kind == "wind" else 20.0, 0.5 if kind == "wind" else 0.2)
+    frames = len(out)
+    t = np.arange(frames // CONTROL + 2, dtype=np.float32) * CONTROL / SAMPLE_RATE
+    swell = 0.5 - 0.5 * np.cos(2 * np.pi * t / 90.0 + rng.uniform(0, np.pi))
+    level = (level_min + (level_max - level_min) * swell) / 100 * LEVEL
+    kinds = sounds_for(tags)
+    steady = [kind for kind in kinds if kind not in ("birds", "wind")]
+    loops = []
+    if steady:  # the steady sounds share one envelope: one pass over the track for all of them
+        loops.append((sum(_loop_sound(kind, rng) * SOUND_GAIN[kind] for kind in steady), level))
+    if "wind" in kinds:  # wind comes in gusts
+        loops.append((_loop_sound("wind", rng) * SOUND_GAIN["wind"], level * _gusts(rng, len(t))))
+    for loop, control in loops:
+        gain = np.repeat(control.astype(np.float32), CONTROL)[:frames, None]
         for start in range(0, frames, LOOP):
             piece = loop[: frames - start]
-            out[start : start + len(piece)] += piece * envelope[start : start + len(piece), None]
-    # the level follows the ambience range: a slow swell from the range's bottom to its top and back
-    t = np.arange(frames // CONTROL + 1, dtype=np.float32) * CONTROL / SAMPLE_RATE
-    swell = 0.5 - 0.5 * np.cos(2 * np.pi * t / 90.0 + rng.uniform(0, np.pi))
-    level = (level_min + (level_max - level_min) * swell) / 100
-    return out * np.repeat(level.astype(np.float32), CONTROL)[:frames, None] * 0.12
+            out[start : start + len(piece)] += piece * gain[start : start + len(piece)]
+    if "birds" in kinds:
+        _add_birds(out, rng, lambda frame: float(level[frame // CONTROL]) * SOUND_GAIN["birds"] * 3.0)

@@ -25,7 +25,7 @@ from activities.providers.local.music import (
     _drum_kit,
     _note,
 )
-from activities.soundflow.nature import CONTROL, render_ambience
+from activities.soundflow.nature import add_ambience
 from contracts.catalog import TrackSpec
 
 KEY_PATTERN = re.compile(r"^([A-G])([#b]?)(m?)$")
@@ -199,27 +199,40 @@ def render_track(spec: TrackSpec, seed: int, seconds: float | None = None) -> np
         "music": _music(a, music_style, bar, bars, energy, rng),
     }
     out = np.zeros((frames, 2), np.float32)
-    total_bars = int(np.ceil(seconds / bar))
-    # one gain per CONTROL frames, interpolated between bar starts
-    control = np.arange(frames // CONTROL + 1) * CONTROL / SAMPLE_RATE / bar
-    for layer, cycle in cycles.items():
-        level = spec.layers.get(layer, 0) / 100 * LAYER_GAIN[layer]
-        if level <= 0:
-            continue
-        gains = np.interp(control, np.arange(total_bars + 1), _bar_gains(layer, total_bars)).astype(np.float32)
-        gain = np.repeat(gains * level, CONTROL)[:frames, None]
-        loop = cycle.out
-        for start in range(0, frames, len(loop)):
-            piece = loop[: frames - start]
-            out[start : start + len(piece)] += piece * gain[start : start + len(piece)]
-    out += render_ambience(spec.nature_tags, frames, spec.ambience_min, spec.ambience_max, seed)
-    np.tanh(out, out=out)
+    _mix_layers(out, cycles, spec.layers, int(np.ceil(seconds / bar)) + 1, len(cycles["drums"].out))
+    add_ambience(out, spec.nature_tags, spec.ambience_min, spec.ambience_max, seed)
     fade_in, fade_out = min(frames, int(0.5 * SAMPLE_RATE)), min(frames, int(2.0 * SAMPLE_RATE))
     out[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)[:, None]
     out[frames - fade_out :] *= np.linspace(1, 0, fade_out, dtype=np.float32)[:, None]
-    peak = float(np.max(np.abs(out))) or 1.0
+    peak = float(max(out.max(), -out.min())) or 1.0
     out *= 0.89 / peak
     return out
+
+
+def _mix_layers(out: np.ndarray, cycles: dict[str, _Cycle], levels: dict[str, int], bars: int, cycle: int) -> None:
+    """Write the layers bar by bar at their levels and per-bar gains. A bar whose gains are steady is one slice of a
+    premixed cycle (cached by gains), so most of the track is plain copies; only ramps are mixed sample by sample."""
+    layers = [(name, c.out, spec_level) for name, c in cycles.items()
+              if (spec_level := levels.get(name, 0) / 100 * LAYER_GAIN[name]) > 0]  # fmt: skip
+    gains = {name: _bar_gains(name, bars) * level for name, _, level in layers}
+    premixed: dict[tuple, np.ndarray] = {}
+    frames = len(out)
+    for index in range(bars):
+        start = (index // 4) * cycle + (index % 4) * cycle // 4
+        if start >= frames:
+            break
+        lo, hi = (index % 4) * cycle // 4, (index % 4 + 1) * cycle // 4
+        length = min(hi - lo, frames - start)
+        steady = tuple(round(float(gains[name][index]), 4) for name, _, _ in layers)
+        if all(gains[name][index] == gains[name][min(index + 1, bars)] for name, _, _ in layers):
+            if steady not in premixed:
+                premixed[steady] = sum((loop * g for (_, loop, _), g in zip(layers, steady, strict=True) if g),
+                                       np.zeros((cycle, 2), np.float32))  # fmt: skip
+            out[start : start + length] = premixed[steady][lo : lo + length]
+            continue
+        for name, loop, _ in layers:
+            ramp = np.linspace(gains[name][index], gains[name][min(index + 1, bars)], hi - lo, dtype=np.float32)
+            out[start : start + length] += loop[lo : lo + length] * ramp[:length, None]
 
 
 def encode(samples: np.ndarray, *, bitrate: int, quality: int, title: str, artist: str, spec: TrackSpec,
