@@ -11,6 +11,7 @@ import asyncpg
 from smol import repo
 from smol.errors import Conflict, InvalidInput, NotFound
 from smol.repo import visible_to
+from smol.validation import storable
 
 MAX_QUERY = 200
 RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B style tags, A title
@@ -108,7 +109,7 @@ async def unindexed(pool: asyncpg.Pool, after: str, limit: int, every: bool = Fa
 
 
 def _checked(q: str | None) -> str:
-    q = (q or "").strip()
+    q = (q or "").replace("\x00", " ").strip()  # (a NUL is no search text, and Postgres text cannot hold one)
     if not q:
         raise InvalidInput("q must not be empty")
     if len(q) > MAX_QUERY:
@@ -147,7 +148,7 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
                  instrumental: bool | None = None) -> list[asyncpg.Record]:  # fmt: skip
     """Smols matching `q` best first: stemmed words (websearch syntax: "quotes", or, -not), the last word as a
     prefix while typing, and unknown words corrected to an indexed word one edit away (ranked lower)."""
-    typed = _prefix_term((q or "").lstrip())
+    typed = _prefix_term((q or "").replace("\x00", " ").lstrip())
     q = _checked(q)
     args: list = [q, viewer, limit]
     prefix, prefix_rank = "''::tsquery", "0"
@@ -209,8 +210,8 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
     args = [embedding["embedding"], smol_id, viewer, candidates, embedding["style"] or [], limit]
     rerank, refined = "0", "NULL::tsquery"
     if words:
-        args.append(" | ".join(words))
-        refined = f"to_tsquery('english', ${len(args)})"
+        args.append(" or ".join(words))  # any of the words (websearch syntax never fails to parse)
+        refined = f"websearch_to_tsquery('english', ${len(args)})"
         rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.document, n.refine)"
     matched = ", ".join(f"coalesce(ts_filter(d.document, '{{{w}}}') @@ n.refine, false) AS in_{name}"
                         for name, w in FIELDS)  # fmt: skip
@@ -287,6 +288,8 @@ async def stats(pool: asyncpg.Pool) -> dict:
 
 async def list_by_tag(pool: asyncpg.Pool, tag: str, viewer: str | None, limit: int, after=None) -> list[asyncpg.Record]:
     """Smols with this style tag (any case), newest first, paged like `GET /`."""
+    if not storable(tag):
+        return []  # no tag holds what Postgres cannot store
     source = "smols s JOIN smol_search d ON d.smol_id = s.id"
     condition = f"d.style @> ARRAY[lower($1)]::text[] AND {visible_to('$2')}"
     return await repo._page_of(pool, source, condition, [tag.strip(), viewer], limit, after)

@@ -102,7 +102,9 @@ async def test_instrumental_filter_and_bad_queries(pool, store, http):
         assert (await http.get("/search", params=params)).status_code == 422
     for q in ['"', "-", "a & b | !c", "'", "fro:*", "\\", "or or", "😀", "-" + term]:
         assert (await http.get("/search", params={"q": q})).status_code == 200, q
-    assert (await http.get("/search", params={"q": "a\x00b"})).status_code == 400
+    assert (await http.get("/search", params={"q": "\x00"})).status_code == 400
+    assert (await http.get("/search", params={"q": f"\x00{term}"})).json()["results"]
+    assert (await http.get("/tags/a%00b")).json()["smols"] == []
 
 
 async def test_similar_prefers_genre_and_tempo_over_a_shared_word(pool, store, http):
@@ -126,6 +128,9 @@ async def test_similar_prefers_genre_and_tempo_over_a_shared_word(pool, store, h
     assert reranked.index(same_word) < ranked.index(same_word)  # refine moved the calm one up
     assert "lyrics" in refined.json()["results"][reranked.index(same_word)]["explanation"]["matchedFields"]
     assert len((await http.get(f"/search/{target}/similar", params={"limit": 1})).json()["results"]) == 1
+    for refine in ["", "'", "a|b", "!", "½ ª", "or or", "the", "\x00", "über piano", "x" * 200]:
+        response = await http.get(f"/search/{target}/similar", params={"refine": refine})
+        assert response.status_code == 200 and response.json()["results"], refine
 
 
 async def test_similar_is_409_before_indexing_and_404_when_unknown_or_invisible(pool, store, http, stack):

@@ -61,7 +61,7 @@ def _viewer(user) -> str | None:
 async def search_smols(
     pool: PoolDep,
     user: OptionalUserDep,
-    q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"\S"},
+    q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
                             description='words (stemmed), "a phrase", or, -not; the last word may be a prefix')],
     limit: Limit = 20,
     instrumental: bool | None = None,
