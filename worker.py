@@ -13,7 +13,7 @@ from activities.indexing import IndexActivities
 from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
 from activities.providers.registry import build_providers
-from commands.catalog import ensure_schedule
+from commands.catalog import ensure_schedule_at_start
 from smol.db import create_pool, migrate
 from smol.logs import configure
 from smol.settings import WORKER_SECRETS, Settings, get_settings
@@ -52,7 +52,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         client = await connect(settings, runtime=runtime)
         await ensure_search_attributes(client, settings.temporal_namespace)
         if settings.catalog_schedule:
-            log.info("catalog schedule %s %s", settings.catalog_schedule_id, await ensure_schedule(client, settings))
+            await ensure_schedule_at_start(client, settings)
         worker = smol_worker(client, task_queue=settings.task_queue,
             workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow, CatalogDayWorkflow, PremiumTrackWorkflow],
             activities=activities.all() + minting.all() + IndexActivities(pool, store).all() + catalog.all(),

@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 import re
 from datetime import UTC, timedelta
 
@@ -37,6 +38,7 @@ app = typer.Typer(help="The SoundFlow catalog: daily free tracks per category, p
 console = Console()
 err = Console(stderr=True)
 HOUR, MINUTE = 2, 10  # 02:10 UTC
+log = logging.getLogger("smol.catalog")
 
 
 def daily_schedule(settings: Settings, seconds: int | None = None, task_queue: str | None = None) -> Schedule:
@@ -77,6 +79,16 @@ async def ensure_schedule(client: Client, settings: Settings, schedule_id: str |
 
     await client.get_schedule_handle(schedule_id).update(update)
     return "updated"
+
+
+async def ensure_schedule_at_start(client: Client, settings: Settings) -> None:
+    """The worker's call: a schedule Temporal refuses (permissions, an old server) is logged, never fatal."""
+    try:
+        outcome = await ensure_schedule(client, settings)
+    except RPCError as exc:
+        log.warning("catalog schedule %s not ensured: %s", settings.catalog_schedule_id, exc.message)
+        return
+    log.info("catalog schedule %s %s", settings.catalog_schedule_id, outcome)
 
 
 async def backfill(client: Client, schedule_id: str, first: dt.date, last: dt.date) -> None:

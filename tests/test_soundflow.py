@@ -5,6 +5,8 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from mutagen.mp3 import MP3
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.soundflow.catalog import validate
 from activities.soundflow.plan import load_plan
@@ -100,7 +103,14 @@ async def test_catalog_routes_unknown_slug_and_etag(http):
 
 
 async def test_the_schedule_exists_after_worker_start(temporal, stack):
-    description = await temporal.get_schedule_handle("smol-catalog-daily").describe()
+    description = None
+    deadline = time.monotonic() + 60
+    while description is None:  # the session's worker may still be starting
+        try:
+            description = await temporal.get_schedule_handle("smol-catalog-daily").describe()
+        except RPCError:
+            assert time.monotonic() < deadline, "no schedule after the worker started"
+            await asyncio.sleep(0.5)
     schedule = description.schedule
     (calendar,) = schedule.spec.calendars
     assert [(r.start, r.end) for r in calendar.hour] == [(2, 2)] and [(r.start, r.end) for r in calendar.minute] == [
@@ -197,8 +207,6 @@ async def test_signed_urls(stack, premium, http):
     assert answer.status_code == 200, answer.text
     signed = answer.json()
     assert set(signed) == {"signedUrl", "expiresAt"}
-    from datetime import datetime
-
     left = datetime.fromisoformat(signed["expiresAt"].replace("Z", "+00:00")).timestamp() - time.time()
     assert 3590 < left <= 3600
     async with httpx.AsyncClient(timeout=30) as anyone:  # no token: the signature is the credential
@@ -244,3 +252,44 @@ async def test_operators_request_premium_over_http(stack, http, temporal):
     result = await temporal.get_workflow_handle_for(PremiumTrackWorkflow.run, started["workflowId"]).result()
     assert result.provider == "local" and result.entry_id == started["id"]
     assert abs(duration(read(stack, result.object_key)) - 6) < 0.1
+
+
+async def test_s3_mode_catalogs_and_presigned_urls(stack, s3_endpoint, audio):
+    from activities.soundflow import catalog as catalogs
+    from activities.soundflow.plan import load_plan
+    from smol.store import S3Store
+    from tests.support import CREDENTIALS, make_bucket
+
+    bucket = make_bucket(s3_endpoint)
+    store = S3Store(bucket, "soundflow", endpoint_url=s3_endpoint, **CREDENTIALS)
+    spec = load_plan().day(DAY, 2)[1]
+    for tier in ("free", "premium"):
+        entry_id = catalogs.entry_id(tier, DAY, spec.id)
+        key = catalogs.object_key(tier, DAY, entry_id)
+        await store.put(key, audio, "audio/mpeg")
+        await store.put(catalogs.record_key(entry_id), json.dumps(catalogs.entry(spec, DAY, tier, key, 2)).encode())
+    await catalogs.write_catalogs(store, await catalogs.read_records(store), "https://cdn.example/")
+    assert (await validate(store)).problems == []
+    api, url = stack.start_api(object_store=f"s3://{bucket}/soundflow", s3_endpoint_url=s3_endpoint,
+                               s3_access_key_id="test", s3_secret_access_key="test")  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            free = (await client.get("/catalog/free")).json()
+            assert [e["url"] for e in free] == [f"https://cdn.example/audio/free/{DAY}/free-{DAY}-{spec.id}.mp3"]
+            path = f"/tracks/premium/premium-{DAY}-{spec.id}/signed"
+            assert (await client.get(path, headers=stack.auth("GNORMAL"))).status_code == 403
+            signed = (await client.get(path, headers={"Authorization": "Bearer " + _premium_token(stack)})).json()
+            assert signed["signedUrl"].startswith(f"{s3_endpoint}/{bucket}/soundflow/audio/premium/{DAY}/")
+            query = parse_qs(urlsplit(signed["signedUrl"]).query)
+            assert "Signature" in query or "X-Amz-Signature" in query
+            if "Expires" in query:  # signature version 2: the moment it expires
+                expires_at = datetime.fromisoformat(signed["expiresAt"].replace("Z", "+00:00")).timestamp()
+                assert abs(int(query["Expires"][0]) - expires_at) <= 5
+            else:
+                assert query["X-Amz-Expires"] == ["3600"]
+            got = await client.get(signed["signedUrl"])
+            assert got.status_code == 200 and got.content == audio
+    finally:
+        api.terminate()
+        api.wait()
+        await store.close()
