@@ -9,6 +9,9 @@ import asyncpg
 from smol.store import ObjectStore
 
 
+CATALOG_PREFIXES = ("audio/", "catalog/", "provider-jobs/catalog/")
+
+
 @dataclass
 class Problem:
     kind: str  # missing-object, orphan-object, orphan-row, stale-claim, stuck-mint, unsaved-failure
@@ -41,6 +44,8 @@ async def examine(pool: asyncpg.Pool, store: ObjectStore, running_mints: set[str
                 Problem("orphan-row", music_id, f"song row of smol {song['smol_id']}, which does not exist")
             )
     for key in sorted(keys):
+        if key.startswith(CATALOG_PREFIXES):
+            continue  # the SoundFlow catalog's own objects: `smol catalog validate` checks them
         name = key.rsplit("/", 1)[-1]
         if key.endswith(".png") and "/" not in key:
             owner_known = name.removesuffix(".png") in known

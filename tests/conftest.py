@@ -51,6 +51,7 @@ class Stack:
 
     def start_worker(self, log=subprocess.DEVNULL, **overrides) -> subprocess.Popen:
         overrides.setdefault("worker_metrics_address", f"127.0.0.1:{free_port()}")
+        overrides.setdefault("catalog_schedule", "false")  # only the session's own worker keeps the daily schedule
         return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self._env(overrides), cwd=ROOT,
                                 stdout=log, stderr=log)  # fmt: skip
 
@@ -107,7 +108,7 @@ def stack(tmp_path_factory):
         processes.append(api)
         stack = Stack(settings=settings, env=env, api_url=api_url)
         stack.worker_metrics = f"127.0.0.1:{free_port()}"
-        processes.append(stack.start_worker(worker_metrics_address=stack.worker_metrics))
+        processes.append(stack.start_worker(worker_metrics_address=stack.worker_metrics, catalog_schedule="true"))
         yield stack
     finally:
         for proc in reversed(processes):
