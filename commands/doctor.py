@@ -8,7 +8,6 @@ import asyncpg
 
 from smol.store import ObjectStore
 
-
 CATALOG_PREFIXES = ("audio/", "catalog/", "provider-jobs/catalog/")
 
 
