@@ -3,19 +3,29 @@
 -- smol go with it (ON DELETE CASCADE). Needs pgvector (the embedded pgserver ships it).
 CREATE EXTENSION IF NOT EXISTS vector;
 
--- What full-text search reads, written by the index step (activities/indexing.py): the words of the title (weight
--- A), style tags (B), lyrics (C), description and prompt (D), stemmed ('english'); the style tags for /tags; a mood
--- and a theme for the explanation of a result.
+-- What full-text search reads, written by the index step (activities/indexing.py), stemmed ('english'): the words of
+-- the title (weight A) and style tags (B) in `smol_search.head`, of the lyrics (C), description and prompt (D) in
+-- `smol_bodies.body`. Two narrow tables rather than one document: a common word is in a few thousand heads (all
+-- ranked, quickly, as heads are small and packed) and in tens of thousands of lyrics (a sample is ranked: a lyrics
+-- match never outranks a title or style match anyway). Also: the style tags for /tags, a mood and a theme for the
+-- explanation of a result, and the smol's `created_at` (it never changes) to break ties newest first.
 CREATE TABLE smol_search (
     smol_id    text PRIMARY KEY REFERENCES smols (id) ON DELETE CASCADE,
-    document   tsvector NOT NULL,
+    head       tsvector NOT NULL,
+    created_at timestamp(0) NOT NULL,
     style      text[] NOT NULL,
     mood       text,
     theme      text,
     indexed_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX smol_search_document ON smol_search USING gin (document);
+CREATE INDEX smol_search_head ON smol_search USING gin (head);
 CREATE INDEX smol_search_style ON smol_search USING gin (style);
+
+CREATE TABLE smol_bodies (
+    smol_id text PRIMARY KEY REFERENCES smols (id) ON DELETE CASCADE,
+    body    tsvector NOT NULL
+);
+CREATE INDEX smol_bodies_body ON smol_bodies USING gin (body);
 
 -- What "more like this" compares: the smol's vector (activities/analysis.py `smol_vector`: audio of its songs,
 -- style tags, words), nearest first by cosine distance over an HNSW index; the audio features it came from.

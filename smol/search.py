@@ -15,8 +15,11 @@ from smol.validation import storable
 
 MAX_QUERY = 200
 RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B style tags, A title
-FIELDS = (("title", "a"), ("style", "b"), ("lyrics", "c"), ("description", "d"))
+# the fields a result may have matched: name, weight, where those words are
+FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b.body"), ("description", "d", "b.body"))
 TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
+BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `search`)
+CANDIDATES = 100  # the best matches of each kind checked for visibility before the query falls back to all
 REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
 _PLAIN = re.compile(r"[^\W_]+")  # letters and digits: safe inside a to_tsquery expression
@@ -55,8 +58,8 @@ def lexicon_words(text: str) -> set[str]:
 
 async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: list[str], lyrics: str, description: str,
                      mood: str | None, theme: str | None, vector: list[float], features: dict) -> bool:  # fmt: skip
-    """Write the smol's document, vector and words in one transaction; False if it has no row (not stored yet, or
-    deleted: nothing is written, so a late index step cannot bring a deleted smol back)."""
+    """Write the smol's words (head and body), vector and typo words in one transaction; False if it has no row (not
+    stored yet, or deleted: nothing is written, so a late index step cannot bring a deleted smol back)."""
     style = [t.strip().lower() for t in style if t.strip()]
     words = lexicon_words(" ".join([title, " ".join(style), lyrics, description]))
     variants = [(variant, word) for word in sorted(words) for variant in typo_variants(word)]
@@ -64,12 +67,17 @@ async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: lis
         if not await conn.fetchval("SELECT true FROM smols WHERE id = $1 FOR KEY SHARE", smol_id):
             return False
         await conn.execute(
-            "INSERT INTO smol_search (smol_id, document, style, mood, theme) VALUES ($1, "
-            "setweight(to_tsvector('english', $2), 'A') || setweight(to_tsvector('english', $3), 'B') || "
-            "setweight(to_tsvector('english', $4), 'C') || setweight(to_tsvector('english', $5), 'D'), $6, $7, $8) "
-            "ON CONFLICT (smol_id) DO UPDATE SET document = EXCLUDED.document, style = EXCLUDED.style, "
-            "mood = EXCLUDED.mood, theme = EXCLUDED.theme, indexed_at = now()",
-            smol_id, title, " ".join(style), lyrics, description, style, mood, theme,
+            "INSERT INTO smol_search (smol_id, head, created_at, style, mood, theme) SELECT $1, "
+            "setweight(to_tsvector('english', $2), 'A') || setweight(to_tsvector('english', $3), 'B'), created_at, "
+            "$4, $5, $6 FROM smols WHERE id = $1 ON CONFLICT (smol_id) DO UPDATE SET head = EXCLUDED.head, "
+            "style = EXCLUDED.style, mood = EXCLUDED.mood, theme = EXCLUDED.theme, indexed_at = now()",
+            smol_id, title, " ".join(style), style, mood, theme,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO smol_bodies (smol_id, body) VALUES ($1, "
+            "setweight(to_tsvector('english', $2), 'C') || setweight(to_tsvector('english', $3), 'D')) "
+            "ON CONFLICT (smol_id) DO UPDATE SET body = EXCLUDED.body",
+            smol_id, lyrics, description,
         )  # fmt: skip
         await conn.execute(
             "INSERT INTO smol_vectors (smol_id, embedding, features) VALUES ($1, $2::text::vector, $3) "
@@ -151,42 +159,65 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
     typed = _prefix_term((q or "").replace("\x00", " ").lstrip())
     q = _checked(q)
     args: list = [q, viewer, limit]
-    prefix, prefix_rank = "''::tsquery", "0"
+    ways = ["websearch_to_tsquery('english', $1)"]  # each way of matching is ranked on its own (an OR of them
+    shares = [1.0]  # would average their ranks); the query expressions stay inline so the GIN indexes serve them
     if typed is not None:
         args += list(typed)
-        prefix = "websearch_to_tsquery('english', $4) && to_tsquery('simple', $5)"
-        prefix_rank = f"ts_rank({RANK_WEIGHTS}, d.document, q.prefix)"
-    fuzzy, fuzzy_rank = "''::tsquery", "0"
+        ways.append("(websearch_to_tsquery('english', $4) && to_tsquery('simple', $5))")
+        shares.append(1.0)
     corrected = await _corrections(pool, q)
     if corrected is not None:
         args.append(corrected)
-        fuzzy = f"websearch_to_tsquery('english', ${len(args)})"
-        fuzzy_rank = f"{TYPO_SHARE} * ts_rank({RANK_WEIGHTS}, d.document, q.fuzzy)"
-    condition = ""
+        ways.append(f"websearch_to_tsquery('english', ${len(args)})")
+        shares.append(TYPO_SHARE)
     if instrumental is not None:
         args.append(instrumental)
-        condition = f"AND s.instrumental = ${len(args)}"
-    matched = ", ".join(f"ts_filter(h.document, '{{{w}}}') @@ h.query AS in_{name}" for name, w in FIELDS)
-    # each way of matching is ranked on its own (an OR of them would average their ranks)
+    any_way = f"({' || '.join(ways)})"
+    condition = f"{visible_to('$2')}" + (f" AND s.instrumental = ${len(args)}" if instrumental is not None else "")
+
+    def score(column: str) -> str:
+        ranks = [f"{share} * ts_rank({RANK_WEIGHTS}, {column}, {way})" for share, way in zip(shares, ways, strict=True)]
+        return f"greatest({', '.join(ranks)})" if len(ranks) > 1 else ranks[0]
+
+    matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ {any_way}, false) AS in_{name}"
+                        for name, w, column in FIELDS)  # fmt: skip
+    args += [max(CANDIDATES, 5 * limit), BODY_SAMPLE]
+    cap, sample = f"${len(args) - 1}", f"${len(args)}"
+    # Matches in the title or style tags (`head`) are all ranked; matches in the lyrics, description or prompt (a
+    # common word has thousands) are ranked among a sample. The best `cap` of each are then checked against `smols`
+    # for visibility; if fewer than `limit` pass, the query runs again without caps (cheap when few match, and
+    # needed when the caps held back smols the viewer may see).
     query = f"""
-        WITH q AS (SELECT websearch_to_tsquery('english', $1) AS exact, {prefix} AS prefix, {fuzzy} AS fuzzy),
-        hits AS (
-            SELECT s.id, d.document, q.exact || q.prefix || q.fuzzy AS query,
-                   greatest(ts_rank({RANK_WEIGHTS}, d.document, q.exact), {prefix_rank}, {fuzzy_rank}) AS score
-            FROM q, smol_search d JOIN smols s ON s.id = d.smol_id
-            WHERE d.document @@ (q.exact || q.prefix || q.fuzzy) AND {visible_to("$2")} {condition}
-            ORDER BY score DESC, s.created_at DESC, s.id DESC
-            LIMIT $3
+        WITH head AS (
+            SELECT d.smol_id AS id, {score("d.head")} AS score, d.created_at
+            FROM smol_search d WHERE d.head @@ {any_way}
+            ORDER BY score DESC, d.created_at DESC, d.smol_id DESC LIMIT {cap}
+        ), body AS (
+            SELECT b.smol_id AS id, {score("b.body")} AS score, d.created_at
+            FROM (SELECT b.smol_id, b.body FROM smol_bodies b WHERE b.body @@ {any_way} LIMIT {sample}) b
+            JOIN smol_search d ON d.smol_id = b.smol_id
+            ORDER BY score DESC, d.created_at DESC, b.smol_id DESC LIMIT {cap}
+        ), hits AS (
+            SELECT DISTINCT ON (c.id) c.id, c.score, c.created_at
+            FROM (SELECT * FROM head UNION ALL SELECT * FROM body) c JOIN smols s ON s.id = c.id
+            WHERE {condition}
+            ORDER BY c.id, c.score DESC
+        ), best AS (
+            SELECT * FROM hits ORDER BY score DESC, created_at DESC, id DESC LIMIT $3
         )
         SELECT {RESULT_COLUMNS}, h.score, {matched},
-               array(SELECT t FROM unnest(d.style) t WHERE to_tsvector('english', t) @@ h.query) AS matched_style
-        FROM hits h JOIN smols s ON s.id = h.id JOIN smol_search d ON d.smol_id = h.id
+               array(SELECT t FROM unnest(d.style) t WHERE to_tsvector('english', t) @@ {any_way}) AS matched_style
+        FROM best h JOIN smols s ON s.id = h.id JOIN smol_search d ON d.smol_id = h.id
+        JOIN smol_bodies b ON b.smol_id = h.id
         ORDER BY h.score DESC, s.created_at DESC, s.id DESC"""
-    return await pool.fetch(query, *args)
+    rows = await pool.fetch(query, *args)
+    if len(rows) < limit:
+        rows = await pool.fetch(query, *args[:-2], None, None)  # LIMIT NULL: all of them
+    return rows
 
 
 def matched_fields(row) -> list[str]:
-    return [name for name, _ in FIELDS if row[f"in_{name}"]]
+    return [name for name, _, _ in FIELDS if row[f"in_{name}"]]
 
 
 # ---- more like this ----
@@ -212,9 +243,9 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
     if words:
         args.append(" or ".join(words))  # any of the words (websearch syntax never fails to parse)
         refined = f"websearch_to_tsquery('english', ${len(args)})"
-        rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.document, n.refine)"
-    matched = ", ".join(f"coalesce(ts_filter(d.document, '{{{w}}}') @@ n.refine, false) AS in_{name}"
-                        for name, w in FIELDS)  # fmt: skip
+        rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.head || b.body, n.refine)"
+    matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ n.refine, false) AS in_{name}"
+                        for name, w, column in FIELDS)  # fmt: skip
     query = f"""
         WITH near AS (
             SELECT s.id, 1 - (v.embedding <=> $1::vector) AS similarity, {refined} AS refine
@@ -226,6 +257,7 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
         SELECT {RESULT_COLUMNS}, n.similarity + {rerank} AS score, {matched},
                array(SELECT t FROM unnest(d.style) t WHERE t = ANY($5::text[])) AS matched_style
         FROM near n JOIN smols s ON s.id = n.id JOIN smol_search d ON d.smol_id = n.id
+        JOIN smol_bodies b ON b.smol_id = n.id
         ORDER BY score DESC, s.id
         LIMIT $6"""
     async with pool.acquire() as conn, conn.transaction():

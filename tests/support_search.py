@@ -28,6 +28,7 @@ class Seed:
     safe: bool = True
     instrumental: bool = False
     songs: bool = True  # synthesise and archive two songs
+    seconds: float = SONG_SECONDS
     smol_id: str = field(default_factory=lambda: secrets.token_hex(32))
 
 
@@ -53,7 +54,7 @@ async def insert(pool: asyncpg.Pool, store, seed: Seed) -> str:
     if seed.songs:
         number = stable_seed(seed.smol_id)
         for variant, music_id in enumerate(music):
-            await store.put(song_key(music_id), song_mp3(seed.style, number, variant), "audio/mpeg")
+            await store.put(song_key(music_id), song_mp3(seed.style, number, variant, seed.seconds), "audio/mpeg")
             await pool.execute(
                 "INSERT INTO smol_songs (music_id, smol_id, variant, provider, status, object_key) "
                 "VALUES ($1, $2, $3, 'local', 4, $4)",

@@ -1,0 +1,223 @@
+"""Latency of GET /search and GET /search/{id}/similar with N smols indexed, at C concurrent clients, each compared
+with the same SQL (smol/search.py) run directly on asyncpg in the same run; and what indexing adds to a smol.
+
+The smols are inserted straight into Postgres: rows, steps, documents, typo words and vectors (text from a Zipf-
+distributed vocabulary, audio features drawn around each genre's tempo), then the indexes are built. The indexing
+cost is measured on a real smol: two 30 s songs from the local synthesiser, `analyze_smol` + `index_smol`.
+The load comes from an asyncio client on the same two cores as the API (and Postgres).
+
+    .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10]
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stack import bench_stack  # noqa: E402
+
+from activities.analysis import THEMES, mood_and_theme, smol_vector  # noqa: E402
+from activities.providers.local.vocab import GENRES, MOODS  # noqa: E402
+from smol import search  # noqa: E402
+from smol.db import _init_connection  # noqa: E402
+from smol.store import FileStore  # noqa: E402
+from tests.support_search import Seed, index, insert  # noqa: E402
+
+FLOOR_MS = 50
+START = datetime(2025, 1, 1)
+COMMON = sorted({*MOODS, *(w for words in THEMES.values() for w in words.split())}) + [
+    "heart", "city", "sky", "river", "signal", "echo", "window", "song", "light", "fire", "dream", "road", "home",
+    "summer", "winter", "dance", "night", "morning", "ocean", "garden", "paper", "silver", "golden", "shadow",
+]  # fmt: skip
+
+
+def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
+    made = {"".join(rng.choice("bcdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 4)))
+            for _ in range(size)}  # fmt: skip
+    return COMMON + sorted(made)
+
+
+def corpus(count: int, seed: int = 7):
+    """(id, title, style, lyrics, description, address, public, safe, instrumental, created_at, vector) rows."""
+    rng = random.Random(seed)
+    words = vocabulary(rng)
+    weights = 1 / np.arange(1, len(words) + 1)  # Zipf
+    weights /= weights.sum()
+    genres, moods = list(GENRES), sorted(set(MOODS.values()))
+    np_rng = np.random.default_rng(seed)
+    for n in range(count):
+        picked = [words[i] for i in np_rng.choice(len(words), size=40, p=weights)]
+        genre = genres[n % len(genres)]
+        style = [genre, moods[(n // 7) % len(moods)]]
+        title = " ".join(picked[:3]).title()
+        lyrics = " ".join(picked[3:33])
+        description = " ".join(picked[33:])
+        low, high, _, _ = GENRES[genre]
+        tempo = rng.uniform(low, high)
+        song = {"tempo": tempo, "mode": "minor" if n % 3 else "major", "chroma": list(np_rng.dirichlet(np.ones(12))),
+                "energy": rng.uniform(0.05, 0.3), "brightness": rng.uniform(500, 3000),
+                "timbre": list(np_rng.normal(0, 0.5, 14))}  # fmt: skip
+        vector = smol_vector([song], style, f"{title} {lyrics} {description}")
+        yield (f"{n:064x}", title, style, lyrics, description, f"G{n % 2000}", n % 10 != 0, n % 97 != 0, n % 5 == 0,
+               START + timedelta(seconds=n), vector)  # fmt: skip
+
+
+async def seed(database_url: str, count: int) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    await _init_connection(conn)
+    try:
+        await conn.execute("DROP INDEX smol_vectors_embedding, smol_search_head, smol_bodies_body")
+        rows, started = list(corpus(count)), time.perf_counter()
+        await conn.copy_records_to_table(
+            "smols", columns=["id", "title", "song_1", "song_2", "public", "safe", "instrumental", "address",
+                              "created_at"],
+            records=[(r[0], r[1], f"a{r[0][-12:]}", f"b{r[0][-12:]}", r[6], r[7], r[8], r[5], r[9]) for r in rows],
+        )  # fmt: skip
+        await conn.execute(
+            "CREATE TEMP TABLE staged (id text, title text, style text[], lyrics text, description text)"
+        )
+        await conn.copy_records_to_table("staged", records=[(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+        themes = {r[0]: mood_and_theme(r[2], r[3]) for r in rows}
+        await conn.execute(
+            "INSERT INTO smol_search (smol_id, head, created_at, style) SELECT id, setweight(to_tsvector('english', "
+            "t.title), 'A') || setweight(to_tsvector('english', array_to_string(t.style, ' ')), 'B'), s.created_at, "
+            "t.style FROM staged t JOIN smols s USING (id)"
+        )
+        await conn.execute(
+            "INSERT INTO smol_bodies (smol_id, body) SELECT id, setweight(to_tsvector('english', lyrics), 'C') || "
+            "setweight(to_tsvector('english', description), 'D') FROM staged"
+        )
+        await conn.executemany("UPDATE smol_search SET mood = $2, theme = $3 WHERE smol_id = $1",
+                               [(k, m, t) for k, (m, t) in themes.items()])  # fmt: skip
+        await conn.executemany(
+            "INSERT INTO smol_vectors (smol_id, embedding, features) VALUES ($1, $2::text::vector, '{}')",
+            [(r[0], json.dumps(r[10])) for r in rows],
+        )  # fmt: skip
+        lexicon = {w for r in rows for w in search.lexicon_words(f"{r[1]} {' '.join(r[2])} {r[3]} {r[4]}")}
+        await conn.executemany("INSERT INTO search_words (variant, word) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                               [(v, w) for w in lexicon for v in search.typo_variants(w)])  # fmt: skip
+        await conn.execute("SET maintenance_work_mem = '512MB'")
+        await conn.execute("CREATE INDEX smol_search_head ON smol_search USING gin (head)")
+        await conn.execute("CREATE INDEX smol_bodies_body ON smol_bodies USING gin (body)")
+        built = time.perf_counter()
+        await conn.execute(
+            "CREATE INDEX smol_vectors_embedding ON smol_vectors USING hnsw (embedding vector_cosine_ops)"
+        )
+        print(f"seeded {count} smols in {time.perf_counter() - started:.0f}s "
+              f"(HNSW build {time.perf_counter() - built:.0f}s)")  # fmt: skip
+        await conn.execute("VACUUM ANALYZE")
+        return [r[0] for r in rows if r[6] and r[7]]
+    finally:
+        await conn.close()
+
+
+def queries(rng: random.Random) -> list[str]:
+    """What people type: common and rare words, two words, a genre, a prefix while typing, a typo."""
+    words = vocabulary(random.Random(7))
+    out = []
+    for _ in range(200):
+        word = rng.choice(words[:60] if rng.random() < 0.5 else words)
+        kind = rng.random()
+        if kind < 0.4:
+            out.append(word)
+        elif kind < 0.55:
+            out.append(f"{word} {rng.choice(words[:200])}")
+        elif kind < 0.65:
+            out.append(rng.choice(list(GENRES)))
+        elif kind < 0.85:
+            out.append(word[: max(3, len(word) - 2)])  # a prefix
+        else:
+            i = rng.randrange(len(word) - 1)
+            out.append(word[:i] + word[i + 1] + word[i] + word[i + 2 :])  # two letters swapped
+    return out
+
+
+def percentiles(samples: list[float]) -> str:
+    ms = np.array(samples) * 1000
+    return f"p50 {np.percentile(ms, 50):6.1f} ms   p99 {np.percentile(ms, 99):6.1f} ms   n {len(ms)}"
+
+
+async def load(call, arguments: list, clients: int, seconds: float) -> list[float]:
+    """`clients` loops calling `call(argument)` for `seconds`; each call's latency."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await call(arguments[i % len(arguments)])
+            samples.append(time.perf_counter() - started)
+            i += clients
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return samples
+
+
+async def run(args) -> None:
+    rng = random.Random(11)
+    with bench_stack(worker=False) as stack:
+        visible = await seed(stack["database_url"], args.smols)
+        texts, ids = queries(rng), rng.sample(visible, 200)
+        pool = await asyncpg.create_pool(stack["database_url"], min_size=args.clients, max_size=args.clients,
+                                         init=_init_connection)  # fmt: skip
+        async with httpx.AsyncClient(base_url=stack["url"], timeout=30,
+                                     limits=httpx.Limits(max_connections=args.clients)) as http:  # fmt: skip
+
+            async def api_search(q):
+                response = await http.get("/search", params={"q": q})
+                assert response.status_code == 200, response.text
+
+            async def api_similar(smol_id):
+                response = await http.get(f"/search/{smol_id}/similar")
+                assert response.status_code == 200, response.text
+
+            async def sql_search(q):
+                await search.search(pool, q, None, 20)
+
+            async def sql_similar(smol_id):
+                await search.similar(pool, smol_id, None, 20)
+
+            await load(api_search, texts, args.clients, 2)  # warm both
+            await load(sql_similar, ids, args.clients, 2)
+            print(f"{args.smols} smols, {args.clients} concurrent clients, {args.seconds}s each, 2 cores shared by "
+                  f"client, API and Postgres; floor: p99 <= {FLOOR_MS} ms")  # fmt: skip
+            for name, call, arguments in (("GET /search          ", api_search, texts),
+                                          ("  same SQL, asyncpg  ", sql_search, texts),
+                                          ("GET /search/{id}/similar", api_similar, ids),
+                                          ("  same SQL, asyncpg  ", sql_similar, ids)):  # fmt: skip
+                print(f"  {name:<26}{percentiles(await load(call, arguments, args.clients, args.seconds))}")
+            sample = await http.get("/search", params={"q": texts[0]})
+            print(f"  e.g. /search?q={texts[0]!r}: {len(sample.json()['results'])} results")
+
+        store = FileStore(stack["settings"].data_dir / "objects")
+        timings = []
+        for n in range(3):
+            smol_id = await insert(pool, store, Seed(title=f"Indexing cost {n}", style=["house", "upbeat"],
+                                                     lyrics="frogs dance all night", seconds=30))  # fmt: skip
+            started = time.perf_counter()
+            assert await index(pool, store, smol_id)
+            timings.append(time.perf_counter() - started)
+        print(f"  analyze + index, two 30 s songs: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}")
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smols", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=10)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
