@@ -149,8 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match"],
-            expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", "X-API-Key", "Idempotency-Key"],
+            expose_headers=["Content-Range", "Accept-Ranges", "ETag", "Retry-After", "Content-Disposition",
+                            "Idempotent-Replayed"],
         )
 
     app.add_middleware(MetricsMiddleware)
@@ -166,10 +167,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("ok")
 
-    from api.routers import auth, catalog, codec, events, media, mint, search, smols, social
+    from api.routers import auth, catalog, codec, events, keys, media, mint, search, smols, social
 
     app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
     app.include_router(auth.router)
+    app.include_router(keys.router)
     app.include_router(codec.router)
     app.include_router(media.router)
     app.include_router(social.router)

@@ -1,19 +1,24 @@
 """What routes receive: resources made once in the app's lifespan, and the caller's identity."""
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 
-from smol.errors import InvalidInput, ServiceUnavailable, Unauthorized
+from smol import api_keys, idempotency
+from smol.errors import Conflict, InvalidInput, ServiceUnavailable, Unauthorized
 from smol.settings import Settings
 from smol.store import ObjectStore
 from smol.tokens import verify_token
 
 COOKIE = "smol_token"
+IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"  # printable ASCII
 
 
 @dataclass
@@ -21,6 +26,7 @@ class User:
     address: str
     key: str = ""
     username: str = ""
+    api_key: str | None = None  # the id of the API key the request came with (None: a session token)
 
 
 async def _settings(request: Request) -> Settings:
@@ -70,8 +76,21 @@ async def refuse_unencodable_text(request: Request) -> None:
         pass  # not JSON (FastAPI answers that itself), or too deep to check
 
 
+def _api_key(request: Request, token: str | None) -> str | None:
+    """The API key of the request: `X-API-Key`, or a bearer token that is one."""
+    key = request.headers.get("x-api-key")
+    if key is not None:
+        return key.strip()
+    return token if token is not None and api_keys.looks_like_key(token) else None
+
+
 async def _optional_user(request: Request) -> User | None:
     token = _token(request)
+    if (key := _api_key(request, token)) is not None:
+        found = await api_keys.owner(await _pool(request), key) if api_keys.looks_like_key(key) else None
+        if found is None:
+            raise Unauthorized("unknown or revoked API key")
+        return User(address=found[1], api_key=found[0])
     if token is None:
         return None
     claims = verify_token(request.app.state.settings, token)
@@ -84,9 +103,68 @@ async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
     return user
 
 
+async def viewer_address(request: Request) -> str | None:
+    """The caller's address, else None: a missing, expired, broken or revoked credential makes the caller anonymous
+    (for media, which <img> and <audio> load with whatever cookie the browser still holds)."""
+    try:
+        user = await _optional_user(request)
+    except Unauthorized:
+        return None
+    return user.address if user else None
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 StoreDep = Annotated[ObjectStore, Depends(_store)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 OptionalUserDep = Annotated[User | None, Depends(_optional_user)]
 UserDep = Annotated[User, Depends(_user)]
+
+
+class Idempotent:
+    """Answers a creating request once per `Idempotency-Key` of its caller (smol/idempotency.py); without the header
+    the request is simply answered."""
+
+    def __init__(self, request: Request, pool: asyncpg.Pool, address: str, key: str | None):
+        self.request, self.pool, self.address, self.key = request, pool, address, key
+
+    async def run(self, answer: Callable[[], Awaitable[Response]]) -> Response:
+        if self.key is None:
+            return await answer()
+        digest = idempotency.request_hash(self.request.method, self.request.url.path, await self.request.body())
+        stored = await idempotency.begin(self.pool, self.address, self.key, digest)
+        if stored is not None:
+            if not stored.same:
+                message = "this Idempotency-Key was used with a different request"
+                raise RequestValidationError([{"loc": ("header", "Idempotency-Key"), "msg": message,
+                                               "type": "value_error", "input": self.key}])  # fmt: skip
+            if stored.status is None:
+                raise Conflict("the first request with this Idempotency-Key is still being answered; try again shortly")
+            return Response(stored.body, status_code=stored.status, media_type=stored.content_type,
+                            headers={"Idempotent-Replayed": "true"})  # fmt: skip
+        try:
+            response = await answer()
+        except BaseException:
+            await asyncio.shield(idempotency.forget(self.pool, self.address, self.key))
+            raise
+        if response.status_code >= 400:
+            await idempotency.forget(self.pool, self.address, self.key)
+        else:
+            content_type = response.headers.get("content-type", "application/octet-stream")
+            await idempotency.finish(self.pool, self.address, self.key, response.status_code, content_type,
+                                     bytes(response.body))  # fmt: skip
+        return response
+
+
+async def _idempotent(request: Request, pool: PoolDep, user: UserDep,
+                      idempotency_key: str | None = Header(None, pattern=IDEMPOTENCY_KEY_PATTERN, description=(
+                          "any unique string (e.g. a UUID): the same request again with it within 24 h gets the "
+                          "first answer, without anything being done twice"))) -> Idempotent:  # fmt: skip
+    return Idempotent(request, pool, user.address, idempotency_key)
+
+
+IdempotentDep = Annotated[Idempotent, Depends(_idempotent)]
+IDEMPOTENCY_ERRORS = {
+    409: {"description": "The first request with this Idempotency-Key is still being answered",
+          "content": {"text/plain": {}}},
+}  # fmt: skip

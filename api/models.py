@@ -1,6 +1,8 @@
 """Request bodies and response shapes, with the field names of the original wire contract."""
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from smol.validation import MAX_PLAYLIST, MAX_PROMPT
 
@@ -25,6 +27,12 @@ class SongParams(BaseModel):
         return data
 
 
+METADATA_KEY_PATTERN = "^[A-Za-z0-9_.-]{1,40}$"
+MAX_METADATA_KEYS, MAX_METADATA_VALUE, MAX_TITLE = 20, 500, 200
+MetadataKey = Annotated[str, StringConstraints(pattern=METADATA_KEY_PATTERN)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]
+
+
 class CreateSmol(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -37,6 +45,27 @@ class CreateSmol(BaseModel):
     webhook_url: str | None = Field(
         default=None, max_length=2000, description="POSTed a signed JSON event when the smol completes or fails"
     )
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE, pattern=r"\S",
+                              description="used instead of the generated title")  # fmt: skip
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(
+        default=None, max_length=MAX_METADATA_KEYS,
+        description="your own ids (e.g. campaign_id, client_id): at most 20 keys of letters, digits, `_.-` (≤ 40), "
+        "string values ≤ 500 characters; shown only to you, and filterable in GET /created",
+    )  # fmt: skip
+
+    @field_validator("title")
+    @classmethod
+    def _printable_title(cls, title: str | None) -> str | None:
+        if title is not None and not title.isprintable():
+            raise ValueError("title must not contain control characters")
+        return title.strip() if title is not None else None
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable_values(cls, metadata: dict | None) -> dict | None:
+        if metadata is not None and any("\x00" in value for value in metadata.values()):
+            raise ValueError("metadata values must not contain NUL characters")
+        return metadata
 
 
 class Pagination(BaseModel):
@@ -56,6 +85,24 @@ class SmolListItem(BaseModel):
 class SmolList(BaseModel):
     smols: list[SmolListItem]
     pagination: Pagination
+
+
+class CreatedSmol(SmolListItem):
+    Status: str = Field(description="complete, running (queued and paused too) or failed")
+    Metadata: dict[str, str] | None = Field(default=None, description="the metadata it was created with")
+
+
+class CreatedList(BaseModel):
+    smols: list[CreatedSmol]
+    pagination: Pagination
+
+
+class Progress(BaseModel):
+    """Estimated from the recent durations of each step with the providers in use."""
+
+    percent: int = Field(ge=0, le=100)
+    eta_seconds: float | None = Field(description="seconds until it is done; null while paused")
+    step: str | None = Field(description="the step running now")
 
 
 class SmolRow(BaseModel):
@@ -105,6 +152,7 @@ class SmolDetail(BaseModel):
     wf: WorkflowState | None = None
     liked: bool
     mint: MintProgress | None = None
+    progress: Progress | None = Field(default=None, description="while it is being made")
     paid_calls: dict[str, int] | None = Field(
         default=None, description="owner only: calls each provider may have charged for, over every run"
     )

@@ -19,7 +19,8 @@ from commands.index import app as index_app
 from commands.mint_client import build_mint
 from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP, STATUS_QUERIES, true_status
 from contracts.smol import PauseSignal, ResumeSignal
-from smol.db import create_pool
+from smol import api_keys
+from smol.db import create_pool, migrate
 from smol.errors import StellarRpcError
 from smol.settings import get_settings
 from smol.stellar_rpc import StellarRpc
@@ -31,6 +32,8 @@ from workflows.smol import SmolWorkflow
 app = typer.Typer(help="Smol: durable AI music generation on Temporal.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(catalog_app, name="catalog")
+key_app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 console = Console()
 err = Console(stderr=True)
 DEFAULT_ADDRESS = "GCLI"
@@ -79,6 +82,30 @@ def token(
     if not address.strip():
         _fail("address must not be empty")
     print(issue_token(get_settings(), address.strip(), username=username, premium=premium))
+
+
+@key_app.command("create")
+def key_create(address: str, name: str = typer.Option("cli", help="what the key is for")) -> None:
+    """Make an API key acting as ADDRESS and print it (it is stored only as a hash: this is the one time it shows)."""
+    if not address.strip() or not name.strip():
+        _fail("address and name must not be empty")
+
+    async def run() -> dict | None:
+        pool = await create_pool(get_settings(), min_size=1, max_size=1)
+        try:
+            await migrate(pool)
+            return await api_keys.create(pool, address.strip(), name.strip()[:100])
+        finally:
+            await pool.close()
+
+    try:
+        created = asyncio.run(run())
+    except OSError as exc:
+        _fail(f"cannot reach the database: {exc}")
+    if created is None:
+        _fail(f"{address} has {api_keys.MAX_KEYS} live keys already; revoke one first")
+    err.print(f"key {created['id']} ({created['name']}) for {address.strip()}: keep it secret, it is not shown again")
+    print(created["key"])
 
 
 @app.command()

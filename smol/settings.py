@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     catalog_free_quality: int = Field(default=7, ge=0, le=9, description="LAME quality of free tracks (7: fast)")
     catalog_premium_quality: int = Field(default=2, ge=0, le=9, description="LAME quality of premium tracks")
     catalog_signed_seconds: int = Field(default=3600, ge=60, le=7 * 86400, description="Signed URLs live this long")
+    progress_cache_seconds: float = Field(default=10, ge=0, le=3600, description="How long the API reuses the "
+                                          "recent step durations that progress estimates read")  # fmt: skip
 
     def dev_secrets(self) -> list[str]:
         """The variables whose built-in development value is in use."""

@@ -2,17 +2,18 @@
 
 import io
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from PIL import Image
 
-from api.deps import PoolDep, SettingsDep, StoreDep, _token
+from api.deps import PoolDep, SettingsDep, StoreDep, viewer_address
 from smol import repo
-from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable, Unauthorized
+from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable
 from smol.ids import image_key, song_key
-from smol.tokens import verify_token
 
 router = APIRouter(tags=["media"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -25,17 +26,7 @@ CACHING = {
 }
 
 
-def _viewer(request: Request) -> str | None:
-    """The caller's address, else None. A missing, expired or broken token makes the caller anonymous here, not 401:
-    covers and songs are loaded by <img> and <audio> with whatever cookie the browser still holds."""
-    try:
-        token = _token(request)
-        return verify_token(request.app.state.settings, token)["sub"] if token else None
-    except Unauthorized:
-        return None
-
-
-ViewerDep = Annotated[str | None, Depends(_viewer)]
+ViewerDep = Annotated[str | None, Depends(viewer_address)]
 
 
 async def _access(pool, viewer: str | None, **media) -> dict:
@@ -103,6 +94,37 @@ def _head(status: int, length: int, media_type: str, headers: dict) -> Response:
     return Response(status_code=status, media_type=media_type, headers={**headers, "Content-Length": str(length)})
 
 
+DownloadQuery = Query(False, description="1: as an attachment (Content-Disposition) named after the title and variant")
+_UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|;]+')
+
+
+def attachment(title: str | None, variant: int) -> str:
+    """`Content-Disposition` for a song saved to disk: an ASCII name (`frog-party-1.mp3`) for every client, and the
+    title itself (RFC 6266 `filename*`) for those that read it; nothing that could name a path or break the header."""
+    title = " ".join(_UNSAFE_IN_NAMES.sub(" ", title or "").split())[:80].strip(" .") or "smol"
+    ascii_name = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
+    ascii_name = re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:60].strip("-") or "smol"
+    return f'attachment; filename="{ascii_name}-{variant}.mp3"; filename*=UTF-8\'\'{quote(f"{title}-{variant}.mp3")}'
+
+
+async def _title_and_variant(pool, music_id: str) -> tuple[str | None, int]:
+    """The song's smol's title (its row's, else the one asked for or written so far) and which of its two it is."""
+    row = await pool.fetchrow(
+        "SELECT title, CASE WHEN song_2 = $1 THEN 2 ELSE 1 END AS variant FROM smols WHERE song_1 = $1 OR song_2 = $1 "
+        "LIMIT 1",
+        music_id,
+    )
+    if row is not None:
+        return row["title"], row["variant"]
+    row = await pool.fetchrow(
+        "SELECT ss.variant + 1 AS variant, coalesce(p.data->>'title', l.data->'value'->>'title') AS title "
+        "FROM smol_songs ss LEFT JOIN smol_steps p ON p.smol_id = ss.smol_id AND p.step = 'payload' "
+        "LEFT JOIN smol_steps l ON l.smol_id = ss.smol_id AND l.step = 'lyrics' WHERE ss.music_id = $1",
+        music_id,
+    )
+    return (row["title"], row["variant"]) if row else (None, 1)
+
+
 SONG_RESPONSES = {
     200: {"content": {"audio/mpeg": {}}, "description": "The song"},
     206: {"content": {"audio/mpeg": {}}, "description": "Partial content"},
@@ -117,19 +139,21 @@ SONG_PATH = "/song/{music_id:musicid}.mp3"
 @router.get(SONG_PATH, summary="Stream an archived song (single byte ranges, ETag)", responses=SONG_RESPONSES,
             response_class=Response)  # fmt: skip
 async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolDep, settings: SettingsDep,
-                   viewer: ViewerDep) -> Response:  # fmt: skip
+                   viewer: ViewerDep, download: bool = DownloadQuery) -> Response:  # fmt: skip
     caching = await _access(pool, viewer, music_id=music_id)
     key = song_key(music_id)
     size = await store.size(key)
     etag = f'"{music_id}"'  # an archived song never changes under its id
     headers = {"Accept-Ranges": "bytes", **caching, "ETag": etag}
+    if download:
+        headers["Content-Disposition"] = attachment(*await _title_and_variant(pool, music_id))
     byte_range = parse_range(request.headers.get("range"), size)
     if request.method == "GET" and (byte_range is None or byte_range[0] == 0):
         await repo.count_play(pool, music_id)
     if (cached := _not_modified(request, etag, headers)) is not None:
         return cached
-    if (redirect := await _presigned(request, store, settings, key)) is not None:
-        return redirect
+    if not download and (redirect := await _presigned(request, store, settings, key)) is not None:
+        return redirect  # (a presigned URL would not carry the attachment's name)
     if (handed_over := _accelerated(request, settings, key, headers)) is not None:
         return handed_over
     if byte_range is None:

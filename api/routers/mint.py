@@ -5,7 +5,7 @@ import uuid
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from api.deps import PoolDep, SettingsDep, TemporalDep, UserDep
+from api.deps import IdempotentDep, PoolDep, SettingsDep, TemporalDep, UserDep
 from contracts.mint import MintInput
 from smol import mints
 from smol.errors import InvalidInput, InvalidMint, ServiceUnavailable
@@ -19,7 +19,8 @@ ERRORS = {
     400: {"description": "No xdr, or a transaction that is not this mint", "content": {"text/plain": {}}},
     401: {"description": "No valid token", "content": {"text/plain": {}}},
     404: {"description": "No such smol the caller can see", "content": {"text/plain": {}}},
-    409: {"description": "Already minted, or being minted", "content": {"text/plain": {}}},
+    409: {"description": "Already minted, or being minted (or, with an Idempotency-Key, the first request with it "
+                         "still being answered)", "content": {"text/plain": {}}},
     503: {"description": "Minting is not configured, or the workflow service is down", "content": {"text/plain": {}}},
 }
 XdrBody = Body(None, embed=True, description="the transaction (base64 XDR) the client built and signed")
@@ -55,13 +56,18 @@ async def _start(pool, temporal, settings, user, xdr, smol_ids: list[str], batch
 
 @router.post("/mint/{id:smolid}", status_code=202, summary="Mint one smol as a token", responses=ERRORS)
 async def mint_one(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-                   xdr: str | None = XdrBody):  # fmt: skip
-    return await _start(pool, temporal, settings, user, xdr, [id], batch=False)
+                   idempotent: IdempotentDep, xdr: str | None = XdrBody):  # fmt: skip
+    return await idempotent.run(lambda: _start(pool, temporal, settings, user, xdr, [id], batch=False))
 
 
 @router.post("/mint", status_code=202, summary="Mint several smols in one transaction", responses=ERRORS)
 async def mint_many(user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-                    xdr: str | None = XdrBody, ids: list | None = Body(None, embed=True)):  # fmt: skip
+                    idempotent: IdempotentDep, xdr: str | None = XdrBody,
+                    ids: list | None = Body(None, embed=True)):  # fmt: skip
+    return await idempotent.run(lambda: _mint_many(user, pool, temporal, settings, xdr, ids))
+
+
+async def _mint_many(user, pool, temporal, settings, xdr, ids) -> JSONResponse:
     if not isinstance(ids, list) or not ids:
         raise InvalidInput("ids must be a non-empty list of smol ids")
     if len(ids) > settings.mint_max_batch:

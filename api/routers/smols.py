@@ -1,17 +1,37 @@
 """Creating, listing and reading smols: the routes; the rules are in api/services/smols.py."""
 
+import re
+from typing import Literal
+
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 
-from api.deps import OptionalUserDep, PoolDep, SettingsDep, StoreDep, TemporalDep, UserDep
-from api.models import CreateSmol, SmolDetail, SmolList
+from api.deps import (
+    IDEMPOTENCY_ERRORS,
+    IdempotentDep,
+    OptionalUserDep,
+    PoolDep,
+    SettingsDep,
+    StoreDep,
+    TemporalDep,
+    UserDep,
+)
+from api.models import (
+    MAX_METADATA_VALUE,
+    METADATA_KEY_PATTERN,
+    CreatedList,
+    CreateSmol,
+    SmolDetail,
+    SmolList,
+)
 from api.pagination import decode_cursor, page, parse_limit
 from api.services import smols
 from api.views import NOT_FOUND, list_item, public_base
 from contracts.smol import Payload
 from smol import repo
-from smol.validation import check_playlist, check_prompt
+from smol.errors import InvalidInput
+from smol.validation import check_playlist, check_prompt, storable
 from smol.webhooks import check_destination
 
 router = APIRouter(tags=["smols"])
@@ -36,10 +56,32 @@ async def list_smols(
     return await _smol_page(lambda n, after: repo.list_public(pool, n, after), limit, cursor)
 
 
-@router.get("/created", response_model=SmolList, summary="The caller's smols, private ones included (paged)",
+@router.get("/created", response_model=CreatedList, summary="The caller's smols, private ones included (paged)",
             responses=AUTH_ERRORS)  # fmt: skip
-async def list_created(pool: PoolDep, user: UserDep, limit: str | None = LimitQuery, cursor: str | None = CursorQuery):
-    return await _smol_page(lambda n, after: repo.list_created(pool, user.address, n, after), limit, cursor)
+async def list_created(
+    pool: PoolDep, user: UserDep, temporal: TemporalDep, request: Request, limit: str | None = LimitQuery,
+    cursor: str | None = CursorQuery,
+    status: Literal["running", "failed", "complete"] | None = Query(
+        None, description="running (queued and paused too), failed, or complete; without it, finished smols"),
+):  # fmt: skip
+    metadata = _metadata_filter(request)
+    size = parse_limit(limit)
+    rows = await smols.list_created(pool, temporal, user.address, status, metadata, size + 1, decode_cursor(cursor))
+    result = page(rows, size, lambda row: {**list_item(row), "Status": row["status"], "Metadata": row["metadata"]})
+    return {"smols": result["items"], "pagination": result["pagination"]}
+
+
+def _metadata_filter(request: Request) -> dict[str, str]:
+    """`metadata[key]=value` query parameters (OpenAPI's deepObject style)."""
+    wanted = {}
+    for name, value in request.query_params.multi_items():
+        if name.startswith("metadata[") and name.endswith("]"):
+            key = name[len("metadata[") : -1]
+            if not re.match(METADATA_KEY_PATTERN, key) or len(value) > MAX_METADATA_VALUE or not storable(value):
+                raise InvalidInput("metadata filters are metadata[key]=value, keys of letters, digits and _.- "
+                                   f"(at most 40), values of at most {MAX_METADATA_VALUE} characters")  # fmt: skip
+            wanted[key] = value
+    return wanted
 
 
 @router.get("/liked", response_model=SmolList, summary="Smols the caller liked (paged)", responses=AUTH_ERRORS)
@@ -55,11 +97,17 @@ async def list_liked(pool: PoolDep, user: UserDep, limit: str | None = LimitQuer
         200: {"content": {"text/plain": {}}, "description": "The new smol's id"},
         401: {"description": "No valid token"},
         429: {"description": "Too many new smols from this address; see Retry-After"},
+        **IDEMPOTENCY_ERRORS,
     },
 )
 async def create_smol(
-    body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep, pool: PoolDep
-) -> str:
+    body: CreateSmol, user: UserDep, temporal: TemporalDep, settings: SettingsDep, pool: PoolDep,
+    idempotent: IdempotentDep,
+) -> Response:
+    return await idempotent.run(lambda: _create(body, user, temporal, settings, pool))
+
+
+async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
     check_prompt(body.prompt, body.instrumental)
     if body.song_model is not None and body.song_model not in settings.chain("song"):
         message = f"song_model must be one of: {', '.join(settings.chain('song'))}"
@@ -72,8 +120,9 @@ async def create_smol(
         webhook_url=webhook or None,
         song_model=body.song_model,
         song_params=body.song_params.model_dump(exclude_none=True) if body.song_params else None,
+        title=body.title, metadata=body.metadata,
     )  # fmt: skip
-    return await smols.create(pool, temporal, settings, payload)
+    return PlainTextResponse(await smols.create(pool, temporal, settings, payload))
 
 
 @router.get(
@@ -96,7 +145,8 @@ OWNER_ERRORS = {
     **AUTH_ERRORS,
     404: {"description": "No such smol of the caller's", "content": {"text/plain": {}}},
 }
-BUSY_ERRORS = {**OWNER_ERRORS, 409: {"description": "Finished, or still being made", "content": {"text/plain": {}}}}
+BUSY_ERRORS = {**OWNER_ERRORS, 409: {"description": "Finished, or still being made (or, with an Idempotency-Key, the "
+                                    "first request with it still being answered)", "content": {"text/plain": {}}}}
 
 
 @router.post(
@@ -105,8 +155,12 @@ BUSY_ERRORS = {**OWNER_ERRORS, 409: {"description": "Finished, or still being ma
     summary="Run a failed smol again under the same id, reusing every finished step",
     responses=BUSY_ERRORS,
 )
-async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep) -> str:
-    return await smols.retry(pool, temporal, settings, id, user.address)
+async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
+                     idempotent: IdempotentDep) -> Response:  # fmt: skip
+    async def answer() -> Response:
+        return PlainTextResponse(await smols.retry(pool, temporal, settings, id, user.address))
+
+    return await idempotent.run(answer)
 
 
 @router.put("/{id:smolid}", status_code=204, summary="Make the caller's smol public or private (a toggle)",

@@ -4,9 +4,10 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import OptionalUserDep, PoolDep, UserDep
+from api.deps import IDEMPOTENCY_ERRORS, IdempotentDep, OptionalUserDep, PoolDep, UserDep
 from api.models import Pagination
 from api.pagination import decode_cursor, page, parse_limit
 from api.views import when
@@ -137,12 +138,15 @@ OWNED_MIXTAPE = {**MIXTAPE_ERRORS, 404: {"description": "No such mixtape of the 
 
 
 @router.post("/mixtapes", status_code=201, response_model=MixtapeCreated, tags=["mixtapes"],
-             summary="Make a mixtape of smols", responses=MIXTAPE_ERRORS)  # fmt: skip
-async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep):
-    smols = await _checked_smols(pool, body, user.address)
-    mixtape_id = secrets.token_hex(8)
-    await social.create_mixtape(pool, mixtape_id, body.title, body.desc, smols, user.address)
-    return {"id": mixtape_id}
+             summary="Make a mixtape of smols", responses={**MIXTAPE_ERRORS, **IDEMPOTENCY_ERRORS})  # fmt: skip
+async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep, idempotent: IdempotentDep):
+    async def answer() -> JSONResponse:
+        smols = await _checked_smols(pool, body, user.address)
+        mixtape_id = secrets.token_hex(8)
+        await social.create_mixtape(pool, mixtape_id, body.title, body.desc, smols, user.address)
+        return JSONResponse({"id": mixtape_id}, status_code=201)
+
+    return await idempotent.run(answer)
 
 
 @router.get("/mixtapes", response_model=list[MixtapeSummary], tags=["mixtapes"], summary="Newest mixtapes (100)")

@@ -4,8 +4,10 @@ query)."""
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
@@ -14,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
+from api.services import progress
 from api.views import when, with_absolute_audio
 from contracts.smol import Payload, SmolInput
 from contracts.views import payload_view, smol_view
@@ -28,6 +31,8 @@ log = logging.getLogger("smol.api")
 CLOSED_AS = {"COMPLETED": "complete", "FAILED": "errored", "TIMED_OUT": "errored", "CANCELED": "terminated",
              "TERMINATED": "terminated"}  # fmt: skip
 VIEW_SECONDS = 0.4
+IN_PROGRESS = ("queued", "running", "paused")
+OWNER_ONLY = {"title", "metadata"}
 _views: dict[str, tuple[float, asyncio.Future]] = {}
 
 
@@ -46,6 +51,81 @@ async def create(pool, temporal: Client, settings, payload: Payload) -> str:
                          settings=settings, summary=start_summary(payload))  # fmt: skip
     SMOLS_STARTED.inc()
     return smol_id
+
+
+async def list_created(pool, temporal: Client, address: str, status: str | None, metadata: dict[str, str],
+                       limit: int, after) -> list[dict]:  # fmt: skip
+    """The caller's smols, newest first, `limit + 1` of them after the keyset cursor `after`: finished ones (no
+    status, or "complete") from their rows; "running" (queued and paused included) and "failed" ones from Temporal's
+    visibility (SmolAddress and the run's status: Postgres cannot tell a smol being made from one that failed), with
+    their title, songs and metadata from the saved steps. `metadata`: the payload's metadata must hold these pairs."""
+    if status in (None, "complete"):
+        condition, args = "s.address = $1", [address]
+        if metadata:
+            condition += (" AND EXISTS (SELECT 1 FROM smol_steps m WHERE m.smol_id = s.id AND m.step = 'payload' "
+                          "AND m.data->'metadata' @> $2::jsonb)")  # fmt: skip
+            args.append(metadata)
+        rows = [dict(row) for row in await repo._page_of(pool, "smols s", condition, args, limit, after)]
+        saved = await _saved_steps(pool, [row["id"] for row in rows])
+        return [{**row, "status": "complete", "metadata": _payload(saved, row["id"]).get("metadata")} for row in rows]
+    if not _VISIBILITY_SAFE.match(address):
+        return []  # not an address we issue: it could not be quoted in a visibility query
+    mine = f"WorkflowType = 'SmolWorkflow' AND SmolAddress = '{address}'"
+    running = await _runs(temporal, f"{mine} AND ExecutionStatus = 'Running'")
+    runs = running if status == "running" else await _runs(temporal, f"{mine} AND ExecutionStatus IN ('Failed', "
+                                                                     "'TimedOut')")  # fmt: skip
+    if status == "failed":
+        runs = {smol_id: at for smol_id, at in runs.items() if smol_id not in running}
+    gone = {r["id"] for r in await pool.fetch(
+        "SELECT id FROM smols WHERE id = ANY($1::text[]) UNION SELECT id FROM deleted_smols WHERE id = ANY($1::text[])",
+        list(runs),
+    )}  # fmt: skip
+    saved = await _saved_steps(pool, [smol_id for smol_id in runs if smol_id not in gone])
+    items = []
+    for smol_id, created_at in runs.items():
+        payload = _payload(saved, smol_id)
+        if smol_id in gone or not (metadata.items() <= (payload.get("metadata") or {}).items()):
+            continue
+        if after is not None and (created_at, smol_id) >= after:
+            continue
+        lyrics = (saved.get((smol_id, "lyrics")) or {}).get("value") or {}
+        song_ids = (saved.get((smol_id, "song_ids")) or {}).get("ids") or [""]
+        items.append({"id": smol_id, "title": payload.get("title") or lyrics.get("title") or "",
+                      "song_1": song_ids[0], "mint_token": None, "mint_amm": None, "created_at": created_at,
+                      "status": status, "metadata": payload.get("metadata")})  # fmt: skip
+    items.sort(key=lambda item: (item["created_at"], item["id"]), reverse=True)
+    return items[:limit]
+
+
+_VISIBILITY_SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_LISTED_RUNS = 1000
+
+
+async def _runs(temporal: Client, query: str) -> dict[str, datetime]:
+    """{smol id: when its earliest run matching `query` started (UTC, whole seconds)}."""
+    started: dict[str, datetime] = {}
+    try:
+        async for execution in temporal.list_workflows(query, limit=MAX_LISTED_RUNS, rpc_timeout=RPC_TIMEOUT):
+            at = execution.start_time.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+            started[execution.id] = min(at, started.get(execution.id, at))
+    except (RPCError, RuntimeError) as exc:
+        if not temporal_down(exc) and not isinstance(exc, RPCError):
+            raise
+        raise ServiceUnavailable("the workflow service is unavailable") from None
+    return started
+
+
+async def _saved_steps(pool, smol_ids: list[str]) -> dict[tuple[str, str], dict]:
+    rows = await pool.fetch(
+        "SELECT smol_id, step, data FROM smol_steps WHERE smol_id = ANY($1::text[]) "
+        "AND step IN ('payload', 'lyrics', 'song_ids')",
+        smol_ids,
+    )
+    return {(row["smol_id"], row["step"]): row["data"] for row in rows}
+
+
+def _payload(saved: dict, smol_id: str) -> dict:
+    return saved.get((smol_id, "payload")) or {}
 
 
 def _closed_as(description) -> str | None:
@@ -161,7 +241,8 @@ async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, co
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        body = {"kv_do": with_absolute_audio(_finished_view(saved, songs), base), "d1": d1, "liked": liked}
+        kv_do = _for_viewer(_finished_view(saved, songs), row["address"] == viewer)
+        body = {"kv_do": with_absolute_audio(kv_do, base), "d1": d1, "liked": liked}
         if mint is not None:
             body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
                             "error": mint["error"]}  # fmt: skip
@@ -174,10 +255,22 @@ async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, co
     kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
     if not repo.visible_in_progress(kv_do, viewer):
         return {"kv_do": {"image": kv_do["image"]}, "wf": {"status": wf["status"]}, "liked": False}
-    body = {"kv_do": with_absolute_audio(kv_do, base), "wf": wf, "liked": await repo.is_liked(pool, smol_id, viewer)}
-    if viewer is not None and (kv_do.get("payload") or {}).get("address") == viewer:
+    owner = viewer is not None and (kv_do.get("payload") or {}).get("address") == viewer
+    body = {"kv_do": with_absolute_audio(_for_viewer(kv_do, owner), base), "wf": wf,
+            "liked": await repo.is_liked(pool, smol_id, viewer)}  # fmt: skip
+    if wf["status"] in IN_PROGRESS:
+        body["progress"] = await progress.estimate(pool, smol_id, kv_do, wf)
+    if owner:
         body["paid_calls"] = await repo.paid_calls(pool, smol_id)
     return body
+
+
+def _for_viewer(kv_do: dict, owner: bool) -> dict:
+    """The creator's title and metadata are shown to the creator only."""
+    payload = kv_do.get("payload")
+    if owner or not payload or not OWNER_ONLY & payload.keys():
+        return kv_do
+    return {**kv_do, "payload": {k: v for k, v in payload.items() if k not in OWNER_ONLY}}
 
 
 async def _check_owner(pool, temporal, smol_id: str, address: str) -> None:
