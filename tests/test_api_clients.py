@@ -313,3 +313,22 @@ async def test_download_of_a_private_song_needs_its_owners_key(stack, http, pool
     assert response.status_code == 200
     assert response.headers["content-disposition"] == (
         "attachment; filename=\"uni-frog-x-2.mp3\"; filename*=UTF-8''%C3%9Cn%C3%AF%20frog%20..%20x-2.mp3")
+
+
+# Progress
+
+
+async def test_each_state_event_and_get_of_a_smol_in_progress_carry_progress(stack, http):
+    address = someone()
+    created = await http.post("/", json={"prompt": "a progressing frog"}, headers=stack.auth(address))
+    states = []
+    async with http.stream("GET", f"/{created.text}/events", headers=stack.auth(address), timeout=90) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and "kv_do" in line:
+                states.append(json.loads(line.removeprefix("data: ")))
+    in_progress = [s for s in states if "wf" in s]
+    assert in_progress and "d1" in states[-1] and "progress" not in states[-1]
+    for state in in_progress:
+        progress = state["progress"]
+        assert set(progress) == {"percent", "eta_seconds", "step"} and 0 <= progress["percent"] <= 99
+        assert progress["eta_seconds"] >= 0 and progress["step"] == state["wf"].get("current_step")

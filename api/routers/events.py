@@ -39,7 +39,8 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
         body, last_sent, last_write = first, None, time.monotonic()
         deadline = time.monotonic() + MAX_STREAM_SECONDS
         while time.monotonic() < deadline:
-            encoded = json.dumps(body, sort_keys=True)
+            # A state event when something happened, not each time the ETA ticks (each event carries the estimate).
+            encoded = json.dumps({k: v for k, v in body.items() if k != "progress"}, sort_keys=True)
             if encoded != last_sent:
                 yield _event("state", body)
                 last_sent, last_write = encoded, time.monotonic()
