@@ -5,8 +5,11 @@ import asyncio
 import hashlib
 import json
 import secrets
+import subprocess
+import sys
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -332,3 +335,15 @@ async def test_each_state_event_and_get_of_a_smol_in_progress_carry_progress(sta
         progress = state["progress"]
         assert set(progress) == {"percent", "eta_seconds", "step"} and 0 <= progress["percent"] <= 99
         assert progress["eta_seconds"] >= 0 and progress["step"] == state["wf"].get("current_step")
+
+
+def test_operators_make_a_key_with_the_cli(stack):
+    smol = str(Path(sys.executable).parent / "smol")
+    address = someone()
+    made = subprocess.run([smol, "key", "create", address, "--name", "ops"], env=stack.env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("smol_sk_") and "shown again" in made.stderr and key not in made.stderr
+    response = httpx.get(f"{stack.api_url}/created", headers={"X-API-Key": key})
+    assert response.status_code == 200 and response.json()["smols"] == []

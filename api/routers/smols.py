@@ -75,6 +75,8 @@ def _metadata_filter(request: Request) -> dict[str, str]:
     """`metadata[key]=value` query parameters (OpenAPI's deepObject style)."""
     wanted = {}
     for name, value in request.query_params.multi_items():
+        if name == "metadata":
+            raise InvalidInput("metadata filters are metadata[key]=value")
         if name.startswith("metadata[") and name.endswith("]"):
             key = name[len("metadata[") : -1]
             if not re.match(METADATA_KEY_PATTERN, key) or len(value) > MAX_METADATA_VALUE or not storable(value):
