@@ -9,7 +9,6 @@ import httpx
 
 from activities.catalog import CatalogActivities
 from activities.failures import smol_worker
-from activities.indexing import IndexActivities
 from activities.mint import MintActivities
 from activities.pipeline import SmolActivities
 from activities.providers.registry import build_providers
@@ -55,7 +54,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await ensure_schedule_at_start(client, settings)
         worker = smol_worker(client, task_queue=settings.task_queue,
             workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow, CatalogDayWorkflow, PremiumTrackWorkflow],
-            activities=activities.all() + minting.all() + IndexActivities(pool, store).all() + catalog.all(),
+            activities=activities.all() + minting.all() + catalog.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
         )
         async with worker:

@@ -16,6 +16,7 @@ import httpx
 from temporalio import activity
 
 from activities.attempts import beat, durable
+from activities.indexing import IndexActivities
 from activities.providers.billing import Meter, metered
 from activities.providers.chain import as_chain
 from activities.providers.interfaces import Providers, SongJob
@@ -376,5 +377,5 @@ class SmolActivities:
         return [
             self.load_steps, self.save_payload, self.generate_image, self.describe_image, self.generate_lyrics,
             self.check_nsfw, self.submit_songs, self.poll_songs, self.archive_song, self.store_results,
-            self.discard_smol, self.deliver_webhook,
+            self.discard_smol, self.deliver_webhook, *IndexActivities(self.pool, self.store).all(),
         ]  # fmt: skip

@@ -116,10 +116,16 @@ async def unindexed(pool: asyncpg.Pool, after: str, limit: int, every: bool = Fa
 # ---- full-text search ----
 
 
+# Blank as the OpenAPI document's pattern means it (JSON Schema's `\s`), so a query the document allows is searched
+# (a control character alone finds nothing) rather than refused.
+BLANK = " \t\n\v\f\r\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
+
+
 def _checked(q: str | None) -> str:
-    q = (q or "").replace("\x00", " ").strip()  # (a NUL is no search text, and Postgres text cannot hold one)
-    if not q:
+    q = (q or "").replace("\x00", " ")  # (a NUL is no search text, and Postgres text cannot hold one)
+    if not q.strip(BLANK):
         raise InvalidInput("q must not be empty")
+    q = q.strip()
     if len(q) > MAX_QUERY:
         raise InvalidInput(f"q must be at most {MAX_QUERY} characters")
     return q

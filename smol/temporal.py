@@ -6,6 +6,7 @@ from datetime import timedelta
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
@@ -74,12 +75,13 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
     return ServiceUnavailable("the workflow service is unavailable; nothing was started, try again")
 
 
-async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None):
+async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None,
+                         search_attributes: TypedSearchAttributes | None = None):
     """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away.
     WorkflowAlreadyStartedError goes to the caller, which knows what it means."""
     try:
         return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT,
-                                           static_summary=summary)  # fmt: skip
+                                           static_summary=summary, search_attributes=search_attributes)  # fmt: skip
     except (RPCError, RuntimeError) as exc:
         if not temporal_down(exc):
             raise

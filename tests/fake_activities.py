@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from contracts.mint import CheckedMint, ConfirmedMint, RecordedMint, SentMint, SignedMint
+from contracts.search import AnalyzeSmolResult, IndexSmolResult
 from contracts.smol import (
     ArchiveSongResult,
     CheckNsfwResult,
@@ -69,6 +70,8 @@ class FakePipeline:
             fake("store_results", lambda _: StoreResultsResult(True)),
             fake("discard_smol", lambda _: DiscardSmolResult(0)),
             fake("deliver_webhook", lambda _: DeliverWebhookResult(200, 1)),
+            fake("analyze_smol", lambda _: AnalyzeSmolResult()),
+            fake("index_smol", lambda _: IndexSmolResult(indexed=True)),
         ]
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.failures import smol_worker
@@ -71,8 +73,41 @@ async def test_happy_path_runs_every_step_in_order(env):
     assert result.song_ids == ["m1", "m2"] and result.title == "Frog Night" and result.public
     assert pipeline.calls == ["save_payload", "generate_image", "describe_image", "generate_lyrics", "check_nsfw",
                               "submit_songs", "poll_songs", "poll_songs", "archive_song", "archive_song",
-                              "store_results"]  # fmt: skip
+                              "store_results", "analyze_smol", "index_smol"]  # fmt: skip
     assert status.status == "complete" and {s.name: s.state for s in status.steps}["load"] == "skipped"
+
+
+async def test_a_new_run_takes_the_patched_path_and_records_its_marker(env):
+    """The versioning rule at work: indexing after `store_results` came in behind `workflow.patched`. A new run
+    records the patch marker and indexes; histories recorded before it (tests/histories) carry no marker and replay
+    on the old path (tests/test_replay.py)."""
+    pipeline = FakePipeline()
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        await handle.result()
+        history = await handle.fetch_history()
+    markers = [str(e.marker_recorded_event_attributes) for e in history.events
+               if e.HasField("marker_recorded_event_attributes")]  # fmt: skip
+    assert any("index-after-store" in marker for marker in markers), markers
+    assert pipeline.calls[-3:] == ["store_results", "analyze_smol", "index_smol"]
+
+
+async def test_a_failed_indexing_never_fails_the_finished_smol(env):
+    pipeline = FakePipeline()
+    activities = [a for a in pipeline.activities() if a.__temporal_activity_definition.name != "analyze_smol"]
+
+    @activity.defn(name="analyze_smol")
+    async def broken(_):
+        raise ApplicationError("undecodable", non_retryable=True)
+
+    queue = f"fast-{uuid.uuid4().hex[:8]}"
+    async with smol_worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=[*activities, broken]):
+        result = await env.client.execute_workflow(
+            SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night")), id=f"fast-{uuid.uuid4().hex}",
+            task_queue=queue,
+        )  # fmt: skip
+    assert result.song_ids == ["m1", "m2"] and "index_smol" not in pipeline.calls
 
 
 async def test_pause_holds_before_the_next_step_and_resume_goes_on(env):
@@ -130,7 +165,8 @@ async def test_a_retry_run_reuses_every_saved_step(env):
         handle = await starting
         result = await handle.result()
         status = await handle.query(SmolWorkflow.status)
-    assert pipeline.calls == ["load_steps", "poll_songs", "archive_song", "store_results"]  # m1 was archived
+    assert pipeline.calls == ["load_steps", "poll_songs", "archive_song", "store_results", "analyze_smol",
+                              "index_smol"]  # m1 was archived
     assert not result.public  # flagged unsafe before: it stays private
     states = {s.name: s.state for s in status.steps}
     assert [states[s] for s in ("payload", "image", "description", "lyrics", "nsfw", "submit")] == ["reused"] * 6

@@ -2,7 +2,6 @@
 changed), a batch at a time, continuing as new before its history grows long. `smol index --backfill` starts it."""
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 
@@ -15,16 +14,8 @@ with workflow.unsafe.imports_passed_through():
         IndexSmolInput,
         UnindexedSmolsInput,
     )
-    from workflows.policies import StepPolicy
+    from workflows.policies import INDEX_POLICIES
 
-# The indexing steps, for this workflow and for SmolWorkflow after `store_results`. Not durable (activities/attempts):
-# a smol that cannot be indexed now is found by the next backfill.
-#                           timeout                 first try              longest wait            attempts
-INDEX_POLICIES: dict[str, StepPolicy] = {
-    "analyze":   StepPolicy(timedelta(seconds=120), timedelta(seconds=1),  timedelta(seconds=30),  5),
-    "index":     StepPolicy(timedelta(seconds=30),  timedelta(seconds=1),  timedelta(seconds=10),  10),
-    "unindexed": StepPolicy(timedelta(seconds=30),  timedelta(seconds=1),  timedelta(seconds=10),  10),
-}  # fmt: skip
 WORKFLOW_ID = "smol-index-backfill"
 BATCHES_PER_RUN = 50
 

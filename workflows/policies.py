@@ -80,6 +80,15 @@ MINT_POLICIES: dict[str, StepPolicy] = {
     "fail":    StepPolicy(_s(30),     _s(1),      _s(10),       10),
 }  # fmt: skip
 
+# The indexing steps, for this workflow and for SmolWorkflow after `store_results`. Not durable (activities/attempts):
+# a smol that cannot be indexed now is found by the next backfill.
+#                           timeout                 first try              longest wait            attempts
+INDEX_POLICIES: dict[str, StepPolicy] = {
+    "analyze":   StepPolicy(_s(120),  _s(1),  _s(30),  5),
+    "index":     StepPolicy(_s(30),  _s(1),  _s(10),  10),
+    "unindexed": StepPolicy(_s(30),  _s(1),  _s(10),  10),
+}  # fmt: skip
+
 # Timing inside the activities: their own loops, which Temporal's retry policies above do not see.
 HEARTBEAT_EVERY = 2.0  # seconds between heartbeats of a long provider call or poll (heartbeat timeouts: 10 s)
 POLL_INSIDE_UP_TO = 10.0  # song poll intervals up to this many seconds wait inside one heartbeating activity

@@ -9,6 +9,8 @@ import asyncio
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
+from workflows.index_backfill import index_one
+
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import SmolActivities
     from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
@@ -103,6 +105,7 @@ class SmolWorkflow:
             return
         event = {"type": kind, "smol_id": smol_id, "status": self._status(), "occurred_at": workflow.now().isoformat(),
                  **details}  # fmt: skip
+        event.update({k: v for k, v in (("title", payload.title), ("metadata", payload.metadata)) if v is not None})
         event_id = f"{smol_id}:{workflow.info().run_id}:{kind}"
         try:
             await workflow.execute_activity_method(
@@ -209,8 +212,19 @@ class SmolWorkflow:
             StoreResultsInput(smol_id, payload, payload.title or saved.lyrics.title, saved.song_ids, public),
         )
         self.current, self.finished = None, True
+        if workflow.patched("index-after-store"):
+            await self._index(smol_id)
         return SmolResult(smol_id=smol_id, title=payload.title or saved.lyrics.title, song_ids=saved.song_ids,
                           public=public)
+
+    async def _index(self, smol_id: str) -> None:
+        """Make the finished smol findable (search, "more like this"). It is complete already: a failure, or a cancel
+        now, leaves it to the next backfill and never fails or discards it."""
+        try:
+            await index_one(smol_id)
+        except (ActivityError, asyncio.CancelledError) as exc:
+            workflow.logger.warning("smol %s not indexed: %s", smol_id, exc.cause if isinstance(exc, ActivityError)
+                                    else "cancelled")  # fmt: skip
 
     async def _wait_for_songs(self, smol_id: str, song_ids: list[str], provider: str) -> None:
         """Wait for both songs, archiving each as soon as it is complete. The poll activity itself waits for a

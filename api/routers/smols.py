@@ -1,7 +1,7 @@
 """Creating, listing and reading smols: the routes; the rules are in api/services/smols.py."""
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +29,7 @@ from api.pagination import decode_cursor, page, parse_limit
 from api.services import smols
 from api.views import NOT_FOUND, list_item, public_base
 from contracts.smol import Payload
-from smol import repo
+from smol import repo, search
 from smol.errors import InvalidInput
 from smol.validation import check_playlist, check_prompt, storable
 from smol.webhooks import check_destination
@@ -48,12 +48,19 @@ CursorQuery = Query(None, description="nextCursor of the previous page")
 AUTH_ERRORS = {401: {"description": "No valid token", "content": {"text/plain": {}}}}
 
 
-@router.get("/", response_model=SmolList, summary="Public smols, newest first (paged)")
+@router.get("/", response_model=SmolList, summary="Public smols, newest first (paged); one creator's with ?address=")
 async def list_smols(
-    pool: PoolDep, response: Response, limit: str | None = LimitQuery, cursor: str | None = CursorQuery
-):
-    response.headers["Cache-Control"] = "public, max-age=30, stale-while-revalidate=60"
-    return await _smol_page(lambda n, after: repo.list_public(pool, n, after), limit, cursor)
+    pool: PoolDep, response: Response, user: OptionalUserDep, limit: str | None = LimitQuery,
+    cursor: str | None = CursorQuery,
+    address: Annotated[str | None, Query(max_length=100, description="only this creator's smols")] = None,
+):  # fmt: skip
+    if address is None:
+        response.headers["Cache-Control"] = "public, max-age=30, stale-while-revalidate=60"
+        return await _smol_page(lambda n, after: repo.list_public(pool, n, after), limit, cursor)
+    viewer = user.address if user else None  # the creator also sees their private smols
+    response.headers["Cache-Control"] = "private, no-store" if viewer == address else "public, max-age=30"
+    response.headers["Vary"] = "Authorization, Cookie"
+    return await _smol_page(lambda n, after: search.list_by_creator(pool, address, n, after, viewer), limit, cursor)
 
 
 @router.get("/created", response_model=CreatedList, summary="The caller's smols, private ones included (paged)",

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.services import progress
 from api.views import when, with_absolute_audio
+from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS
 from contracts.smol import Payload, SmolInput
 from contracts.views import payload_view, smol_view
 from smol import mints, repo, steps
@@ -44,11 +46,18 @@ async def take_run_slot(pool, settings, address: str) -> None:
         raise TooManyRequests(f"at most {settings.creates_per_minute} new runs a minute; try again shortly", wait)
 
 
+def _owned_by(payload: Payload) -> TypedSearchAttributes:
+    """Set at the start, so a run no worker has picked up yet is already listed as its creator's (`GET /created`)."""
+    return TypedSearchAttributes([SearchAttributePair(SMOL_ADDRESS, payload.address),
+                                  SearchAttributePair(SMOL_STATUS, "queued")])
+
+
 async def create(pool, temporal: Client, settings, payload: Payload) -> str:
     await take_run_slot(pool, settings, payload.address)
     smol_id = new_smol_id()
     await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload), id=smol_id,
-                         settings=settings, summary=start_summary(payload))  # fmt: skip
+                         settings=settings, summary=start_summary(payload),
+                         search_attributes=_owned_by(payload))  # fmt: skip
     SMOLS_STARTED.inc()
     return smol_id
 
@@ -302,7 +311,8 @@ async def retry(pool, temporal, settings, smol_id: str, address: str) -> str:
     await take_run_slot(pool, settings, address)  # a retry run may pay for its steps again: same limit
     try:
         await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload, resume=True),
-                             id=smol_id, settings=settings, summary=start_summary(payload, title))  # fmt: skip
+                             id=smol_id, settings=settings, summary=start_summary(payload, title),
+                             search_attributes=_owned_by(payload))  # fmt: skip
     except WorkflowAlreadyStartedError:
         raise Conflict("this smol is still being made") from None
     _views.pop(smol_id, None)  # the next look sees the new run
