@@ -178,7 +178,14 @@ async def test_a_private_smols_history_read_without_the_codec_holds_none_of_its_
     raw = without_search_attributes(history).SerializeToString()
     for name, needle in secrets_of(private_smol).items():
         assert needle not in raw, f"the {name} is readable in Temporal's history"
-    payloads = payloads_in(without_search_attributes(history))
+    # Patch markers (workflow.patched) are written by Temporal's core, not by our converter: they hold only the
+    # patch's name, which is no content of the smol.
+    markers = [e.marker_recorded_event_attributes for e in history.events
+               if e.HasField("marker_recorded_event_attributes")]  # fmt: skip
+    assert all(m.marker_name == "core_patch" for m in markers), [m.marker_name for m in markers]
+    marker_payloads = [p.SerializeToString() for m in markers for p in payloads_in(m)]
+    payloads = [p for p in payloads_in(without_search_attributes(history))
+                if p.SerializeToString() not in marker_payloads]  # fmt: skip
     assert len(payloads) > 20 and all(p.metadata.get("encoding") == ENCODING for p in payloads)
     assert {p.metadata[KEY_ID] for p in payloads} == {b"new"}
     # The owner's address is a search attribute, kept plain on purpose: operators filter runs by it.

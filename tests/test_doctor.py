@@ -97,8 +97,9 @@ async def test_the_cli_exits_0_when_all_is_well(fresh):
 def _env(settings) -> dict:
     import os
 
+    # A namespace without runs: the doctor's world is this database (the session's Temporal has failed runs of others).
     return {**os.environ, "SMOL_DATABASE_URL": settings.database_url, "SMOL_OBJECT_STORE": settings.object_store,
-            "SMOL_TEMPORAL_ADDRESS": settings.temporal_address}  # fmt: skip
+            "SMOL_TEMPORAL_ADDRESS": settings.temporal_address, "SMOL_TEMPORAL_NAMESPACE": "doctor-fresh"}  # fmt: skip
 
 
 async def test_a_smol_that_failed_before_anything_was_saved_is_reported(fresh):

@@ -30,7 +30,7 @@ from workflows.smol import SmolWorkflow
 pytestmark = pytest.mark.slow
 PAID_CAP = 5
 POSTGRES_OUTAGE_SECONDS = 180
-STEPS_PAID = {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1, "archive": 2}
+STEPS_PAID = {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "submit": 1, "archive": 2}
 
 
 class FaultStack:
@@ -176,7 +176,7 @@ async def assert_paid_once_and_consistent(faults, pool, handles, before: dict, c
 
     assert within("image", "image") and within("workers_ai", "description", "nsfw"), (work, recorded)
     assert within("lyrics", "lyrics") and within("downloads", "archive"), (work, recorded)
-    assert work["submit"] == 2 * len(handles), work  # song submissions carry an idempotency key: never made twice
+    assert work["songs"] == 2 * len(handles), work  # song submissions carry an idempotency key: never made twice
     assert await examine(pool, FileStore(faults.base / "objects"), running_mints=set()) == []
 
 
@@ -249,7 +249,7 @@ async def test_worker_killed_at_each_step(faults, fault_pool):
     await finish(faults, handles)
     faults.reset_fakes()
     # each kill may have cut one call of the smols running that step
-    cut = dict.fromkeys(["image", "description", "lyrics", "nsfw", "songs", "archive"], len(handles))
+    cut = dict.fromkeys(["image", "description", "lyrics", "nsfw", "submit", "archive"], len(handles))
     await assert_paid_once_and_consistent(faults, fault_pool, handles, before, cut)
 
 
@@ -307,7 +307,7 @@ async def test_lost_answers_are_all_counted_and_capped(faults, fault_pool):
     work = {kind: now[kind] - before[kind] for kind in now}
     assert work["image"] == steps["image"] and work["lyrics"] == steps["lyrics"], (work, steps)
     assert work["workers_ai"] == steps["description"] + steps["nsfw"], (work, steps)
-    assert work["submit"] == 2 * len(handles)  # a lost submission is found again by its idempotency key
+    assert work["songs"] == 2 * len(handles)  # a lost submission is found again by its idempotency key
     assert await examine(fault_pool, FileStore(faults.base / "objects"), running_mints=set()) == []
 
 

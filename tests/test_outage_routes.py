@@ -28,11 +28,13 @@ pytestmark = pytest.mark.slow
 OWNER = "GOUTAGEOWNER"
 MIXTAPE = "0123456789abcdef"
 NO_DATABASE = {("POST", "/logout"), ("POST", "/codec/decode"), ("POST", "/codec/encode")}
-# Media may be answered from the store alone; minting checks the transaction before it looks anything up.
-STORE_FIRST = ("/song/", "/image/", "/mint")
+# Media may be answered from the store alone; minting checks the transaction before it looks anything up; the
+# SoundFlow catalog lives in the object store (and its premium requests are Temporal's).
+STORE_FIRST = ("/song/", "/image/", "/mint", "/catalog/", "/tracks/")
 BODIES = {
     ("POST", "/"): {"prompt": "a song about outages"},
     ("POST", "/mixtapes"): {"title": "t", "desc": "", "smols": ["ab" * 32]},
+    ("POST", "/keys"): {"name": "ci"},
     ("PUT", "/mixtapes/{id}"): {"title": "t", "desc": "", "smols": ["ab" * 32]},
     ("POST", "/login"): {"type": "connect", "keyId": "k", "contractId": "C", "response": {"id": "k", "response": {
         "clientDataJSON": bytes_to_base64url(json.dumps({"type": "webauthn.get", "challenge": "c" * 20}).encode())}}},
@@ -101,8 +103,10 @@ async def outage(stack, tmp_path_factory):
 def _request(operation: tuple[str, str], smol_id: str, music_id: str) -> tuple[str, str, dict | None]:
     method, template = operation
     values = {"id": MIXTAPE if template.startswith("/mixtapes/") else smol_id, "smol_id": smol_id,
-              "music_id": music_id, "song_id": music_id, "title": "mix"}  # fmt: skip
-    return method, template.format(**values), BODIES.get(operation, {})
+              "music_id": music_id, "song_id": music_id, "title": "mix", "key_id": "key_" + "0" * 16, "tag": "pop",
+              "slug": "study", "date": "2026-11-23", "name": "x.mp3"}  # fmt: skip
+    path = template.format(**values) + ("?q=frog" if template == "/search" else "")
+    return method, path, BODIES.get(operation, {})
 
 
 async def _until(check, seconds: float = 30):
