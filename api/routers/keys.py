@@ -18,7 +18,7 @@ KEY_ID_PATTERN = "^key_[0-9a-f]{16}$"
 
 
 class NewKey(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="what the key is for")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$", description="what the key is for")
 
 
 class CreatedKey(BaseModel):
