@@ -119,13 +119,17 @@ async def test_similar_prefers_genre_and_tempo_over_a_shared_word(pool, store, h
     response = await http.get(f"/search/{target}/similar", params={"limit": 50})
     assert response.status_code == 200, response.text
     ranked = ids_of(response.json()["results"])
-    assert target not in ranked
-    assert ranked.index(same_sound) < ranked.index(same_word) and ranked.index(same_sound) < ranked.index(other)
+    assert target not in ranked and same_sound in ranked
+
+    def rank(ids: list[str], smol_id: str) -> int:  # past the page counts as last: other tests' smols are indexed too
+        return ids.index(smol_id) if smol_id in ids else len(ids)
+
+    assert rank(ranked, same_sound) < rank(ranked, same_word) and rank(ranked, same_sound) < rank(ranked, other)
     best = response.json()["results"][ranked.index(same_sound)]
     assert best["explanation"]["style"] == ["house", "upbeat"] and "style" in best["explanation"]["matchedFields"]
     refined = await http.get(f"/search/{target}/similar", params={"limit": 50, "refine": "calm ambient water"})
     reranked = ids_of(refined.json()["results"])
-    assert reranked.index(same_word) < ranked.index(same_word)  # refine moved the calm one up
+    assert same_word in reranked and rank(reranked, same_word) < rank(ranked, same_word)  # refine moved it up
     assert "lyrics" in refined.json()["results"][reranked.index(same_word)]["explanation"]["matchedFields"]
     assert len((await http.get(f"/search/{target}/similar", params={"limit": 1})).json()["results"]) == 1
     for refine in ["", "'", "a|b", "!", "½ ª", "or or", "the", "\x00", "über piano", "x" * 200]:

@@ -37,7 +37,7 @@ async def test_killed_worker_resumes_without_calling_finished_steps_again(stack,
 
     assert result.smol_id == smol_id
     counts = await repo.provider_call_counts(pool, smol_id)
-    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "songs": 1, "archive": 2}, counts
+    assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "submit": 1, "archive": 2}, counts
     failed = await pool.fetchval("SELECT count(*) FROM provider_calls WHERE smol_id = $1 AND NOT ok", smol_id)
     assert failed == 0
     assert await pool.fetchval("SELECT count(*) FROM smols WHERE id = $1", smol_id) == 1
