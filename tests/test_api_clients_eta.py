@@ -14,7 +14,7 @@ from tests.workers import activities_with, worker_for
 
 pytestmark = pytest.mark.slow
 IMAGE, DESCRIBE, LYRICS, NSFW, SUBMIT, SONGS = 1.0, 0.5, 0.5, 0.3, 0.3, 2.5
-TOLERANCE = 1.0  # seconds, on runs of about 6 s
+TOLERANCE = 1.5  # seconds, on runs of about 6 s, on 2 cores busy with the rest of the test run
 
 
 async def test_the_eta_matches_how_long_the_smol_really_takes(stack, pool, temporal, task_queue, tmp_path):
@@ -48,6 +48,7 @@ async def test_the_eta_matches_how_long_the_smol_really_takes(stack, pool, tempo
                         samples.append((asked, body["progress"]))
                     await asyncio.sleep(0.1)
                 took.append(asked - started)
+                await temporal.get_workflow_handle(smol_id).result()  # its indexing ends before the next one starts
                 errors = [progress["eta_seconds"] - (asked - at) for at, progress in samples]
                 first.append(errors[0])
                 later += errors[1:]
