@@ -41,8 +41,11 @@ async def test_recorded_history_replays_on_todays_code(fixture):
     history = WorkflowHistory.from_json(fixture.stem, fixture.read_text())
     result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{fixture.name}: {result.replay_failure}"
-    if fixture.stem.split("-", 1)[0] == "complete":  # recorded before indexing: it replays on the unpatched path
-        assert "index-after-store" not in fixture.read_text() and "analyze_smol" not in fixture.read_text()
+    kind, tag = fixture.stem.split("-", 1)
+    if kind == "complete" and tag in ("v1", "v2"):  # recorded before indexing: they replay on the unpatched path
+        assert "core_patch" not in fixture.read_text() and "analyze_smol" not in fixture.read_text()
+    if kind == "complete" and tag == "v3":  # recorded after: the patched path, with its marker
+        assert "core_patch" in fixture.read_text() and "analyze_smol" in fixture.read_text()
 
 
 def test_the_fixtures_cover_each_kind_of_run():
