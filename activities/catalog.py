@@ -96,13 +96,17 @@ class CatalogActivities:
     async def render_track(self, data: RenderTrackInput) -> RenderTrackResult:
         entry_id = catalogs.entry_id(data.tier, data.date, data.spec.id)
         key = catalogs.object_key(data.tier, data.date, entry_id)
-        if await self.store.exists(catalogs.record_key(entry_id)) and await self.store.exists(key):
+        entry = catalogs.entry(data.spec, data.date, data.tier, key, data.spec.seconds)
+        if await self.store.exists(key):
+            # Puts are atomic, so the audio is whole: an attempt that died before its record only lacks the record.
+            if not await self.store.exists(catalogs.record_key(entry_id)):
+                await self._store_record(entry)
             return RenderTrackResult(entry_id, key, rendered=False)
         started = time.perf_counter()
         title = catalogs.title(data.spec.id, data.date)
         mp3 = await self._in_process(make_mp3, data.spec, seed=seed_of(entry_id), bitrate=BITRATES[data.tier],
                                      quality=self._quality(data.tier), title=title)  # fmt: skip
-        await self._store_track(key, mp3, catalogs.entry(data.spec, data.date, data.tier, key, data.spec.seconds))
+        await self._store_track(key, mp3, entry)
         return RenderTrackResult(entry_id, key, rendered=True, seconds=round(time.perf_counter() - started, 3))
 
     def _quality(self, tier: str) -> int:
@@ -111,6 +115,9 @@ class CatalogActivities:
     async def _store_track(self, key: str, mp3: bytes, entry: dict) -> None:
         """The audio first, then its record: a record always points at a whole file."""
         await self.store.put(key, mp3, "audio/mpeg")
+        await self._store_record(entry)
+
+    async def _store_record(self, entry: dict) -> None:
         await self.store.put(catalogs.record_key(entry["id"]), json.dumps(entry).encode(), "application/json")
 
     @activity.defn(name="catalog_make_premium")

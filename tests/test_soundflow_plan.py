@@ -1,15 +1,21 @@
 """The SoundFlow daily plan: the repo's plan loads, and every kind of mistake is refused with a message saying where.
 Plus the renderer honouring the plan (length, layers, ambience) without the stack."""
 
+import json
 import textwrap
 
 import numpy as np
 import pytest
 import yaml
+from temporalio.testing import ActivityEnvironment
 
+from activities.catalog import CatalogActivities
+from activities.soundflow import catalog as catalogs
 from activities.soundflow.plan import DEFAULT_PLAN, PlanError, load_plan, parse_plan
 from activities.soundflow.render import render_track
-from contracts.catalog import CATEGORIES
+from contracts.catalog import CATEGORIES, RenderTrackInput
+from smol.settings import Settings
+from smol.store import FileStore
 from tests.audio import estimate_bpm
 
 
@@ -104,3 +110,21 @@ def _with(spec, **changes):
     import dataclasses
 
     return dataclasses.replace(spec, **changes)
+
+
+async def test_a_track_whose_record_was_lost_is_not_rendered_again(tmp_path):
+    """A worker killed between the audio and its record: the retry writes the record and keeps the audio."""
+    spec = load_plan().day("2031-08-08", 3)[0]
+    activities = CatalogActivities(FileStore(tmp_path), Settings(catalog_render_processes=1))
+    try:
+        made = await ActivityEnvironment().run(activities.render_track, RenderTrackInput("2031-08-08", spec))
+        assert made.rendered
+        audio, record = tmp_path / made.object_key, tmp_path / catalogs.record_key(made.entry_id)
+        inode, written = audio.stat().st_ino, json.loads(record.read_text())
+        record.unlink()
+        again = await ActivityEnvironment().run(activities.render_track, RenderTrackInput("2031-08-08", spec))
+    finally:
+        activities.close()
+    assert not again.rendered and again.object_key == made.object_key
+    assert audio.stat().st_ino == inode
+    assert json.loads(record.read_text()) == written
