@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import os
+import sys
 import time
 from dataclasses import asdict
 
@@ -415,5 +417,19 @@ async def _failed_smols(client) -> set[str]:
     return failed - {w.id async for w in client.list_workflows(later)}
 
 
+def main() -> None:
+    """The `smol` command. It leaves without the interpreter's teardown: the Temporal client's Rust threads can
+    abort a finishing interpreter (temporalio/sdk-python#300, "PyGILState_Release ... finalizing")."""
+    try:
+        app()  # standalone: always ends in SystemExit
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()
