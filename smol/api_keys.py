@@ -48,6 +48,10 @@ async def owner(pool: asyncpg.Pool, key: str) -> tuple[str, str] | None:
     return (row["id"], row["address"]) if row else None
 
 
+async def is_live(pool: asyncpg.Pool, key_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT true FROM api_keys WHERE id = $1 AND revoked_at IS NULL", key_id))
+
+
 async def list_for(pool: asyncpg.Pool, address: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT id, name, prefix, created_at, last_used_at FROM api_keys WHERE address = $1 AND revoked_at IS NULL "

@@ -139,14 +139,17 @@ def _prefix_term(q: str) -> tuple[str, str] | None:
     return q[: match.start()], f"{match.group(1).lower()}:*"
 
 
-async def _corrections(pool: asyncpg.Pool, q: str) -> str | None:
-    """`q` with each unknown word of 4+ letters replaced by the nearest indexed word (one edit away), or None."""
+async def _corrections(pool: asyncpg.Pool, q: str, viewer: str | None) -> str | None:
+    """`q` with each word of 4+ letters that no smol the viewer may see contains replaced by the nearest word one
+    edit away that such a smol contains, or None. `search_words` holds the words of every smol ever indexed, so it
+    only proposes candidates: whether a word counts as known is decided over visible smols alone (otherwise whether
+    a query is corrected would tell which words other people's private smols contain)."""
     words = [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
     if not words:
         return None
     variants = sorted({v for w in words for v in typo_variants(w)})
     rows = await pool.fetch("SELECT DISTINCT word FROM search_words WHERE variant = ANY($1::text[])", variants)
-    known = {row["word"] for row in rows}
+    known = await _visible_words(pool, sorted({row["word"] for row in rows}), viewer)
     corrected, changed = q.lower(), False
     for word in words:
         if word in known:
@@ -156,6 +159,23 @@ async def _corrections(pool: asyncpg.Pool, q: str) -> str | None:
         if near:
             corrected, changed = re.sub(rf"\b{word}\b", near[0], corrected), True
     return corrected if changed else None
+
+
+async def _visible_words(pool: asyncpg.Pool, words: list[str], viewer: str | None) -> set[str]:
+    """Those of `words` found (stemmed) in a smol the viewer may see; stop words count as found."""
+    if not words:
+        return set()
+    term = "plainto_tsquery('english', w)"
+    rows = await pool.fetch(
+        f"""SELECT w FROM unnest($1::text[]) AS w
+            WHERE numnode({term}) = 0
+               OR EXISTS (SELECT 1 FROM smol_search d JOIN smols s ON s.id = d.smol_id
+                          WHERE d.head @@ {term} AND {visible_to("$2")})
+               OR EXISTS (SELECT 1 FROM smol_bodies b JOIN smols s ON s.id = b.smol_id
+                          WHERE b.body @@ {term} AND {visible_to("$2")})""",
+        words, viewer,
+    )  # fmt: skip
+    return {row["w"] for row in rows}
 
 
 async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: int,
@@ -171,7 +191,7 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         args += list(typed)
         ways.append("(websearch_to_tsquery('english', $4) && to_tsquery('simple', $5))")
         shares.append(1.0)
-    corrected = await _corrections(pool, q)
+    corrected = await _corrections(pool, q, viewer)
     if corrected is not None:
         args.append(corrected)
         ways.append(f"websearch_to_tsquery('english', ${len(args)})")
@@ -314,10 +334,13 @@ async def artists(pool: asyncpg.Pool, limit: int) -> list[asyncpg.Record]:
 
 
 async def stats(pool: asyncpg.Pool) -> dict:
+    """Site totals: every smol, and plays, likes and mints of the public ones only (activity on a private smol is its
+    owner's business)."""
     row = await pool.fetchrow(
         f"SELECT count(*) AS smols, count(*) FILTER (WHERE {visible_to(None)}) AS public, "
-        "coalesce(sum(s.plays), 0) AS plays, count(*) FILTER (WHERE s.mint_token IS NOT NULL) AS minted, "
-        "(SELECT count(*) FROM likes) AS likes, "
+        f"coalesce(sum(s.plays) FILTER (WHERE {visible_to(None)}), 0) AS plays, "
+        f"count(*) FILTER (WHERE s.mint_token IS NOT NULL AND {visible_to(None)}) AS minted, "
+        f"(SELECT count(*) FROM likes l JOIN smols s ON s.id = l.id WHERE {visible_to(None)}) AS likes, "
         "(SELECT count(*) FROM (SELECT address FROM smols UNION SELECT address FROM users) a) AS users "
         "FROM smols s"
     )

@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -335,6 +336,32 @@ async def test_each_state_event_and_get_of_a_smol_in_progress_carry_progress(sta
         progress = state["progress"]
         assert set(progress) == {"percent", "eta_seconds", "step"} and 0 <= progress["percent"] <= 99
         assert progress["eta_seconds"] >= 0 and progress["step"] == state["wf"].get("current_step")
+
+
+async def test_an_event_stream_opened_with_a_key_ends_when_the_key_is_revoked(stack, http, pool, temporal,
+                                                                             task_queue):  # fmt: skip
+    address = someone()
+    key = await make_key(http, stack, address)
+    activities = activities_with(stack, pool)  # a run drawing its cover for a minute: still in progress
+    activities.providers.image = Steady(activities.providers.image.named("local"), {"generate": 60})
+    events, revoked = [], None
+    async with worker_for(temporal, f"{task_queue}-revoked", activities):
+        smol_id = await start_smol(temporal, f"{task_queue}-revoked", address, prompt="a frog that waits")
+        try:
+            async with http.stream("GET", f"/{smol_id}/events", headers={"X-API-Key": key["key"]},
+                                   timeout=60) as response:  # fmt: skip
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        events.append(line.removeprefix("event: "))
+                    if line.startswith("data: ") and revoked is None:  # the first state: revoke the key now
+                        assert (await http.delete(f"/keys/{key['id']}", headers=stack.auth(address))).status_code == 204
+                        revoked = time.monotonic()
+                    elif line.startswith("data: ") and events[-1] == "error":
+                        assert json.loads(line.removeprefix("data: "))["status"] == 401
+        finally:
+            await temporal.get_workflow_handle(smol_id).terminate("test over")
+    assert events[0] == "state" and events[-1] == "error" and time.monotonic() - revoked < 10
 
 
 def test_operators_make_a_key_with_the_cli(stack):

@@ -96,9 +96,9 @@ async def test_instrumental_filter_and_bad_queries(pool, store, http):
     assert ids_of(await found(http, term, instrumental="true")) == [instrumental]
     assert ids_of(await found(http, term, instrumental="false")) == [sung]
     assert len(await found(http, term, limit=1)) == 1
-    for params in ({"q": ""}, {"q": "   "}):
+    for params in ({}, {"q": ""}, {"q": "   "}):
         assert (await http.get("/search", params=params)).status_code == 400
-    for params in ({}, {"q": term, "limit": 0}, {"q": term, "limit": 51}, {"q": "x" * 201}):
+    for params in ({"q": term, "limit": 0}, {"q": term, "limit": 51}, {"q": "x" * 201}):
         assert (await http.get("/search", params=params)).status_code == 422
     for q in ['"', "-", "a & b | !c", "'", "fro:*", "\\", "or or", "😀", "-" + term]:
         assert (await http.get("/search", params={"q": q})).status_code == 200, q
@@ -186,6 +186,28 @@ async def test_private_unsafe_and_deleted_smols_are_shown_to_their_owner_only(po
     assert shown in ids_of(await found(http, term)) and private in ids_of(await found(http, term))
 
 
+async def test_typo_correction_never_reveals_words_of_smols_others_cannot_see(pool, store, http, stack):
+    """A word only private, unsafe or deleted smols contain is unknown to everyone else: a stranger's query for it is
+    corrected to the nearest visible word, exactly as if those smols did not exist."""
+    shown = {kind: word() for kind in ("private", "unsafe", "deleted")}
+    hidden = {kind: w[:-1] + ("a" if w[-1] != "a" else "e") for kind, w in shown.items()}  # one edit away
+    public = await seeded(pool, store, *[Seed(title=f"{w} song", style=["pop"], songs=False) for w in shown.values()])
+    private, unsafe, deleted = await seeded(
+        pool, store,
+        Seed(title="mine", style=["pop"], lyrics=f"the {hidden['private']} in me", address=OWNER, public=False,
+             songs=False),
+        Seed(title="flagged", style=["pop"], lyrics=f"the {hidden['unsafe']} in me", address=OWNER, safe=False,
+             songs=False),
+        Seed(title="gone", style=["pop"], lyrics=f"the {hidden['deleted']} in me", address=OWNER, songs=False),
+    )  # fmt: skip
+    await repo.delete_smol(pool, deleted)
+    for (kind, q), expected in zip(hidden.items(), public, strict=True):
+        for viewer in (None, STRANGER):
+            assert ids_of(await found(http, q + " ", viewer, stack)) == [expected], (kind, viewer)
+    assert ids_of(await found(http, hidden["private"] + " ", OWNER, stack))[0] == private  # the owner's own word
+    assert ids_of(await found(http, hidden["unsafe"] + " ", OWNER, stack))[0] == unsafe
+
+
 async def test_trending_counts_plays_views_and_likes_within_the_period(pool, store, http):
     term = word()
     a, b, c = await seeded(pool, store, *[Seed(title=f"{term} {n}", style=["pop", "happy"], songs=False)
@@ -225,8 +247,13 @@ async def test_stats_tags_paging_and_creator(pool, store, http):
     ids = await seeded(pool, store, *[Seed(title=f"tagged {n}", style=["chiptune", term], address=address,
                                            songs=False) for n in range(3)])  # fmt: skip
     await pool.execute("UPDATE smols SET created_at = created_at - make_interval(secs => $2) WHERE id = $1", ids[0], 5)
+    (private,) = await seeded(pool, store, Seed(title="hidden", style=["chiptune"], address=address, public=False,
+                                                songs=False))  # fmt: skip
+    await pool.execute("UPDATE smols SET plays = 50 WHERE id = $1", private)
+    await pool.execute("INSERT INTO likes (id, address) VALUES ($1, $2)", private, STRANGER)
     stats = (await http.get("/stats")).json()
-    assert stats["smols"] == before["smols"] + 3 and stats["public"] == before["public"] + 3
+    assert stats["smols"] == before["smols"] + 4 and stats["public"] == before["public"] + 3
+    assert (stats["plays"], stats["likes"]) == (before["plays"], before["likes"])  # a private smol's activity
     assert set(stats) == {"smols", "public", "plays", "likes", "users", "minted"}
     first = (await http.get(f"/tags/{term}", params={"limit": 2})).json()
     assert len(first["smols"]) == 2 and first["pagination"]["hasMore"]

@@ -221,7 +221,8 @@ async def test_signed_urls(stack, premium, http):
         expired += _signature(stack.settings, premium.entry_id, expires)
         response = await anyone.get(expired)
         assert response.status_code == 403 and "expired" in response.text
-        for query in ("", "?exp=abc&sig=def", "?exp=99999999999999999999&sig=00", "?sig=&exp="):
+        for query in ("", "?exp=abc&sig=def", "?exp=99999999999999999999&sig=00", "?sig=&exp=",
+                      "?exp=99999999999&sig=%C3%A9", "?exp=99999999999&sig=%00"):
             assert (await anyone.get(f"{http.base_url}{path.removesuffix('/signed')}/audio{query}")).status_code == 403
 
 

@@ -13,6 +13,7 @@ from activities.catalog import CatalogActivities
 from activities.soundflow import catalog as catalogs
 from activities.soundflow.plan import DEFAULT_PLAN, PlanError, load_plan, parse_plan
 from activities.soundflow.render import render_track
+from api.services import catalog as catalog_service
 from contracts.catalog import CATEGORIES, RenderTrackInput
 from smol.settings import Settings
 from smol.store import FileStore
@@ -128,3 +129,16 @@ async def test_a_track_whose_record_was_lost_is_not_rendered_again(tmp_path):
     assert not again.rendered and again.object_key == made.object_key
     assert audio.stat().st_ino == inode
     assert json.loads(record.read_text()) == written
+
+
+async def test_serving_a_catalog_under_many_host_names_keeps_one_rendering(tmp_path):
+    """The base of free tracks' urls follows the Host header (without SMOL_PUBLIC_URL): a client sending a new host
+    each time must not grow the API's memory."""
+    store = FileStore(tmp_path)
+    entry = {"id": "free-2031-01-01-a", "tier": "free", "url": "/catalog/audio/free/x.mp3"}
+    await store.put(catalog_service.ALL, json.dumps([entry]).encode(), "application/json")
+    catalog_service._served.clear()
+    for n in range(50):
+        served, _ = await catalog_service.served_catalog(store, catalog_service.ALL, f"http://host{n}.example")
+        assert json.loads(served)[0]["url"] == f"http://host{n}.example/catalog/audio/free/x.mp3"
+    assert len(catalog_service._served) == 1

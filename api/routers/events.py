@@ -11,12 +11,14 @@ from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
 from api.errors import UNAVAILABLE
 from api.services.smols import detail
 from api.views import NOT_FOUND, public_base
+from smol import api_keys
 from smol.errors import SmolError
 
 router = APIRouter(tags=["smols"])
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 3600
+KEY_CHECK_SECONDS = 5  # a stream opened with an API key ends this soon after the key is revoked
 ENDED = ("errored", "terminated")
 
 
@@ -37,7 +39,7 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
 
     async def stream():
         body, last_sent, last_write = first, None, time.monotonic()
-        deadline = time.monotonic() + MAX_STREAM_SECONDS
+        deadline, key_checked = time.monotonic() + MAX_STREAM_SECONDS, time.monotonic()
         while time.monotonic() < deadline:
             # A state event when something happened, not each time the ETA ticks (each event carries the estimate).
             encoded = json.dumps({k: v for k, v in body.items() if k != "progress"}, sort_keys=True)
@@ -52,6 +54,11 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 last_write = time.monotonic()
             await asyncio.sleep(POLL_SECONDS)
             try:
+                if user and user.api_key and time.monotonic() - key_checked > KEY_CHECK_SECONDS:
+                    if not await api_keys.is_live(pool, user.api_key):
+                        yield _event("error", {"status": 401, "message": "the API key was revoked"})
+                        return
+                    key_checked = time.monotonic()
                 body = await detail(pool, temporal, id, viewer, base)
             except SmolError as exc:  # deleted, or Temporal went away: tell the client and close
                 yield _event("error", {"status": exc.status_code, "message": str(exc)})

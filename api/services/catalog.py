@@ -23,7 +23,9 @@ from workflows.catalog import PremiumTrackWorkflow, premium_workflow_id
 CATALOGS = {"all": ALL, "free": FREE, "premium": PREMIUM}
 FREE_AUDIO = re.compile(r"^audio/free/\d{4}-\d{2}-\d{2}/free-\d{4}-\d{2}-\d{2}-[a-z0-9][a-z0-9_]{0,63}\.mp3$")
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
-_served: dict[tuple[str, str], tuple[bytes, bytes, str]] = {}  # (key, base) -> (stored, served, etag)
+# key -> (stored, base, served, etag): one rendering per catalog (the base follows the Host header unless
+# SMOL_PUBLIC_URL is set, so keying by it would let any client grow this without bound)
+_served: dict[str, tuple[bytes, str, bytes, str]] = {}
 
 
 def catalog_key(name: str) -> str:
@@ -40,16 +42,16 @@ async def served_catalog(store: ObjectStore, key: str, base: str) -> tuple[bytes
         stored = await store.get(key)
     except NotFound:
         stored = b"[]"
-    cached = _served.get((key, base))
-    if cached and cached[0] == stored:
-        return cached[1], cached[2]
+    cached = _served.get(key)
+    if cached and cached[0] == stored and cached[1] == base:
+        return cached[2], cached[3]
     try:
         entries = json.loads(stored)
         served = json.dumps([_shown(entry, base) for entry in entries]).encode()
     except (ValueError, TypeError, AttributeError):
         raise ServiceUnavailable("the catalog is being rewritten or damaged; try again shortly") from None
     etag = '"' + hashlib.sha256(served).hexdigest()[:32] + '"'
-    _served[(key, base)] = (stored, served, etag)
+    _served[key] = (stored, base, served, etag)
     return served, etag
 
 
@@ -98,7 +100,7 @@ def check_signature(settings: Settings, entry_id: str, exp: str | None, sig: str
     """Forbidden unless exp/sig are this entry's signature and not expired."""
     if not exp or not sig or not exp.isascii() or not exp.isdigit() or len(exp) > 12:
         raise Forbidden("invalid signature")
-    if not hmac.compare_digest(_signature(settings, entry_id, int(exp)), sig):
+    if not hmac.compare_digest(_signature(settings, entry_id, int(exp)).encode(), sig.encode("utf-8", "replace")):
         raise Forbidden("invalid signature")
     if int(exp) < time.time():
         raise Forbidden("this link has expired")
