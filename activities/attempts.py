@@ -6,7 +6,9 @@ failures cannot be Temporal's attempt number: it travels from one attempt to the
 details, which Temporal keeps across attempts. Every heartbeat of a durable step must carry it: use `beat()`.
 """
 
+import asyncio
 import functools
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
@@ -15,7 +17,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from smol.errors import SmolError, to_temporal
 from smol.outages import is_outage
-from workflows.policies import OUTAGE_RETRY_LONGEST, STEP_POLICIES
+from workflows.policies import HEARTBEAT_EVERY, OUTAGE_RETRY_LONGEST, STEP_POLICIES
 
 _failures: ContextVar[int] = ContextVar("step_failures", default=0)
 
@@ -23,6 +25,23 @@ _failures: ContextVar[int] = ContextVar("step_failures", default=0)
 def beat() -> None:
     """Heartbeat, keeping the step's failure count."""
     activity.heartbeat(_failures.get())
+
+
+@asynccontextmanager
+async def heartbeating(every: float = HEARTBEAT_EVERY):
+    """Heartbeat in the background while the body runs: a long provider call still shows the activity alive, and
+    a cancel reaches it."""
+
+    async def beating():
+        while True:
+            beat()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(beating())
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def _failures_before() -> int:

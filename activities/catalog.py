@@ -10,13 +10,12 @@ import hashlib
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
 from multiprocessing import get_context
 
 import httpx
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.attempts import heartbeating
 from activities.providers.http import json_of, read_audio, refusal, send, unanswered
 from activities.soundflow import catalog as catalogs
 from activities.soundflow.plan import PlanError, load_plan
@@ -34,27 +33,13 @@ from contracts.catalog import (
     ValidateCatalogsInput,
     ValidateCatalogsResult,
 )
-from smol.errors import NotFound, ProviderError
+from smol.errors import CatalogInvalid, InvalidPlan, NotFound, PremiumFailed, ProviderError
 from smol.settings import Settings
 from smol.store import ObjectStore
 
 BITRATES = {"free": 192, "premium": 320}
 # Replicate's meta/musicgen has no stereo-medium; its other stereo model stands in for it.
 MUSICGEN_VERSIONS = {"musicgen-stereo-large": "stereo-large", "musicgen-stereo-medium": "stereo-melody-large"}
-
-
-@asynccontextmanager
-async def heartbeating(every: float = 2.0):
-    async def beat():
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
 
 
 def seed_of(entry_id: str) -> int:
@@ -89,7 +74,7 @@ class CatalogActivities:
         try:
             plan = load_plan(self.settings.catalog_plan)
         except PlanError as exc:
-            raise ApplicationError(str(exc), type="InvalidPlan", non_retryable=True) from None
+            raise InvalidPlan(str(exc)) from None
         return PlanDayResult(plan.day(data.date, data.seconds))
 
     @activity.defn(name="catalog_render_track")
@@ -140,8 +125,7 @@ class CatalogActivities:
             entry = {**catalogs.entry(data.spec, data.date, "premium", key, seconds), "provider": name}
             await self._store_track(key, mp3, entry)
             return PremiumTrackResult(entry_id, key, name)
-        raise ApplicationError("no premium provider made the track: " + ("; ".join(failures) or "none configured"),
-                               type="PremiumFailed")  # fmt: skip
+        raise PremiumFailed("no premium provider made the track: " + ("; ".join(failures) or "none configured"))
 
     async def _premium_mp3(self, name: str, data: MakePremiumInput, entry_id: str) -> tuple[bytes, float]:
         """The premium MP3 (320 kbps, tagged) and its length in seconds."""
@@ -236,8 +220,7 @@ class CatalogActivities:
         """Check the catalogs; a problem fails the attempt (a rebuild running meanwhile may explain it: retried)."""
         result = await catalogs.validate(self.store, data.decode_dates)
         if result.problems:
-            raise ApplicationError(f"{len(result.problems)} catalog problem(s): " + "; ".join(result.problems[:10]),
-                                   type="CatalogInvalid")  # fmt: skip
+            raise CatalogInvalid(f"{len(result.problems)} catalog problem(s): " + "; ".join(result.problems[:10]))
         return result
 
     def all(self) -> list:

@@ -18,6 +18,7 @@ from contracts.search import (
     UnindexedSmolsInput,
     UnindexedSmolsResult,
 )
+from contracts.steps import SongStatus
 from smol import repo, search
 from smol.errors import NotFound
 from smol.store import ObjectStore
@@ -31,7 +32,7 @@ class IndexActivities:
     async def analyze_smol(self, data: AnalyzeSmolInput) -> AnalyzeSmolResult:
         result = AnalyzeSmolResult()
         for song in await repo.songs_of(self.pool, data.smol_id):
-            if song["object_key"] is None or song["status"] < 4:
+            if song["object_key"] is None or song["status"] < SongStatus.COMPLETE:
                 continue
             try:
                 mp3 = await self.store.get(song["object_key"])

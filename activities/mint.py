@@ -8,7 +8,7 @@ import asyncpg
 from stellar_sdk import Keypair
 from temporalio import activity
 
-from activities.pipeline import heartbeating
+from activities.attempts import heartbeating
 from contracts.mint import (
     CheckedMint,
     ConfirmedMint,

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 from temporalio import activity
 
-from activities.attempts import beat, durable
+from activities.attempts import beat, durable, heartbeating
 from activities.indexing import IndexActivities
 from activities.providers.billing import Meter, metered
 from activities.providers.chain import as_chain
@@ -65,26 +65,7 @@ from smol.outages import is_outage
 from smol.store import ObjectStore
 from smol.validation import check_playlist, check_prompt
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Unresolvable, deliver, sign
-from workflows.policies import HEARTBEAT_EVERY, POLL_INSIDE_UP_TO, WRITE_MARGIN, WRITE_THROUGH_OUTAGE
-
-
-@asynccontextmanager
-async def heartbeating(every: float = HEARTBEAT_EVERY):
-    """Heartbeat in the background while the body runs: a long provider call still shows the activity alive, and
-    a cancel reaches it."""
-
-    async def beating():
-        while True:
-            beat()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(beating())
-    try:
-        yield
-    finally:
-        task.cancel()
-
-
+from workflows.policies import POLL_INSIDE_UP_TO, WRITE_MARGIN, WRITE_THROUGH_OUTAGE
 
 
 async def outlasting_outages(write):
@@ -270,7 +251,7 @@ class SmolActivities:
 
         async def save() -> None:
             for variant, music_id in enumerate(ids):
-                await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=0)
+                await repo.save_song(self.pool, data.smol_id, music_id, variant, provider, status=SongStatus.QUEUED)
             await steps.save_song_ids(self.pool, data.smol_id, ids, provider, data.submission)
 
         await outlasting_outages(save)  # SongIdTaken: one smol's songs never overwrite another's

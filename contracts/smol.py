@@ -47,7 +47,7 @@ class Song:
 
     @property
     def failed(self) -> bool:
-        return self.status < 0
+        return self.status < SongStatus.QUEUED
 
 
 @dataclass

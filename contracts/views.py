@@ -4,6 +4,7 @@ while it runs, and by the API from the saved steps once it has stopped."""
 from dataclasses import asdict
 
 from contracts.smol import LoadStepsResult, Payload, Song
+from contracts.steps import SongStatus
 
 
 def payload_view(payload: Payload) -> dict:
@@ -28,5 +29,5 @@ def smol_view(saved: LoadStepsResult, songs: list[Song], requested: Payload | No
     if saved.song_ids:
         kv["song_ids"] = list(saved.song_ids)
         known = {song.music_id: song for song in songs}
-        kv["songs"] = [asdict(known.get(music_id) or Song(music_id, 0)) for music_id in saved.song_ids]
+        kv["songs"] = [asdict(known.get(music_id) or Song(music_id, SongStatus.QUEUED)) for music_id in saved.song_ids]
     return kv

@@ -202,6 +202,20 @@ class MintFailed(StepFailed):
     retryable = False
 
 
+class InvalidPlan(StepFailed):
+    """The daily plan does not load (SMOL_CATALOG_PLAN): fixing it needs an operator."""
+
+    retryable = False
+
+
+class PremiumFailed(StepFailed):
+    """No provider of the premium chain made the track."""
+
+
+class CatalogInvalid(StepFailed):
+    """The catalogs failed validation (a rebuild running meanwhile may explain it: tried again)."""
+
+
 def to_temporal(exc: SmolError, *, final: bool = False, message: str | None = None) -> ApplicationError:
     """The ApplicationError Temporal records for `exc`; `final` makes it non-retryable whatever its class says."""
     return ApplicationError(

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.failures import smol_worker
 from commands.stack import search_attribute_flags, temporal_binary
@@ -28,9 +29,14 @@ from contracts.smol import (
     SmolInput,
     Song,
 )
+from smol.settings import Settings
+from smol.temporal import data_converter
 from tests.fake_activities import LYRICS, FakePipeline, mint_activities
+from tests.support import CODEC_KEYS
 from workflows.mint import MintWorkflow
 from workflows.smol import SmolWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
 
 TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"
 SMOL_ID = "ab" * 32
@@ -77,10 +83,10 @@ async def test_happy_path_runs_every_step_in_order(env):
     assert status.status == "complete" and {s.name: s.state for s in status.steps}["load"] == "skipped"
 
 
-async def test_a_new_run_takes_the_patched_path_and_records_its_marker(env):
+async def test_a_new_run_takes_the_patched_path_and_an_old_history_replays_on_the_old_one(env):
     """The versioning rule at work: indexing after `store_results` came in behind `workflow.patched`. A new run
-    records the patch marker and indexes; histories recorded before it (tests/histories) carry no marker and replay
-    on the old path (tests/test_replay.py)."""
+    records the patch marker and indexes; a history recorded before the patch (no marker, no indexing) replays on
+    today's code, and so does the new run's."""
     pipeline = FakePipeline()
     worker, starting = await _start(env, pipeline)
     async with worker:
@@ -91,6 +97,13 @@ async def test_a_new_run_takes_the_patched_path_and_records_its_marker(env):
                if e.HasField("marker_recorded_event_attributes")]  # fmt: skip
     assert any("index-after-store" in marker for marker in markers), markers
     assert pipeline.calls[-3:] == ["store_results", "analyze_smol", "index_smol"]
+    old = (HISTORIES / "complete-v2.json").read_text()
+    assert "index-after-store" not in old and "analyze_smol" not in old
+    settings = Settings(codec_keys=CODEC_KEYS, codec_key_id="new")
+    replayer = Replayer(workflows=[SmolWorkflow], data_converter=data_converter(settings))
+    for replayed in (WorkflowHistory.from_json("complete-v2", old), history):
+        result = await replayer.replay_workflow(replayed, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
 
 
 async def test_a_failed_indexing_never_fails_the_finished_smol(env):

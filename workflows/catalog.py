@@ -11,11 +11,9 @@ validation.
 
 import asyncio
 import dataclasses
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.catalog import CatalogActivities
@@ -31,24 +29,10 @@ with workflow.unsafe.imports_passed_through():
         ValidateCatalogsInput,
         category_name,
     )
-    from workflows.policies import StepPolicy
+    from smol.errors import InvalidInput, to_temporal
+    from workflows.policies import CATALOG_POLICIES
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-
-
-def _s(seconds: float) -> timedelta:
-    return timedelta(seconds=seconds)
-
-
-#                                  timeout   first try   longest wait  attempts
-CATALOG_POLICIES: dict[str, StepPolicy] = {
-    "plan_day":     StepPolicy(_s(30),     _s(1),      _s(10),       5),
-    "render_track": StepPolicy(_s(600),    _s(2),      _s(30),       5,  heartbeat=_s(10)),
-    "make_premium": StepPolicy(_s(1800),   _s(5),      _s(60),       3,  heartbeat=_s(10)),
-    "rebuild":      StepPolicy(_s(120),    _s(1),      _s(10),       10),
-    # a rebuild of another day running meanwhile can make the files disagree for a moment: checked again
-    "validate":     StepPolicy(_s(600),    _s(3),      _s(10),       4,  heartbeat=None),
-}  # fmt: skip
 
 
 def day_workflow_id(date: str) -> str:
@@ -95,7 +79,7 @@ class PremiumTrackWorkflow:
         date = data.date or workflow.now().date().isoformat()
         name = category_name(data.category)
         if name is None:
-            raise ApplicationError(f"unknown category {data.category!r}", type="InvalidInput", non_retryable=True)
+            raise to_temporal(InvalidInput(f"unknown category {data.category!r}"))
         plan = await _run("plan_day", CatalogActivities.plan_day, PlanDayInput(date, data.duration))
         spec = dataclasses.replace(next(t for t in plan.tracks if t.category == name), id=data.track_id)
         made = await _run("make_premium", CatalogActivities.make_premium, MakePremiumInput(date, spec, data.model))

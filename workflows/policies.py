@@ -89,6 +89,17 @@ INDEX_POLICIES: dict[str, StepPolicy] = {
     "unindexed": StepPolicy(_s(30),  _s(1),  _s(10),  10),
 }  # fmt: skip
 
+# The SoundFlow catalog (workflows/catalog.py).
+#                                  timeout   first try   longest wait  attempts
+CATALOG_POLICIES: dict[str, StepPolicy] = {
+    "plan_day":     StepPolicy(_s(30),     _s(1),      _s(10),       5),
+    "render_track": StepPolicy(_s(600),    _s(2),      _s(30),       5,  heartbeat=_s(10)),
+    "make_premium": StepPolicy(_s(1800),   _s(5),      _s(60),       3,  heartbeat=_s(10)),
+    "rebuild":      StepPolicy(_s(120),    _s(1),      _s(10),       10),
+    # a rebuild of another day running meanwhile can make the files disagree for a moment: checked again
+    "validate":     StepPolicy(_s(600),    _s(3),      _s(10),       4,  heartbeat=None),
+}  # fmt: skip
+
 # Timing inside the activities: their own loops, which Temporal's retry policies above do not see.
 HEARTBEAT_EVERY = 2.0  # seconds between heartbeats of a long provider call or poll (heartbeat timeouts: 10 s)
 POLL_INSIDE_UP_TO = 10.0  # song poll intervals up to this many seconds wait inside one heartbeating activity
