@@ -1,6 +1,7 @@
 """Connecting to Temporal the same way from the API, the worker and the CLI."""
 
 import dataclasses
+from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -71,36 +72,40 @@ def temporal_down(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
 
 
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    return ServiceUnavailable("the workflow service is unavailable; nothing was started, try again")
+@contextmanager
+def unavailable_if_down(message: str = "the workflow service is unavailable"):
+    """Inside it, Temporal unreachable or refusing (any RPC error the code inside did not handle) becomes
+    ServiceUnavailable, the API's 503; anything else goes on as it is. The one place that decides it."""
+    try:
+        yield
+    except RPCError:
+        raise ServiceUnavailable(message) from None
+    except RuntimeError as exc:
+        if not temporal_down(exc):
+            raise
+        raise ServiceUnavailable(message) from None
 
 
 async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None,
-                         search_attributes: TypedSearchAttributes | None = None):
+                         search_attributes: TypedSearchAttributes | None = None, **options):
     """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away.
     WorkflowAlreadyStartedError goes to the caller, which knows what it means."""
-    try:
+    with unavailable_if_down("the workflow service is unavailable; nothing was started, try again"):
         return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT,
-                                           static_summary=summary, search_attributes=search_attributes)  # fmt: skip
-    except (RPCError, RuntimeError) as exc:
-        if not temporal_down(exc):
-            raise
-        raise _unavailable(exc) from None
+                                           static_summary=summary, search_attributes=search_attributes,
+                                           **options)  # fmt: skip
 
 
 async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
     """The workflow's latest run as Temporal describes it; None if there is none; ServiceUnavailable if Temporal
     is away."""
-    try:
-        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=RPC_TIMEOUT)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise ServiceUnavailable("the workflow service is unavailable") from None
-    except RuntimeError as exc:
-        if not temporal_down(exc):
+    with unavailable_if_down():
+        try:
+            return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
             raise
-        raise ServiceUnavailable("the workflow service is unavailable") from None
 
 
 def is_running(description: WorkflowExecutionDescription | None) -> bool:

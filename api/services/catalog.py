@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from activities.soundflow.catalog import ALL, FREE, PREMIUM, PRIVATE, by_category_key, record_key
 from contracts.catalog import ENTRY_ID_PATTERN, SLUGS, PremiumTrackInput
 from smol.errors import Forbidden, NotFound, ServiceUnavailable
 from smol.settings import Settings
 from smol.store import ObjectStore
+from smol.temporal import start_workflow
 from workflows.catalog import PremiumTrackWorkflow, premium_workflow_id
 
 CATALOGS = {"all": ALL, "free": FREE, "premium": PREMIUM}
@@ -110,10 +110,9 @@ async def start_premium(client: Client, settings: Settings, data: PremiumTrackIn
     """Start the premium workflow of this day and track id (or find it running or done); its workflow id."""
     workflow_id = premium_workflow_id(data.date, data.track_id)
     try:
-        await client.start_workflow(PremiumTrackWorkflow.run, data, id=workflow_id, task_queue=settings.task_queue,
-                                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)  # fmt: skip
+        await start_workflow(client, PremiumTrackWorkflow.run, data, id=workflow_id, settings=settings,
+                             summary=f"premium {data.category} {data.track_id}",
+                             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)  # fmt: skip
     except WorkflowAlreadyStartedError:
         pass
-    except (RPCError, RuntimeError):
-        raise ServiceUnavailable("the workflow service is unavailable; nothing was started, try again") from None
     return workflow_id

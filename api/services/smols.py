@@ -25,7 +25,15 @@ from contracts.views import payload_view, smol_view
 from smol import mints, repo, steps
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
-from smol.temporal import QUERY_TIMEOUT, RPC_TIMEOUT, describe, is_running, start_workflow, temporal_down
+from smol.temporal import (
+    QUERY_TIMEOUT,
+    RPC_TIMEOUT,
+    describe,
+    is_running,
+    start_workflow,
+    temporal_down,
+    unavailable_if_down,
+)
 from workflows.smol import SmolWorkflow
 from workflows.summary import start_summary
 
@@ -113,14 +121,10 @@ MAX_LISTED_RUNS = 1000
 async def _runs(temporal: Client, query: str) -> dict[str, datetime]:
     """{smol id: when its earliest run matching `query` started (UTC, whole seconds)}."""
     started: dict[str, datetime] = {}
-    try:
+    with unavailable_if_down():
         async for execution in temporal.list_workflows(query, limit=MAX_LISTED_RUNS, rpc_timeout=RPC_TIMEOUT):
             at = execution.start_time.astimezone(UTC).replace(tzinfo=None, microsecond=0)
             started[execution.id] = min(at, started.get(execution.id, at))
-    except (RPCError, RuntimeError) as exc:
-        if not temporal_down(exc) and not isinstance(exc, RPCError):
-            raise
-        raise ServiceUnavailable("the workflow service is unavailable") from None
     return started
 
 
@@ -203,18 +207,17 @@ async def _workflow_view(temporal, pool, smol_id: str) -> tuple[dict, dict]:
 async def started_payload(temporal, smol_id: str) -> Payload | None:
     """The payload the smol's latest run was started with (the input in the first event of its history), decoded by
     the client's data converter (and so its codec); None if Temporal knows no such run."""
-    try:
-        events = temporal.get_workflow_handle(smol_id).fetch_history_events(page_size=1, rpc_timeout=RPC_TIMEOUT)
-        async for event in events:
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            [started] = await temporal.data_converter.decode(payloads, [SmolInput])
-            return started.payload
-    except (RPCError, RuntimeError) as exc:
-        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        if not temporal_down(exc):
+    with unavailable_if_down():
+        try:
+            events = temporal.get_workflow_handle(smol_id).fetch_history_events(page_size=1, rpc_timeout=RPC_TIMEOUT)
+            async for event in events:
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                [started] = await temporal.data_converter.decode(payloads, [SmolInput])
+                return started.payload
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
             raise
-        raise ServiceUnavailable("the workflow service is unavailable") from None
     return None
 
 
