@@ -9,6 +9,7 @@ from moto.server import ThreadedMotoServer
 
 from smol.stellar_rpc import StellarRpc
 from tests.fake_stellar import FakeStellarRpc
+from tests.fakes import FakeElevenLabs, FakePixellab, FakeReplicate
 from tests.support import CONTRACT, PASSPHRASE, SERVER, _stop, free_port
 
 
@@ -56,3 +57,24 @@ async def api(mint_api):
 async def rpc_client(rpc):
     async with httpx.AsyncClient(timeout=1.0) as http:
         yield StellarRpc(http, rpc.url)
+
+
+@pytest.fixture
+def pixellab():
+    fake = FakePixellab()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def replicate(audio):
+    fake = FakeReplicate(audio, ready_after=0.3)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def elevenlabs(audio):
+    fake = FakeElevenLabs(audio)
+    yield fake
+    fake.close()

@@ -198,3 +198,7 @@ async def insert_smol(pool, address: str = OWNER, kind: str = "public", created_
                 music_id, smol_id, variant, f"{music_id}.mp3",
             )  # fmt: skip
     return {"id": smol_id, "song_1": song_1, "song_2": song_2, "kind": kind}
+
+
+async def plays_of(pool, smol_id: str) -> int:
+    return await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id)

@@ -18,7 +18,7 @@ from PIL import Image
 from contracts.smol import Song
 from smol import social
 from smol.store import open_store
-from tests.support import OTHER, OTHER_KEY, OWNER, OWNER_KEY, _stop, client_xdr, insert_smol, wait_for
+from tests.support import OTHER, OTHER_KEY, OWNER, OWNER_KEY, _stop, client_xdr, insert_smol, plays_of, wait_for
 from tests.workers import activities_with, start_smol, worker_for
 
 KINDS = ("public", "private", "unsafe")
@@ -186,13 +186,9 @@ async def matrix(stack, pool) -> dict:
     return {"smols": smols, "moment": moment, "playlist": playlist, "mixtape": mixtape}
 
 
-async def _plays(pool, smol_id: str) -> int:
-    return await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id)
-
-
 async def test_media_matrix(stack, http, pool, matrix):
     before = len(TALLY.wrong)
-    plays = {kind: await _plays(pool, smol["id"]) for kind, smol in matrix["smols"].items()}
+    plays = {kind: await plays_of(pool, smol["id"]) for kind, smol in matrix["smols"].items()}
     counted = dict.fromkeys(KINDS, 0)
     for kind, smol in matrix["smols"].items():
         for viewer in VIEWERS:
@@ -217,7 +213,7 @@ async def test_media_matrix(stack, http, pool, matrix):
             TALLY.status(f"a range of a {kind} smol's song by {viewer}", ranged, allowed)
             counted[kind] += allowed
     for kind, smol in matrix["smols"].items():  # plays: the owner's own count (as before), others' only if allowed
-        TALLY.check(f"plays of the {kind} smol", True, await _plays(pool, smol["id"]) - plays[kind] == counted[kind])
+        TALLY.check(f"plays of the {kind} smol", True, await plays_of(pool, smol["id"]) - plays[kind] == counted[kind])
     assert_no_wrong(before)
 
 

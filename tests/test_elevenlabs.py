@@ -17,13 +17,6 @@ from tests.support import job
 from tests.workers import activities_with, start_smol, worker_for
 
 
-@pytest.fixture
-def elevenlabs(audio):
-    fake = FakeElevenLabs(audio)
-    yield fake
-    fake.close()
-
-
 def composer(client, fake, store, key=FakeElevenLabs.KEY) -> ElevenLabsSongs:
     return ElevenLabsSongs(client, key, store, fake.url, seconds=30)
 

@@ -4,16 +4,12 @@ import httpx
 import pytest
 
 from smol.store import S3Store
-from tests.support import CREDENTIALS, OTHER, OWNER, _stop, insert_smol, make_bucket
+from tests.support import CREDENTIALS, OTHER, OWNER, _stop, insert_smol, make_bucket, plays_of
 
 
 @pytest.fixture
 def song(finished_smol):
     return finished_smol["d1"]["Song_1"]
-
-
-async def _plays(pool, smol_id):
-    return await pool.fetchval("SELECT plays FROM smols WHERE id = $1", smol_id)
 
 
 async def test_whole_song_and_ranges(http, song):
@@ -48,11 +44,11 @@ async def test_unsatisfiable_range_is_416_with_the_size(http, song, header):
 
 async def test_plays_count_whole_and_from_zero_requests_only(http, pool, finished_smol, song):
     smol_id = finished_smol["d1"]["Id"]
-    before = await _plays(pool, smol_id)
+    before = await plays_of(pool, smol_id)
     await http.get(f"/song/{song}.mp3")
     await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=0-99"})
     await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=1000-1999"})
-    assert await _plays(pool, smol_id) == before + 2
+    assert await plays_of(pool, smol_id) == before + 2
 
 
 @pytest.mark.parametrize(
@@ -100,14 +96,14 @@ async def test_etag_and_if_none_match_answer_304(http, finished_smol, song):
 async def test_head_gives_the_headers_without_the_body_or_a_play(http, pool, finished_smol, song):
     smol_id = finished_smol["d1"]["Id"]
     whole = await http.get(f"/song/{song}.mp3")
-    before = await _plays(pool, smol_id)
+    before = await plays_of(pool, smol_id)
     head = await http.head(f"/song/{song}.mp3")
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(whole.content)
     assert head.headers["accept-ranges"] == "bytes" and head.headers["content-type"] == "audio/mpeg"
     ranged = await http.head(f"/song/{song}.mp3", headers={"Range": "bytes=0-9"})
     assert ranged.status_code == 206 and ranged.headers["content-length"] == "10"
-    assert await _plays(pool, smol_id) == before
+    assert await plays_of(pool, smol_id) == before
     image = await http.head(f"/image/{smol_id}.png?scale=2")
     assert image.status_code == 200 and image.content == b"" and int(image.headers["content-length"]) > 0
     assert (await http.head(f"/image/{'0' * 64}.png")).status_code == 404

@@ -24,27 +24,6 @@ from tests.workers import activities_with, start_smol, worker_for
 IMAGE_PATH = "/v1/generate-image-pixflux"
 
 
-@pytest.fixture
-def pixellab():
-    fake = FakePixellab()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def replicate(audio):
-    fake = FakeReplicate(audio, ready_after=0.3)
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def elevenlabs(audio):
-    fake = FakeElevenLabs(audio)
-    yield fake
-    fake.close()
-
-
 def pixellab_chain(client, fake, *fallbacks) -> Chain:
     return Chain([PixellabImage(client, FakePixellab.KEY, f"{fake.url}/v1"), *fallbacks], pause=0.05)
 

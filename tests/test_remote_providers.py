@@ -18,13 +18,6 @@ from tests.fakes import FakePixellab
 from tests.workers import activities_with, record_into, start_smol, worker_for
 
 
-@pytest.fixture
-def pixellab():
-    fake = FakePixellab()
-    yield fake
-    fake.close()
-
-
 def adapter(http, fake, key=FakePixellab.KEY) -> PixellabImage:
     return PixellabImage(http, key, f"{fake.url}/v1")
 

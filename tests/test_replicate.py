@@ -14,13 +14,6 @@ from tests.support import job
 from tests.workers import activities_with, start_smol, worker_for
 
 
-@pytest.fixture
-def replicate(audio):
-    fake = FakeReplicate(audio)
-    yield fake
-    fake.close()
-
-
 def musicgen(client, fake, token=FakeReplicate.TOKEN, model="musicgen") -> ReplicateSongs:
     return ReplicateSongs(client, token, "v123", model, f"{fake.url}/v1", seconds=30)
 
