@@ -4,11 +4,12 @@ returns smols applies the one visibility rule (`repo.visible_to`) at query time.
 
 import json
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from smol import repo
+from smol import repo, steps
 from smol.errors import Conflict, InvalidInput, NotFound
 from smol.repo import visible_to
 from smol.validation import storable
@@ -95,9 +96,9 @@ async def smol_text(pool: asyncpg.Pool, smol_id: str) -> dict | None:
     row = await pool.fetchrow("SELECT title FROM smols WHERE id = $1", smol_id)
     if row is None:
         return None
-    steps = await repo.load_steps(pool, smol_id)
-    lyrics = (steps.get("lyrics") or {}).get("value") or {}
-    description, prompt = (steps.get("description") or {}).get("text"), (steps.get("payload") or {}).get("prompt")
+    saved = await steps.load(pool, smol_id)
+    lyrics = asdict(saved.lyrics) if saved.lyrics else {}
+    description, prompt = saved.description, saved.payload.prompt if saved.payload else None
     return {
         "title": row["title"],
         "style": [str(t) for t in lyrics.get("style") or []],

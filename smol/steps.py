@@ -53,6 +53,15 @@ async def load(pool: asyncpg.Pool, smol_id: str) -> LoadStepsResult:
     return read(await repo.load_steps(pool, smol_id))
 
 
+async def load_many(pool: asyncpg.Pool, smol_ids: list[str]) -> dict[str, LoadStepsResult]:
+    """The saved steps of several smols at once (lists); a smol with none saved is absent."""
+    rows = await pool.fetch("SELECT smol_id, step, data FROM smol_steps WHERE smol_id = ANY($1::text[])", smol_ids)
+    saved: dict[str, dict] = {}
+    for row in rows:
+        saved.setdefault(row["smol_id"], {})[row["step"]] = row["data"]
+    return {smol_id: read(data) for smol_id, data in saved.items()}
+
+
 def songs_from(rows) -> list[Song]:
     """Song rows (`repo.songs_of`) as clients see them: archived songs play from our media route."""
     return [Song(r["music_id"], r["status"], f"/song/{r['music_id']}.mp3" if r["object_key"] else None) for r in rows]

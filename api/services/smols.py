@@ -20,7 +20,7 @@ from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.services import progress
 from api.views import when, with_absolute_audio
 from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS
-from contracts.smol import Payload, SmolInput
+from contracts.smol import LoadStepsResult, Payload, SmolInput
 from contracts.views import payload_view, smol_view
 from smol import mints, repo, steps
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
@@ -83,8 +83,8 @@ async def list_created(pool, temporal: Client, address: str, status: str | None,
                           "AND m.data->'metadata' @> $2::jsonb)")  # fmt: skip
             args.append(metadata)
         rows = [dict(row) for row in await repo._page_of(pool, "smols s", condition, args, limit, after)]
-        saved = await _saved_steps(pool, [row["id"] for row in rows])
-        return [{**row, "status": "complete", "metadata": _payload(saved, row["id"]).get("metadata")} for row in rows]
+        saved = await steps.load_many(pool, [row["id"] for row in rows])
+        return [{**row, "status": "complete", "metadata": _metadata(saved.get(row["id"]))} for row in rows]
     if not _VISIBILITY_SAFE.match(address):
         return []  # not an address we issue: it could not be quoted in a visibility query
     mine = f"WorkflowType = 'SmolWorkflow' AND SmolAddress = '{address}'"
@@ -97,19 +97,19 @@ async def list_created(pool, temporal: Client, address: str, status: str | None,
         "SELECT id FROM smols WHERE id = ANY($1::text[]) UNION SELECT id FROM deleted_smols WHERE id = ANY($1::text[])",
         list(runs),
     )}  # fmt: skip
-    saved = await _saved_steps(pool, [smol_id for smol_id in runs if smol_id not in gone])
+    saved = await steps.load_many(pool, [smol_id for smol_id in runs if smol_id not in gone])
     items = []
     for smol_id, created_at in runs.items():
-        payload = _payload(saved, smol_id)
-        if smol_id in gone or not (metadata.items() <= (payload.get("metadata") or {}).items()):
+        made = saved.get(smol_id)
+        if smol_id in gone or not (metadata.items() <= (_metadata(made) or {}).items()):
             continue
         if after is not None and (created_at, smol_id) >= after:
             continue
-        lyrics = (saved.get((smol_id, "lyrics")) or {}).get("value") or {}
-        song_ids = (saved.get((smol_id, "song_ids")) or {}).get("ids") or [""]
-        items.append({"id": smol_id, "title": payload.get("title") or lyrics.get("title") or "",
-                      "song_1": song_ids[0], "mint_token": None, "mint_amm": None, "created_at": created_at,
-                      "status": status, "metadata": payload.get("metadata")})  # fmt: skip
+        title = (made.payload and made.payload.title) or (made.lyrics and made.lyrics.title) if made else None
+        song_ids = (made.song_ids if made else None) or [""]
+        items.append({"id": smol_id, "title": title or "", "song_1": song_ids[0], "mint_token": None,
+                      "mint_amm": None, "created_at": created_at, "status": status,
+                      "metadata": _metadata(made)})  # fmt: skip
     items.sort(key=lambda item: (item["created_at"], item["id"]), reverse=True)
     return items[:limit]
 
@@ -128,17 +128,8 @@ async def _runs(temporal: Client, query: str) -> dict[str, datetime]:
     return started
 
 
-async def _saved_steps(pool, smol_ids: list[str]) -> dict[tuple[str, str], dict]:
-    rows = await pool.fetch(
-        "SELECT smol_id, step, data FROM smol_steps WHERE smol_id = ANY($1::text[]) "
-        "AND step IN ('payload', 'lyrics', 'song_ids')",
-        smol_ids,
-    )
-    return {(row["smol_id"], row["step"]): row["data"] for row in rows}
-
-
-def _payload(saved: dict, smol_id: str) -> dict:
-    return saved.get((smol_id, "payload")) or {}
+def _metadata(saved: LoadStepsResult | None) -> dict | None:
+    return saved.payload.metadata if saved and saved.payload else None
 
 
 def _closed_as(description) -> str | None:
