@@ -19,6 +19,7 @@ from api.deps import refuse_unencodable_text
 from api.errors import UNAVAILABLE, add_error_handlers, allowed_methods
 from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.openapi import completed_openapi
+from api.web import web_app
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
@@ -43,6 +44,7 @@ class _RegexConvertor(Convertor):
 register_url_convertor("smolid", _RegexConvertor(SMOL_ID_PATTERN))
 register_url_convertor("musicid", _RegexConvertor(MUSIC_ID_PATTERN))
 register_url_convertor("mixtapeid", _RegexConvertor(MIXTAPE_ID_PATTERN))
+register_url_convertor("control", _RegexConvertor("^(pause|resume|cancel)$"))
 
 
 def _text(description: str) -> dict:
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(catalog.router)
     app.include_router(smols.router)
+    app.mount("/app", web_app(), name="app")
     app.openapi = partial(completed_openapi, app, settings)
     return app
 

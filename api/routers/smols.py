@@ -172,6 +172,18 @@ async def retry_smol(id: str, user: UserDep, pool: PoolDep, temporal: TemporalDe
     return await idempotent.run(answer)
 
 
+CONTROL_ERRORS = {**OWNER_ERRORS, 409: {"description": "Not being made (finished, failed or cancelled)",
+                                        "content": {"text/plain": {}}}}
+
+
+@router.post("/{id:smolid}/{action:control}", status_code=204, responses=CONTROL_ERRORS,
+             summary="While the caller's smol is being made: pause it (at the next step), resume it, or cancel it")
+async def control_smol(id: str, action: Literal["pause", "resume", "cancel"], user: UserDep, pool: PoolDep,
+                       temporal: TemporalDep) -> Response:  # fmt: skip
+    await smols.control(pool, temporal, id, user.address, action)
+    return Response(status_code=204)
+
+
 @router.put("/{id:smolid}", status_code=204, summary="Make the caller's smol public or private (a toggle)",
             responses={**OWNER_ERRORS, 400: {"description": "Flagged as unsafe: it stays private"}})  # fmt: skip
 async def toggle_visibility(id: str, user: UserDep, pool: PoolDep) -> Response:

@@ -20,7 +20,7 @@ from api.metrics import RATE_LIMITED, SMOLS_STARTED, WORKFLOW_VIEWS
 from api.services import progress
 from api.views import when, with_absolute_audio
 from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS
-from contracts.smol import LoadStepsResult, Payload, SmolInput
+from contracts.smol import LoadStepsResult, PauseSignal, Payload, ResumeSignal, SmolInput
 from contracts.views import payload_view, smol_view
 from smol import mints, repo, steps
 from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
@@ -311,6 +311,30 @@ async def retry(pool, temporal, settings, smol_id: str, address: str) -> str:
         raise Conflict("this smol is still being made") from None
     _views.pop(smol_id, None)  # the next look sees the new run
     return smol_id
+
+
+async def control(pool, temporal, smol_id: str, address: str, action: str) -> None:
+    """The owner pauses (at the next step boundary), resumes or cancels (everything made is removed) a smol that is
+    being made; Conflict when it is not."""
+    await _check_owner(pool, temporal, smol_id, address)
+    if await repo.get_smol(pool, smol_id) is not None:  # (its run may still be indexing it: that is not making it)
+        raise Conflict("this smol is finished")
+    if not is_running(await describe(temporal, smol_id)):
+        raise Conflict("this smol is not being made")
+    handle = temporal.get_workflow_handle(smol_id)
+    with unavailable_if_down():
+        try:
+            if action == "pause":
+                await handle.signal(SmolWorkflow.pause, PauseSignal("paused by its owner"), rpc_timeout=RPC_TIMEOUT)
+            elif action == "resume":
+                await handle.signal(SmolWorkflow.resume, ResumeSignal("resumed by its owner"), rpc_timeout=RPC_TIMEOUT)
+            else:
+                await handle.cancel(rpc_timeout=RPC_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # it ended in the meantime
+                raise Conflict("this smol is not being made") from None
+            raise
+    _views.pop(smol_id, None)
 
 
 async def toggle_visibility(pool, smol_id: str, address: str) -> None:
