@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from commands.stack import ROOT, wait_for_port
-from tests.support import _stop, free_port
+from tests.support import ADDRESS, _stop, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -190,6 +190,33 @@ async def test_a_listener_signs_up_creates_watches_plays_likes_finds_and_a_stran
     await watched.shot("6-stranger")
     lap("gone for a stranger")
     print(f"\nweb journey (seconds since start): {timings}")
+    assert watched.unexpected() == []
+    await context.close()
+
+
+async def test_a_mixtape_and_a_playlist_play_all_in_order(web, browser, stack, http, finished_smol):
+    first = finished_smol["d1"]
+    second = await http.post("/", json={"prompt": "a second frog for the tape"}, headers=stack.auth(ADDRESS))
+    second = (await wait_for(http, second.text, stack.auth(ADDRESS)))["d1"]
+    tape = {"title": "Frog tape", "desc": "two frogs", "smols": [first["Id"], second["Id"]]}
+    made = await http.post("/mixtapes", json=tape, headers=stack.auth(ADDRESS))
+    assert made.status_code == 201, made.text
+    context = await browser.new_context()
+    page = await context.new_page()
+    watched = Watched(page, web)
+    await page.goto(f"{web}/app/#/mixtape/{made.json()['id']}")
+    await page.get_by_role("heading", name="Frog tape").wait_for()
+    player = page.get_by_label("Play all, in order")
+    await page.get_by_role("button", name="▶ Play all").click()
+    assert (await player.get_attribute("src")).endswith(f"/song/{first['Song_1']}.mp3")
+    await player.evaluate("a => a.dispatchEvent(new Event('ended'))")  # the first song ends: the next one plays
+    assert (await player.get_attribute("src")).endswith(f"/song/{second['Song_1']}.mp3")
+    await page.get_by_text("2 of 2").wait_for()
+    await watched.shot("mixtape")
+    await page.goto(f"{web}/app/#/playlist/frogs")
+    await page.get_by_role("heading", name="Playlist: frogs").wait_for()
+    await page.locator(f'a[href="#/smol/{first["Id"]}"]').first.wait_for()
+    await watched.shot("playlist")
     assert watched.unexpected() == []
     await context.close()
 

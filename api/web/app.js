@@ -261,7 +261,10 @@ function header(id, kv, d1) {
     el("div", {}, el("h1", { text: (d1 && d1.Title) || lyrics.title || "Making a smol…" }), tags,
       d1 ? el("p", {}, "by ", el("a", { href: `#/u/${d1.Address}`, text: short(d1.Address) }),
               ` · ${d1.Plays} plays · ${d1.Views} views · ${d1.Public ? "public" : "private"}`) : null,
-      kv.payload ? el("p", { class: "prompt", text: kv.payload.prompt }) : null));
+      kv.payload ? el("p", { class: "prompt", text: kv.payload.prompt }) : null,
+      kv.payload && kv.payload.playlist
+        ? el("p", {}, "In the playlist ", el("a", { href: `#/playlist/${q(kv.payload.playlist)}`, text: kv.payload.playlist }))
+        : null));
 }
 
 function finished(id, body) {
@@ -383,6 +386,45 @@ function createPage() {
   show(el("h1", { text: "Create a smol" }), form);
 }
 
+// ---- playlists and mixtapes: play all, in order ----
+
+function playAll(smols) {
+  // One player walking the list: each smol's first song, the next when one ends.
+  const songs = smols.filter((smol) => smol.Song_1);
+  if (!songs.length) return el("p", { text: "Nothing to play." });
+  let at = 0;
+  const now = el("p", { class: "now", "aria-live": "polite" });
+  const audio = el("audio", { controls: true, preload: "none", "aria-label": "Play all, in order" });
+  const load = (n) => {
+    at = n;
+    audio.src = `/song/${songs[n].Song_1}.mp3`;
+    now.textContent = `${n + 1} of ${songs.length}: ${songs[n].Title || "Untitled"}`;
+  };
+  audio.addEventListener("ended", () => { if (at + 1 < songs.length) { load(at + 1); audio.play(); } });
+  load(0);
+  return el("section", { class: "playall" },
+    el("button", { type: "button", text: "▶ Play all", onclick: () => { load(0); audio.play(); } }), now, audio);
+}
+
+async function playlistPage(title) {
+  const page = await get(`/playlist/${q(title)}?limit=100`);
+  show(el("h1", { text: `Playlist: ${title}` }), playAll(page.smols), el("ul", { class: "grid" }, page.smols.map(card)));
+}
+
+async function mixtapesPage() {
+  const mixtapes = await get("/mixtapes");
+  show(el("h1", { text: "Mixtapes" }), mixtapes.length
+    ? el("ul", { class: "tracks" }, mixtapes.map((m) => el("li", {},
+        el("a", { href: `#/mixtape/${m.Id}`, text: m.Title }), ` · ${m.Smols.length} smols · by ${short(m.Address)}`)))
+    : el("p", { text: "No mixtapes yet." }));
+}
+
+async function mixtapePage(id) {
+  const mixtape = await get(`/mixtapes/${id}`);
+  show(el("h1", { text: mixtape.Title }), el("p", { text: mixtape.Desc }), playAll(mixtape.Smols),
+       el("ol", { class: "grid" }, mixtape.Smols.map(card)));
+}
+
 // ---- the SoundFlow library ----
 
 async function catalogPage() {
@@ -417,6 +459,13 @@ async function route() {
     else if (parts[0] === "u" && parts[1]) pagedList(`By ${short(parts[1])}`, `/?address=${q(parts[1])}`);
     else if (parts[0] === "tags" && parts[1]) pagedList(`Tagged ${parts[1]}`, `/tags/${q(parts[1])}`);
     else if (parts[0] === "trending") await trending();
+    else if (parts[0] === "playlist" && parts[1]) await playlistPage(parts[1]);
+    else if (parts[0] === "mixtapes") await mixtapesPage();
+    else if (parts[0] === "mixtape" && /^[0-9a-f]{16}$/.test(parts[1] || "")) await mixtapePage(parts[1]);
+    else if (parts[0] === "liked") {
+      if (session.address) pagedList("Liked", "/liked");
+      else show(el("h1", { text: "Liked" }), el("p", { text: "Sign in to see what you liked." }));
+    }
     else if (parts[0] === "catalog") await catalogPage();
     else pagedList("Listen", "/");
   } catch (error) {
