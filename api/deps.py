@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 
 from smol import api_keys, idempotency
-from smol.errors import Conflict, InvalidInput, ServiceUnavailable, Unauthorized
+from smol.errors import Conflict, Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
 from smol.settings import Settings
 from smol.store import ObjectStore
 from smol.tokens import verify_token
@@ -84,6 +84,27 @@ def _api_key(request: Request, token: str | None) -> str | None:
     return token if token is not None and api_keys.looks_like_key(token) else None
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _refuse_cross_site_cookie(request: Request) -> None:
+    """A browser sends the session cookie with requests another site's page makes (a form posted from a sibling
+    subdomain or another localhost port counts as the same site for SameSite=Lax). A request that changes something
+    with the cookie alone must come from our own pages, or from an origin allowed by SMOL_CORS_ORIGINS."""
+    if request.method in SAFE_METHODS:
+        return
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site in ("same-origin", "none"):
+        return
+    origin = request.headers.get("origin")
+    if origin is None and fetch_site is None:
+        return  # not a browser: no page of another site can have sent it
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin is not None and (origin == own or origin in request.app.state.settings.cors_origins):
+        return
+    raise Forbidden("a request with the session cookie must come from this site's own pages")
+
+
 async def _optional_user(request: Request) -> User | None:
     token = _token(request)
     if (key := _api_key(request, token)) is not None:
@@ -93,6 +114,8 @@ async def _optional_user(request: Request) -> User | None:
         return User(address=found[1], api_key=found[0])
     if token is None:
         return None
+    if not request.headers.get("authorization"):
+        _refuse_cross_site_cookie(request)
     claims = verify_token(request.app.state.settings, token)
     return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
 

@@ -46,3 +46,20 @@ async def test_a_finished_smol_cannot_be_paused(stack, http, finished_smol):
     smol_id = finished_smol["d1"]["Id"]
     assert (await http.post(f"/{smol_id}/pause", headers=owner_headers)).status_code == 409
     assert (await http.post(f"/{'0' * 64}/pause", headers=owner_headers)).status_code == 404
+
+
+async def test_a_cookie_alone_changes_nothing_from_another_sites_page(stack, http, finished_smol):
+    """SameSite=Lax still sends the cookie from a sibling subdomain or another localhost port: a form posted from
+    such a page is refused; our own pages, API clients (Authorization) and non-browser callers are not."""
+    smol_id = finished_smol["d1"]["Id"]
+    token = stack.auth(ADDRESS)["Authorization"].removeprefix("Bearer ")
+    cookie = {"Cookie": f"smol_token={token}"}
+    forged = {**cookie, "Sec-Fetch-Site": "same-site", "Origin": "http://evil.localhost:5555"}
+    assert (await http.post(f"/{smol_id}/pause", headers=forged)).status_code == 403
+    assert (await http.put(f"/likes/{smol_id}", headers=forged)).status_code == 403
+    elsewhere = {**cookie, "Origin": "http://evil.example"}  # an older browser: no Sec-Fetch-Site
+    assert (await http.post(f"/{smol_id}/pause", headers=elsewhere)).status_code == 403
+    ours = {**cookie, "Sec-Fetch-Site": "same-origin", "Origin": str(http.base_url).rstrip("/")}
+    assert (await http.post(f"/{smol_id}/pause", headers=ours)).status_code == 409  # through: finished
+    assert (await http.post(f"/{smol_id}/pause", headers=cookie)).status_code == 409  # not a browser
+    assert (await http.get(f"/{smol_id}", headers=forged)).status_code == 200  # reading is not changing

@@ -57,13 +57,12 @@ def _viewer(user) -> str | None:
 
 
 @router.get("/search", response_model=SearchResults, summary="Smols matching a text, best first",
-            responses={400: {"description": "Missing or empty q", **TEXT}})  # fmt: skip
+            responses={400: {"description": "Empty q", **TEXT}})  # fmt: skip
 async def search_smols(
     pool: PoolDep,
     user: OptionalUserDep,
-    q: Annotated[str | None, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
-                                   description='words (stemmed), "a phrase", or, -not; the last word may be a '
-                                               "prefix; missing or empty: 400")] = None,
+    q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
+                            description='words (stemmed), "a phrase", or, -not; the last word may be a prefix')],
     limit: Limit = 20,
     instrumental: bool | None = None,
 ):  # fmt: skip

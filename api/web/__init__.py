@@ -4,7 +4,7 @@ from pathlib import Path
 
 from starlette.staticfiles import StaticFiles
 
-FOLDER = Path(__file__).parent
+FOLDER = Path(__file__).parent / "static"  # only these files are served
 # Scripts, styles and requests only from here; songs may stream from a provider's URL while they are being made.
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "media-src 'self' https: http:; connect-src 'self'; object-src 'none'; base-uri 'none'; "

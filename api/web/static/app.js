@@ -5,6 +5,7 @@
 const main = document.getElementById("main");
 const notice = document.getElementById("notice");
 let leaving = () => {}; // what the current page must stop (an event stream, a scroll observer) before the next
+let generation = 0; // the page being shown; an answer for an older one is dropped
 
 // ---- DOM and HTTP helpers ----
 
@@ -28,6 +29,8 @@ function show(...nodes) {
   main.replaceChildren(...nodes);
 }
 
+class Stale extends Error {}  // an answer for a page the user has left
+
 function say(message) {
   notice.textContent = message;
 }
@@ -49,20 +52,32 @@ async function call(method, path, body) {
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
-    if (response.status === 401 && session.address) signedOut();
+    if (response.status === 401 && path !== "/logout") {
+      // the cookie no longer works (expired, or the server's secret changed): drop it, or every page would fail
+      fetch("/logout", { method: "POST", credentials: "same-origin" });
+      signedOut();
+    }
     const detail = typeof data === "string" ? data : data.detail;
     throw new HttpError(response.status, typeof detail === "string" ? detail : JSON.stringify(detail));
   }
   return data;
 }
 
-const get = (path) => call("GET", path);
+async function get(path) {
+  const page = generation;
+  const data = await call("GET", path);
+  if (page !== generation) throw new Stale();
+  return data;
+}
 const q = encodeURIComponent;
 
 // ---- the session: the token is an HttpOnly-able cookie; the page keeps who it is for from the token's claims ----
 
 const session = {
-  get address() { return localStorage.getItem("smol.address"); },
+  get address() {
+    const expires = Number(localStorage.getItem("smol.expires") || 0);
+    return expires * 1000 > Date.now() ? localStorage.getItem("smol.address") : null;
+  },
   get username() { return localStorage.getItem("smol.username") || ""; },
 };
 
@@ -70,12 +85,12 @@ function signedIn(token) {
   const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
   localStorage.setItem("smol.address", claims.sub);
   localStorage.setItem("smol.username", claims.usr || "");
+  localStorage.setItem("smol.expires", String(claims.exp || 0));
   account();
 }
 
 function signedOut() {
-  localStorage.removeItem("smol.address");
-  localStorage.removeItem("smol.username");
+  for (const key of ["smol.address", "smol.username", "smol.expires"]) localStorage.removeItem(key);
   account();
 }
 
@@ -124,7 +139,10 @@ async function passkey(kind, username) {
 
 function setupAccount() {
   const dialog = document.getElementById("signin-dialog");
-  document.getElementById("signin").addEventListener("click", () => dialog.showModal());
+  document.getElementById("signin").addEventListener("click", () => {
+    dialog.returnValue = "";  // Esc keeps the previous value in some browsers: it must not sign in again
+    dialog.showModal();
+  });
   dialog.addEventListener("close", async () => {
     const kind = dialog.returnValue;
     if (kind !== "create" && kind !== "connect") return;
@@ -151,13 +169,18 @@ function setupAccount() {
 
 // ---- players: an audio element with a live waveform ----
 
+let audioContext = null;
+
 function player(src, label) {
   const audio = el("audio", { controls: true, preload: "none", src, "aria-label": label });
   const canvas = el("canvas", { width: 320, height: 48, class: "wave", "aria-hidden": "true" });
+  const ours = new URL(src, location.href).origin === location.origin;  // another origin's audio would go silent
   let analyser = null;
   audio.addEventListener("play", () => {
+    if (!ours) return;
     if (!analyser) {
-      const context = new AudioContext();
+      const context = audioContext || (audioContext = new AudioContext());
+      if (context.state === "suspended") context.resume();
       analyser = context.createAnalyser();
       analyser.fftSize = 1024;
       context.createMediaElementSource(audio).connect(analyser);
@@ -188,7 +211,8 @@ function card(smol) {
   const id = smol.Id;
   return el("li", { class: "card" },
     el("a", { href: `#/smol/${id}` },
-      el("img", { src: `/image/${id}.png?scale=4`, alt: "", loading: "lazy", width: 128, height: 128 }),
+      el("img", { src: `/image/${id}.png?scale=4`, alt: "", loading: "lazy", width: 128, height: 128,
+                  onerror: (event) => event.target.classList.add("missing") }),
       el("span", { class: "title", text: smol.Title || "Untitled" })),
     smol.Address ? el("a", { class: "by", href: `#/u/${smol.Address}`, text: smol.Username || short(smol.Address) }) : null);
 }
@@ -207,6 +231,7 @@ function pagedList(heading, path) {
       cursor = page.pagination.nextCursor;
       done = !page.pagination.hasMore;
       sentinel.textContent = done ? (list.children.length ? "That's all." : "Nothing here yet.") : "";
+      if (!done) { observer.unobserve(sentinel); observer.observe(sentinel); }  // still in view: load on
     } catch (error) {
       sentinel.textContent = `Could not load: ${error.message}`;
       done = true;
@@ -215,9 +240,9 @@ function pagedList(heading, path) {
     }
   };
   const observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && more());
-  observer.observe(sentinel);
   leaving = () => observer.disconnect();
   show(el("h1", { text: heading }), list, sentinel);
+  observer.observe(sentinel);
 }
 
 async function trending() {
@@ -267,28 +292,37 @@ function header(id, kv, d1) {
         : null));
 }
 
+function act(fn) {
+  // A button's work; a refusal (gone, not allowed, unavailable) is said, not lost.
+  return async () => {
+    try { await fn(); } catch (error) { say(error.message); }
+  };
+}
+
 function finished(id, body) {
   const { kv_do: kv, d1 } = body;
   const mine = session.address && session.address === d1.Address;
   const like = el("button", { type: "button", "aria-pressed": String(body.liked), class: "like",
                               text: body.liked ? "♥ Liked" : "♡ Like", hidden: !session.address });
-  like.addEventListener("click", async () => {
+  like.addEventListener("click", act(async () => {
     await call("PUT", `/likes/${id}`);
     const liked = like.getAttribute("aria-pressed") !== "true";
     like.setAttribute("aria-pressed", String(liked));
     like.textContent = liked ? "♥ Liked" : "♡ Like";
-  });
+  }));
   const songs = [[d1.Song_1, "Song 1"], [d1.Song_2, "Song 2"]].map(([song, label]) => {
     const pick = mine && song === d1.Song_2
       ? el("button", { type: "button", text: "Make this the first song",
-                       onclick: async () => { await call("PUT", `/${id}/${song}`); route(); } }) : null;
+                       onclick: act(async () => { await call("PUT", `/${id}/${song}`); route(); }) }) : null;
     return el("div", {}, player(`/song/${song}.mp3`, label), pick);
   });
   const owner = mine ? el("div", { class: "row" },
     el("button", { type: "button", text: d1.Public ? "Make private" : "Make public",
-                   onclick: async () => { await call("PUT", `/${id}`); route(); } }),
+                   onclick: act(async () => { await call("PUT", `/${id}`); route(); }) }),
     el("button", { type: "button", class: "danger", text: "Delete",
-                   onclick: async () => { if (confirm("Delete this smol?")) { await call("DELETE", `/${id}`); location.hash = "#/mine"; } } })) : null;
+                   onclick: act(async () => {
+                     if (confirm("Delete this smol?")) { await call("DELETE", `/${id}`); location.hash = "#/mine"; }
+                   }) })) : null;
   const similar = el("section", { "aria-labelledby": "similar-title" }, el("h2", { id: "similar-title", text: "More like this" }));
   show(header(id, kv, d1), el("div", { class: "row" }, like), el("div", { class: "songs" }, songs), owner,
        kv.lyrics ? el("pre", { class: "lyrics", text: kv.lyrics.lyrics }) : null, similar);
@@ -300,12 +334,15 @@ async function moreLikeThis(id, section, tries = 10) {
     const { results } = await get(`/search/${id}/similar?limit=8`);
     section.append(results.length ? el("ul", { class: "grid" }, results.map(card)) : el("p", { text: "Nothing like it yet." }));
   } catch (error) {
+    if (error instanceof Stale) return;
     if (error.status === 409 && tries > 0) {
       const waiting = section.querySelector(".indexing") || section.appendChild(el("p", { class: "indexing", text: "Indexing in progress…" }));
       setTimeout(() => section.isConnected && (waiting.remove(), moreLikeThis(id, section, tries - 1)), 3000);
     } else section.append(el("p", { text: error.status === 409 ? "Still indexing; try again later." : error.message }));
   }
 }
+
+const ENDED = ["errored", "terminated"];
 
 function watch(id, first) {
   const steps = el("ol", { class: "steps", "aria-label": "Steps" });
@@ -323,7 +360,9 @@ function watch(id, first) {
     status.textContent = `Status: ${wf.status || "…"}${wf.error ? ` (${wf.error.message})` : ""}`;
     if (body.progress) {
       progress.value = body.progress.percent;
-      eta.textContent = `${body.progress.percent}% · about ${Math.round(body.progress.eta_seconds)} s left`;
+      const left = body.progress.eta_seconds;
+      eta.textContent = `${body.progress.percent}%` + (wf.status === "paused" ? " · paused"
+        : typeof left === "number" ? ` · about ${Math.round(left)} s left` : "");
     }
     steps.replaceChildren(...(wf.steps || []).map((step) => {
       const took = step.started_at && step.ended_at ? ` · ${((Date.parse(step.ended_at) - Date.parse(step.started_at)) / 1000).toFixed(1)} s` : "";
@@ -347,11 +386,16 @@ function watch(id, first) {
     controls.replaceChildren(...buttons);
   };
   update(first);
+  if (ENDED.includes((first.wf || {}).status)) return;  // failed or stopped: nothing more will happen
   const events = new EventSource(`/${id}/events`);
   events.addEventListener("state", (event) => update(JSON.parse(event.data)));
-  events.addEventListener("end", () => { events.close(); smolPage(id); });
+  events.addEventListener("end", (event) => {
+    events.close();
+    if (JSON.parse(event.data).status === "complete") smolPage(id);  // the finished page; a failure stays shown
+  });
   events.addEventListener("error", (event) => {
-    if (event.data) say(JSON.parse(event.data).message);
+    if (!event.data) return;  // the connection dropped: the browser reconnects by itself
+    say(JSON.parse(event.data).message);  // the server's own error (deleted, unavailable): stop here
     events.close();
   });
   leaving = () => events.close();
@@ -400,10 +444,11 @@ function playAll(smols) {
     audio.src = `/song/${songs[n].Song_1}.mp3`;
     now.textContent = `${n + 1} of ${songs.length}: ${songs[n].Title || "Untitled"}`;
   };
-  audio.addEventListener("ended", () => { if (at + 1 < songs.length) { load(at + 1); audio.play(); } });
+  const play = () => audio.play().catch(() => {});  // (a play() cut short by loading the next song)
+  audio.addEventListener("ended", () => { if (at + 1 < songs.length) { load(at + 1); play(); } });
   load(0);
   return el("section", { class: "playall" },
-    el("button", { type: "button", text: "▶ Play all", onclick: () => { load(0); audio.play(); } }), now, audio);
+    el("button", { type: "button", text: "▶ Play all", onclick: () => { load(0); play(); } }), now, audio);
 }
 
 async function playlistPage(title) {
@@ -441,13 +486,21 @@ async function catalogPage() {
 
 // ---- routing (#/path) ----
 
+function parseHash() {
+  // Split first, then decode each part: a "/", "?" or "&" typed into a search or a tag stays in it.
+  const raw = location.hash.slice(1) || "/";
+  const at = raw.indexOf("?");
+  const path = at < 0 ? raw : raw.slice(0, at);
+  const decode = (part) => { try { return decodeURIComponent(part); } catch { return part; } };
+  return { parts: path.split("/").filter(Boolean).map(decode), query: new URLSearchParams(at < 0 ? "" : raw.slice(at + 1)) };
+}
+
 async function route() {
   leaving();
   leaving = () => {};
+  generation += 1;
   say("");
-  const hash = decodeURIComponent(location.hash.slice(1) || "/");
-  const [path, query] = hash.split("?");
-  const parts = path.split("/").filter(Boolean);
+  const { parts, query } = parseHash();
   try {
     if (parts[0] === "smol" && /^[0-9a-f]{64}$/.test(parts[1] || "")) await smolPage(parts[1]);
     else if (parts[0] === "create") createPage();
@@ -455,7 +508,7 @@ async function route() {
       if (session.address) pagedList("My smols", "/created");
       else show(el("h1", { text: "My smols" }), el("p", { text: "Sign in to see your smols." }));
     }
-    else if (parts[0] === "search") await searchPage(new URLSearchParams(query).get("q") || "");
+    else if (parts[0] === "search") await searchPage(query.get("q") || "");
     else if (parts[0] === "u" && parts[1]) pagedList(`By ${short(parts[1])}`, `/?address=${q(parts[1])}`);
     else if (parts[0] === "tags" && parts[1]) pagedList(`Tagged ${parts[1]}`, `/tags/${q(parts[1])}`);
     else if (parts[0] === "trending") await trending();
@@ -469,6 +522,7 @@ async function route() {
     else if (parts[0] === "catalog") await catalogPage();
     else pagedList("Listen", "/");
   } catch (error) {
+    if (error instanceof Stale) return;
     show(el("h1", { text: "Something went wrong" }), el("p", { text: error.message }));
   }
   main.focus({ preventScroll: true });
