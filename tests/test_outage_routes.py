@@ -104,7 +104,7 @@ def _request(operation: tuple[str, str], smol_id: str, music_id: str) -> tuple[s
     method, template = operation
     values = {"id": MIXTAPE if template.startswith("/mixtapes/") else smol_id, "smol_id": smol_id,
               "music_id": music_id, "song_id": music_id, "title": "mix", "key_id": "key_" + "0" * 16, "tag": "pop",
-              "slug": "study", "date": "2026-11-23", "name": "x.mp3"}  # fmt: skip
+              "slug": "study", "date": "2026-11-23", "name": "x.mp3", "action": "pause"}  # fmt: skip
     path = template.format(**values) + ("?q=frog" if template == "/search" else "")
     return method, path, BODIES.get(operation, {})
 
