@@ -20,6 +20,7 @@ RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B sty
 FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b.body"), ("description", "d", "b.body"))
 TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
 BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `search`)
+HEAD_SAMPLE = 2000  # the newest matches in title and style tags ranked per query
 CANDIDATES = 100  # the best matches of each kind checked for visibility before the query falls back to all
 REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
@@ -208,16 +209,18 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
 
     matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ {any_way}, false) AS in_{name}"
                         for name, w, column in FIELDS)  # fmt: skip
-    args += [max(CANDIDATES, 5 * limit), BODY_SAMPLE]
-    cap, sample = f"${len(args) - 1}", f"${len(args)}"
-    # Matches in the title or style tags (`head`) are all ranked; matches in the lyrics, description or prompt (a
-    # common word has thousands) are ranked among a sample. The best `cap` of each are then checked against `smols`
-    # for visibility; if fewer than `limit` pass, the query runs again without caps (cheap when few match, and
-    # needed when the caps held back smols the viewer may see).
+    args += [max(CANDIDATES, 5 * limit), BODY_SAMPLE, HEAD_SAMPLE]
+    cap, sample, newest = f"${len(args) - 2}", f"${len(args) - 1}", f"${len(args)}"
+    # A common word matches thousands of smols, and ranking is what costs: matches in the title or style tags
+    # (`head`) are ranked among the newest `newest` of them, matches in the lyrics, description or prompt among a
+    # sample. The best `cap` of each are then checked against `smols` for visibility; if fewer than `limit` pass, the
+    # query runs again without caps (cheap when few match, and needed when the caps held back smols the viewer may
+    # see).
     query = f"""
         WITH head AS (
             SELECT d.smol_id AS id, {score("d.head")} AS score, d.created_at
-            FROM smol_search d WHERE d.head @@ {any_way}
+            FROM (SELECT d.smol_id, d.head, d.created_at FROM smol_search d WHERE d.head @@ {any_way}
+                  ORDER BY d.created_at DESC LIMIT {newest}) d
             ORDER BY score DESC, d.created_at DESC, d.smol_id DESC LIMIT {cap}
         ), body AS (
             SELECT b.smol_id AS id, {score("b.body")} AS score, d.created_at
@@ -239,7 +242,7 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         ORDER BY h.score DESC, s.created_at DESC, s.id DESC"""
     rows = await pool.fetch(query, *args)
     if len(rows) < limit:
-        rows = await pool.fetch(query, *args[:-2], None, None)  # LIMIT NULL: all of them
+        rows = await pool.fetch(query, *args[:-3], None, None, None)  # LIMIT NULL: all of them
     return rows
 
 
