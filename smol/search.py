@@ -4,7 +4,6 @@ returns smols applies the one visibility rule (`repo.visible_to`) at query time.
 
 import json
 import re
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -98,13 +97,12 @@ async def smol_text(pool: asyncpg.Pool, smol_id: str) -> dict | None:
     if row is None:
         return None
     saved = await steps.load(pool, smol_id)
-    lyrics = asdict(saved.lyrics) if saved.lyrics else {}
-    description, prompt = saved.description, saved.payload.prompt if saved.payload else None
+    lyrics, prompt = saved.lyrics, saved.payload.prompt if saved.payload else ""
     return {
         "title": row["title"],
-        "style": [str(t) for t in lyrics.get("style") or []],
-        "lyrics": re.sub(r"\[[^\]]*\]", " ", lyrics.get("lyrics") or ""),  # without [Verse], [Chorus] marks
-        "description": f"{description or ''} {prompt or ''}",
+        "style": [str(t) for t in lyrics.style or []] if lyrics else [],
+        "lyrics": re.sub(r"\[[^\]]*\]", " ", lyrics.lyrics or "") if lyrics else "",  # without [Verse], [Chorus]
+        "description": f"{saved.description or ''} {prompt or ''}",
     }
 
 
