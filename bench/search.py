@@ -105,7 +105,19 @@ async def seed(database_url: str, count: int) -> list[str]:
         lexicon = {w for r in rows for w in search.lexicon_words(f"{r[1]} {' '.join(r[2])} {r[3]} {r[4]}")}
         await conn.executemany("INSERT INTO search_words (variant, word) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                                [(v, w) for w in lexicon for v in search.typo_variants(w)])  # fmt: skip
+        await conn.execute(  # the migration's statements (schema/013), without indexes or checks while filling
+            "ALTER TABLE search_postings DROP CONSTRAINT search_postings_pkey; DROP INDEX search_postings_best;"
+            "SET session_replication_role = replica;"
+            "INSERT INTO search_postings (smol_id, lexeme, impact, created_at) SELECT d.smol_id, u.lexeme, "
+            "search_impact(u.weights), d.created_at FROM smol_search d JOIN smol_bodies b ON b.smol_id = d.smol_id, "
+            "unnest(d.head || b.body) AS u;"
+            "SET session_replication_role = DEFAULT;"
+            "INSERT INTO search_lexemes (lexeme, smols) SELECT lexeme, count(*) FROM search_postings GROUP BY lexeme"
+        )
         await conn.execute("SET maintenance_work_mem = '512MB'")
+        await conn.execute("ALTER TABLE search_postings ADD PRIMARY KEY (smol_id, lexeme)")
+        await conn.execute("CREATE INDEX search_postings_best ON search_postings "
+                           "(lexeme, impact DESC, created_at DESC, smol_id DESC)")  # fmt: skip
         await conn.execute("CREATE INDEX smol_search_head ON smol_search USING gin (head)")
         await conn.execute("CREATE INDEX smol_bodies_body ON smol_bodies USING gin (body)")
         built = time.perf_counter()

@@ -3,7 +3,9 @@
 returns smols applies the one visibility rule (`repo.visible_to`) at query time."""
 
 import json
+import math
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -20,6 +22,8 @@ FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b
 TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
 BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `search`)
 HEAD_SAMPLE = 2000  # the newest matches in title and style tags ranked per query
+SAMPLE = 100  # matches of a query's rarest word read (best first) to rank a query of several words
+COMPLETIONS = 16  # the most common lexemes a word being typed may complete to
 CANDIDATES = 100  # the best matches of each kind checked for visibility before the query falls back to all
 REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
@@ -88,7 +92,29 @@ async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: lis
         await conn.executemany(
             "INSERT INTO search_words (variant, word) VALUES ($1, $2) ON CONFLICT DO NOTHING", variants
         )
+        await _save_postings(conn, smol_id)
     return True
+
+
+async def _save_postings(conn: asyncpg.Connection, smol_id: str) -> None:
+    """The smol's lexemes with their impact (schema/013), and the change in how many smols hold each lexeme, counted
+    in one statement in lexeme order (so concurrent index steps lock counters in the same order: no deadlock)."""
+    before = await conn.fetch("DELETE FROM search_postings WHERE smol_id = $1 RETURNING lexeme", smol_id)
+    after = await conn.fetch(
+        "INSERT INTO search_postings (smol_id, lexeme, impact, created_at) "
+        "SELECT d.smol_id, u.lexeme, search_impact(u.weights), d.created_at FROM smol_search d "
+        "JOIN smol_bodies b ON b.smol_id = d.smol_id, unnest(d.head || b.body) AS u WHERE d.smol_id = $1 "
+        "RETURNING lexeme",
+        smol_id,
+    )
+    old, new = {row["lexeme"] for row in before}, {row["lexeme"] for row in after}
+    change = sorted([(lexeme, 1) for lexeme in new - old] + [(lexeme, -1) for lexeme in old - new])
+    if change:
+        await conn.execute(
+            "INSERT INTO search_lexemes (lexeme, smols) SELECT * FROM unnest($1::text[], $2::int[]) "
+            "ORDER BY 1 ON CONFLICT (lexeme) DO UPDATE SET smols = search_lexemes.smols + EXCLUDED.smols",
+            [lexeme for lexeme, _ in change], [n for _, n in change],
+        )  # fmt: skip
 
 
 async def smol_text(pool: asyncpg.Pool, smol_id: str) -> dict | None:
@@ -132,14 +158,14 @@ def _checked(q: str | None) -> str:
 
 
 def _prefix_term(q: str) -> tuple[str, str] | None:
-    """(the query before the last word, that word as a prefix term) while the user is still typing it."""
+    """(the query before the last word, that word in lower case) while the user is still typing it."""
     match = re.search(r"([^\W_]{2,})$", q)  # (a query ending in a space ends with a whole word)
-    if match is None or q[: match.start()].rstrip().endswith('"'):
+    if match is None or q[: match.start()].rstrip().endswith('"') or q[: match.start()].endswith("-"):
         return None
-    return q[: match.start()], f"{match.group(1).lower()}:*"
+    return q[: match.start()], match.group(1).lower()
 
 
-async def _corrections(pool: asyncpg.Pool, q: str, viewer: str | None) -> str | None:
+async def _corrections(conn: asyncpg.Connection, q: str, viewer: str | None) -> str | None:
     """`q` with each word of 4+ letters that no smol the viewer may see contains replaced by the nearest word one
     edit away that such a smol contains, or None. `search_words` holds the words of every smol ever indexed, so it
     only proposes candidates: whether a word counts as known is decided over visible smols alone (otherwise whether
@@ -148,8 +174,15 @@ async def _corrections(pool: asyncpg.Pool, q: str, viewer: str | None) -> str | 
     if not words:
         return None
     variants = sorted({v for w in words for v in typo_variants(w)})
-    rows = await pool.fetch("SELECT DISTINCT word FROM search_words WHERE variant = ANY($1::text[])", variants)
-    known = await _visible_words(pool, sorted({row["word"] for row in rows}), viewer)
+    rows = await conn.fetch(  # the candidates whose stem a smol the viewer may see holds (stop words: known)
+        f"""SELECT c.word FROM (SELECT DISTINCT word FROM search_words WHERE variant = ANY($1::text[])) AS c,
+                   LATERAL tsvector_to_array(to_tsvector('english', c.word)) AS stems
+            WHERE cardinality(stems) = 0
+               OR EXISTS (SELECT 1 FROM search_postings p JOIN smols s ON s.id = p.smol_id
+                          WHERE p.lexeme = ANY(stems) AND {visible_to("$2")})""",
+        variants, viewer,
+    )  # fmt: skip
+    known = {row["word"] for row in rows}
     corrected, changed = q.lower(), False
     for word in words:
         if word in known:
@@ -161,37 +194,186 @@ async def _corrections(pool: asyncpg.Pool, q: str, viewer: str | None) -> str | 
     return corrected if changed else None
 
 
-async def _visible_words(pool: asyncpg.Pool, words: list[str], viewer: str | None) -> set[str]:
-    """Those of `words` found (stemmed) in a smol the viewer may see; stop words count as found."""
-    if not words:
-        return set()
-    term = "plainto_tsquery('english', w)"
-    rows = await pool.fetch(
-        f"""SELECT w FROM unnest($1::text[]) AS w
-            WHERE numnode({term}) = 0
-               OR EXISTS (SELECT 1 FROM smol_search d JOIN smols s ON s.id = d.smol_id
-                          WHERE d.head @@ {term} AND {visible_to("$2")})
-               OR EXISTS (SELECT 1 FROM smol_bodies b JOIN smols s ON s.id = b.smol_id
-                          WHERE b.body @@ {term} AND {visible_to("$2")})""",
-        words, viewer,
-    )  # fmt: skip
-    return {row["w"] for row in rows}
-
-
 async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: int,
                  instrumental: bool | None = None) -> list[asyncpg.Record]:  # fmt: skip
     """Smols matching `q` best first: stemmed words (websearch syntax: "quotes", or, -not), the last word as a
     prefix while typing, and unknown words corrected to an indexed word one edit away (ranked lower)."""
     typed = _prefix_term((q or "").replace("\x00", " ").lstrip())
     q = _checked(q)
+    async with pool.acquire() as conn:  # one connection for the few statements of a search
+        # Their plans do not depend on the words searched (the index is read best first), so plan them once per
+        # connection rather than on every call (half a search's time on common words); reset on release.
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        corrected = await _corrections(conn, q, viewer)
+        words = await _words(conn, q, typed, corrected)
+        if words is None:  # phrases, "or", "-not"
+            await conn.execute("RESET plan_cache_mode")
+            return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
+        return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
+
+
+_QUOTED = re.compile(r"'((?:[^'\\]|'')*)'")
+
+
+def _lexemes(tsquery: str | None) -> list[str] | None:
+    """The lexemes of a tsquery made only of lexemes joined by & (what plain words give), else None."""
+    if tsquery is None or tsquery == "":
+        return None if tsquery is None else []
+    matches = [_QUOTED.fullmatch(part) for part in tsquery.split(" & ")]
+    return None if None in matches else [m.group(1).replace("''", "'") for m in matches]
+
+
+@dataclass
+class Words:
+    """What a plain query asks for. `slots`: per word, the lexemes that satisfy it and what a match through each is
+    worth (the word 1, its typo correction TYPO_SHARE, the most common completions of a word being typed 1); a smol
+    matches when it holds one lexeme of every slot. `held`: how many smols hold each slot; `indexed`: how many smols
+    are indexed (the planner's estimate)."""
+
+    slots: list[dict[str, float]]
+    held: list[int]
+    indexed: float
+
+
+async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None,
+                 corrected: str | None) -> Words | None:  # fmt: skip
+    """The query's Words, or None for queries with phrases, "or" or "-not"."""
+    row = await conn.fetchrow(
+        "SELECT websearch_to_tsquery('english', $1)::text AS whole, websearch_to_tsquery('english', $2)::text "
+        "AS corrected, websearch_to_tsquery('english', $3)::text AS before, (SELECT jsonb_object_agg(lexeme, smols) "
+        "FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme LIKE $4 ORDER BY smols DESC, lexeme LIMIT $5) "
+        "AS c) AS completions, (SELECT jsonb_object_agg(lexeme, smols) FROM search_lexemes WHERE lexeme = ANY("
+        "tsvector_to_array(to_tsvector('english', concat_ws(' ', $1, $2))))) AS counts, "
+        "(SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass) AS indexed",
+        q, corrected, typed[0] if typed else None, f"{typed[1]}%" if typed else None, COMPLETIONS,
+    )  # fmt: skip
+    whole, completions = _lexemes(row["whole"]), row["completions"] or {}
+    if whole is None:
+        return None
+    slots = [{lexeme: 1.0} for lexeme in whole]
+    alternative = _lexemes(row["corrected"])
+    if alternative is not None and len(alternative) == len(whole):
+        for slot, lexeme in zip(slots, alternative, strict=True):
+            slot.setdefault(lexeme, TYPO_SHARE)
+    if typed is not None:
+        before = _lexemes(row["before"])
+        if before is None:
+            return None
+        last = {lexeme: share for slot in slots[len(before) :] for lexeme, share in slot.items()}
+        last |= {lexeme: 1.0 for lexeme in completions}  # (a typed word's completion is worth the word)
+        slots = slots[: len(before)] + ([last] if last else [])
+    counts = (row["counts"] or {}) | completions
+    held = [sum(counts.get(lexeme, 0) for lexeme in slot) for slot in slots]
+    return Words(slots, held, max([row["indexed"] or 0, *held]))
+
+
+async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str | None, limit: int,
+                           instrumental: bool | None) -> list[asyncpg.Record]:  # fmt: skip
+    """The best smols holding every slot, from `search_postings`; a smol's score is the sum over slots of its best
+    impact × share there.
+    - One slot: the first `limit` visible entries under each of its lexemes (they are stored best first): exact.
+    - Several slots, when that is cheaper than sampling (`_read_all_is_cheaper`): all their entries, joined, then
+      checked for visibility best first until `limit` pass: exact.
+    - Otherwise the entries of the slot held by the fewest smols are read best first, each kept if its smol holds
+      the other slots too, until SAMPLE are kept (a common word is soon found along a rarer one); those are ranked."""
+    slots, held = words.slots, words.held
+    slot_of = [n for n, slot in enumerate(slots) for _ in slot]
+    lexemes = [lexeme for slot in slots for lexeme in slot]
+    shares = [share for slot in slots for share in slot.values()]
+    args: list = [slot_of, lexemes, shares, viewer, limit]
+    condition = visible_to("$4")
+    if instrumental is not None:
+        args.append(instrumental)
+        condition += f" AND s.instrumental = ${len(args)}"
+    if len(slots) == 1:
+        found = _best_entries(condition, f"${len(args) + 1}", "", "")
+        args.append(limit)
+    else:
+        if 0 in held:
+            return []
+        if _read_all_is_cheaper(held, words.indexed):
+            found = _joined_entries(slots, condition)
+        else:
+            others = """CROSS JOIN LATERAL (
+                    SELECT coalesce(sum(best), 0) AS score, count(*) AS slots FROM (
+                        SELECT max(o.impact * ot.share) AS best FROM terms ot
+                        JOIN search_postings o ON o.smol_id = p.smol_id AND o.lexeme = ot.lexeme
+                        WHERE ot.slot <> t.slot GROUP BY ot.slot) AS each_slot) AS o"""
+            args += [held.index(min(held)), max(limit, SAMPLE // len(slots[held.index(min(held))]))]
+            found = _best_entries(f"o.slots = {len(slots) - 1} AND {condition}", f"${len(args)}", others,
+                                  f"AND t.slot = ${len(args) - 1}")  # fmt: skip
+    matched = ", ".join(f"tsvector_to_array(ts_filter({column}, '{{{w}}}')) && $2::text[] AS in_{name}"
+                        for name, w, column in FIELDS)  # fmt: skip
+    query = f"""
+        WITH terms AS (SELECT * FROM unnest($1::int[], $2::text[], $3::real[]) AS t(slot, lexeme, share)),
+        found AS ({found}),
+        best AS (SELECT * FROM found ORDER BY score DESC, created_at DESC, smol_id DESC LIMIT $5)
+        SELECT {RESULT_COLUMNS}, h.score, {matched},
+               array(SELECT t FROM unnest(d.style) t
+                     WHERE tsvector_to_array(to_tsvector('english', t)) && $2::text[]) AS matched_style
+        FROM best h JOIN smols s ON s.id = h.smol_id JOIN smol_search d ON d.smol_id = h.smol_id
+        JOIN smol_bodies b ON b.smol_id = h.smol_id
+        ORDER BY h.score DESC, s.created_at DESC, s.id DESC"""
+    return await conn.fetch(query, *args)
+
+
+def _read_all_is_cheaper(held: list[int], indexed: float) -> bool:
+    """Whether joining every entry of the slots costs less than sampling the rarest slot: that reads entries until
+    SAMPLE smols hold the other slots too, about SAMPLE / (the chance that a smol holds them) if words were
+    independent, each entry checked with index lookups (~30× the cost of an entry read in a join)."""
+    rarest = min(held)
+    chance = math.prod(n / indexed for n in held) / (rarest / indexed)
+    sampled = min(rarest, SAMPLE / max(chance, 1e-9))
+    return sum(held) < 30 * sampled
+
+
+def _joined_entries(slots: list[dict[str, float]], condition: str) -> str:
+    """Smols holding every slot, from all the slots' entries joined, checked for `condition` best first."""
+    entries = []
+    for n, slot in enumerate(slots):
+        each = (f"SELECT p.smol_id, p.impact * t.share AS best, p.created_at FROM terms t "
+                f"JOIN search_postings p ON p.lexeme = t.lexeme WHERE t.slot = {n}")  # fmt: skip
+        if len(slot) > 1:  # (a smol may hold several of the slot's lexemes: its best counts)
+            each = f"SELECT smol_id, max(best) AS best, max(created_at) AS created_at FROM ({each}) e GROUP BY smol_id"
+        entries.append(f"({each}) AS e{n}" + (f" ON e{n}.smol_id = e0.smol_id" if n else ""))
+    score = " + ".join(f"e{n}.best" for n in range(len(slots)))
+    return f"""
+        SELECT h.smol_id, h.score, h.created_at FROM (
+            SELECT e0.smol_id, {score} AS score, e0.created_at FROM {" JOIN ".join(entries)}
+            ORDER BY score DESC, e0.created_at DESC, e0.smol_id DESC
+        ) AS h JOIN smols s ON s.id = h.smol_id
+        WHERE {condition}"""
+
+
+def _best_entries(condition: str, per_lexeme: str, others: str, driver: str) -> str:
+    """Up to `per_lexeme` entries under each lexeme (of the `driver` slot), best first, that meet `condition`."""
+    plus = " + o.score" if others else ""
+    return f"""
+        SELECT c.smol_id, max(c.score) AS score, max(c.created_at) AS created_at
+        FROM terms t CROSS JOIN LATERAL (
+            SELECT p.smol_id, p.impact * t.share{plus} AS score, p.created_at
+            FROM search_postings p {others}
+            JOIN smols s ON s.id = p.smol_id
+            WHERE p.lexeme = t.lexeme AND {condition}
+            ORDER BY p.impact DESC, p.created_at DESC, p.smol_id DESC
+            LIMIT {per_lexeme}
+        ) AS c
+        WHERE true {driver}
+        GROUP BY c.smol_id"""
+
+
+async def _search_documents(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None, corrected: str | None,
+                            viewer: str | None, limit: int, instrumental: bool | None) -> list:  # fmt: skip
+    """Queries with phrases, "or" or "-not", over the GIN indexes of `smol_search.head` and `smol_bodies.body`: a smol
+    is found when its title and tags, or its other words, match the query, and the whole smol does (so "-word"
+    excludes a smol with the word anywhere)."""
     args: list = [q, viewer, limit]
     ways = ["websearch_to_tsquery('english', $1)"]  # each way of matching is ranked on its own (an OR of them
     shares = [1.0]  # would average their ranks); the query expressions stay inline so the GIN indexes serve them
     if typed is not None:
-        args += list(typed)
+        args += [typed[0], f"{typed[1]}:*"]
         ways.append("(websearch_to_tsquery('english', $4) && to_tsquery('simple', $5))")
         shares.append(1.0)
-    corrected = await _corrections(pool, q, viewer)
     if corrected is not None:
         args.append(corrected)
         ways.append(f"websearch_to_tsquery('english', ${len(args)})")
@@ -219,11 +401,14 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
             SELECT d.smol_id AS id, {score("d.head")} AS score, d.created_at
             FROM (SELECT d.smol_id, d.head, d.created_at FROM smol_search d WHERE d.head @@ {any_way}
                   ORDER BY d.created_at DESC LIMIT {newest}) d
+            JOIN smol_bodies b ON b.smol_id = d.smol_id
+            WHERE (d.head || b.body) @@ {any_way}
             ORDER BY score DESC, d.created_at DESC, d.smol_id DESC LIMIT {cap}
         ), body AS (
             SELECT b.smol_id AS id, {score("b.body")} AS score, d.created_at
             FROM (SELECT b.smol_id, b.body FROM smol_bodies b WHERE b.body @@ {any_way} LIMIT {sample}) b
             JOIN smol_search d ON d.smol_id = b.smol_id
+            WHERE (d.head || b.body) @@ {any_way}
             ORDER BY score DESC, d.created_at DESC, b.smol_id DESC LIMIT {cap}
         ), hits AS (
             SELECT DISTINCT ON (c.id) c.id, c.score, c.created_at
@@ -238,9 +423,9 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         FROM best h JOIN smols s ON s.id = h.id JOIN smol_search d ON d.smol_id = h.id
         JOIN smol_bodies b ON b.smol_id = h.id
         ORDER BY h.score DESC, s.created_at DESC, s.id DESC"""
-    rows = await pool.fetch(query, *args)
+    rows = await conn.fetch(query, *args)
     if len(rows) < limit:
-        rows = await pool.fetch(query, *args[:-3], None, None, None)  # LIMIT NULL: all of them
+        rows = await conn.fetch(query, *args[:-3], None, None, None)  # LIMIT NULL: all of them
     return rows
 
 

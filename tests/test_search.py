@@ -86,6 +86,52 @@ async def test_stemming_prefix_and_typos(pool, store, http):
     assert await found(http, base[:-3] + "xxx") == []  # too far: no guess
 
 
+async def test_words_of_a_query_may_match_in_different_fields(pool, store, http):
+    """Every word must match somewhere; the score adds up where each did (a title word outweighs a lyrics word)."""
+    first, second, absent = word(), word(), word()
+    both_in_title, split, one_only = await seeded(
+        pool, store,
+        Seed(title=f"{first} {second}", style=["pop"], songs=False),
+        Seed(title=f"{first} parade", style=["pop"], lyrics=f"and the {second} came too", songs=False),
+        Seed(title=f"{first} alone", style=["pop"], songs=False),
+    )  # fmt: skip
+    results = await found(http, f"{first} {second} ")
+    assert ids_of(results) == [both_in_title, split]
+    assert results[1]["explanation"]["matchedFields"] == ["title", "lyrics"]
+    assert one_only not in ids_of(await found(http, f"{first} {absent} "))
+    assert ids_of(await found(http, f"{first} -{second}")) == [one_only]  # a negated last word is not a prefix
+
+
+async def test_both_ways_of_answering_several_words_agree(pool, store, monkeypatch):
+    """A query of several words is answered by joining every match or by sampling the rarest word's best matches,
+    whichever costs less; on the same smols both give the same ranking."""
+    common, rare = word(), word()
+    seeds = [Seed(title=f"{common} {n}", style=["pop"], lyrics=f"{rare} " * (n % 3) if n % 2 else "la la",
+                  description=rare if n % 5 == 0 else "", public=n % 7 != 0, songs=False)
+             for n in range(24)]  # fmt: skip
+    await seeded(pool, store, *seeds)
+    answers = []
+    for read_all in (True, False):
+        monkeypatch.setattr(search, "_read_all_is_cheaper", lambda held, indexed, answer=read_all: answer)
+        rows = await search.search(pool, f"{common} {rare}", None, 20)
+        answers.append([(row["id"], round(row["score"], 4)) for row in rows])
+    assert answers[0] == answers[1] and len(answers[0]) == 10  # odd n or n % 5 == 0, and public
+
+
+async def test_the_index_counts_each_word_once_per_smol(pool, store):
+    """Re-indexing a smol (a visibility change does) neither duplicates its words nor counts them twice."""
+    term = word()
+    (smol_id,) = await seeded(pool, store, Seed(title=f"{term} {term}", style=["pop"], songs=False))
+    assert await pool.fetchval("SELECT smols FROM search_lexemes WHERE lexeme = $1", term) == 1
+    assert await index(pool, store, smol_id)
+    assert await pool.fetchval("SELECT smols FROM search_lexemes WHERE lexeme = $1", term) == 1
+    impact = await pool.fetchval("SELECT impact FROM search_postings WHERE smol_id = $1 AND lexeme = $2",
+                                 smol_id, term)  # fmt: skip
+    assert impact == pytest.approx(1.5)  # a title word twice: 1.0 × (2 - 1/2)
+    await repo.delete_smol(pool, smol_id)
+    assert await pool.fetchval("SELECT count(*) FROM search_postings WHERE smol_id = $1", smol_id) == 0
+
+
 async def test_instrumental_filter_and_bad_queries(pool, store, http):
     term = word()
     sung, instrumental = await seeded(
