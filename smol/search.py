@@ -165,28 +165,27 @@ def _prefix_term(q: str) -> tuple[str, str] | None:
     return q[: match.start()], match.group(1).lower()
 
 
-async def _corrections(conn: asyncpg.Connection, q: str, viewer: str | None) -> str | None:
-    """`q` with each word of 4+ letters that no smol the viewer may see contains replaced by the nearest word one
-    edit away that such a smol contains, or None. `search_words` holds the words of every smol ever indexed, so it
-    only proposes candidates: whether a word counts as known is decided over visible smols alone (otherwise whether
-    a query is corrected would tell which words other people's private smols contain)."""
-    words = [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
-    if not words:
-        return None
-    variants = sorted({v for w in words for v in typo_variants(w)})
-    rows = await conn.fetch(  # the candidates whose stem a smol the viewer may see holds (stop words: known)
+def _seen(stems: str, viewer: str) -> str:
+    """SQL: a smol the viewer may see holds one of the lexemes `stems`."""
+    return (f"EXISTS (SELECT 1 FROM search_postings p JOIN smols s ON s.id = p.smol_id "
+            f"WHERE p.lexeme = ANY({stems}) AND {visible_to(viewer)})")  # fmt: skip
+
+
+async def _corrections(conn: asyncpg.Connection, q: str, unknown: list[str], viewer: str | None) -> str | None:
+    """`q` with each `unknown` word (one no smol the viewer may see holds) replaced by the nearest word one edit away
+    that such a smol holds, or None. `search_words` holds the words of every smol ever indexed, so it only proposes
+    candidates: whether a word counts as known is decided over visible smols alone (otherwise whether a query is
+    corrected would tell which words other people's private smols contain)."""
+    variants = sorted({v for w in unknown for v in typo_variants(w)})
+    rows = await conn.fetch(  # the candidates whose stem a smol the viewer may see holds
         f"""SELECT c.word FROM (SELECT DISTINCT word FROM search_words WHERE variant = ANY($1::text[])) AS c,
                    LATERAL tsvector_to_array(to_tsvector('english', c.word)) AS stems
-            WHERE cardinality(stems) = 0
-               OR EXISTS (SELECT 1 FROM search_postings p JOIN smols s ON s.id = p.smol_id
-                          WHERE p.lexeme = ANY(stems) AND {visible_to("$2")})""",
+            WHERE cardinality(stems) > 0 AND {_seen("stems", "$2")}""",
         variants, viewer,
     )  # fmt: skip
     known = {row["word"] for row in rows}
     corrected, changed = q.lower(), False
-    for word in words:
-        if word in known:
-            continue
+    for word in unknown:
         near = sorted((edit_distance(word, k), abs(len(k) - len(word)), k) for k in known)
         near = [k for d, _, k in near if d == 1]
         if near:
@@ -204,9 +203,11 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         # Their plans do not depend on the words searched (the index is read best first), so plan them once per
         # connection rather than on every call (half a search's time on common words); reset on release.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        corrected = await _corrections(conn, q, viewer)
-        words = await _words(conn, q, typed, corrected)
-        if words is None:  # phrases, "or", "-not"
+        words = await _words(conn, q, typed, viewer)
+        corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
+        if corrected is not None:
+            words = await _words(conn, q, typed, viewer, corrected)
+        if words.slots is None:  # phrases, "or", "-not"
             await conn.execute("RESET plan_cache_mode")
             return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
         return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
@@ -227,29 +228,34 @@ def _lexemes(tsquery: str | None) -> list[str] | None:
 class Words:
     """What a plain query asks for. `slots`: per word, the lexemes that satisfy it and what a match through each is
     worth (the word 1, its typo correction TYPO_SHARE, the most common completions of a word being typed 1); a smol
-    matches when it holds one lexeme of every slot. `held`: how many smols hold each slot; `indexed`: how many smols
-    are indexed (the planner's estimate)."""
+    matches when it holds one lexeme of every slot (None: the query has phrases, "or" or "-not"). `held`: how many
+    smols hold each slot; `indexed`: how many smols are indexed (the planner's estimate). `unknown`: the query's
+    words of 4+ letters no smol the viewer may see holds."""
 
-    slots: list[dict[str, float]]
+    slots: list[dict[str, float]] | None
     held: list[int]
     indexed: float
+    unknown: list[str]
 
 
-async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None,
-                 corrected: str | None) -> Words | None:  # fmt: skip
-    """The query's Words, or None for queries with phrases, "or" or "-not"."""
+async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None, viewer: str | None,
+                 corrected: str | None = None) -> Words:  # fmt: skip
+    """The query's Words; with `corrected`, typo corrections join the slots (and `unknown` is not looked for)."""
+    asked = [] if corrected else [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
     row = await conn.fetchrow(
         "SELECT websearch_to_tsquery('english', $1)::text AS whole, websearch_to_tsquery('english', $2)::text "
         "AS corrected, websearch_to_tsquery('english', $3)::text AS before, (SELECT jsonb_object_agg(lexeme, smols) "
         "FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme LIKE $4 ORDER BY smols DESC, lexeme LIMIT $5) "
         "AS c) AS completions, (SELECT jsonb_object_agg(lexeme, smols) FROM search_lexemes WHERE lexeme = ANY("
         "tsvector_to_array(to_tsvector('english', concat_ws(' ', $1, $2))))) AS counts, "
-        "(SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass) AS indexed",
-        q, corrected, typed[0] if typed else None, f"{typed[1]}%" if typed else None, COMPLETIONS,
+        "(SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass) AS indexed, "
+        "array(SELECT w FROM unnest($6::text[]) AS w, LATERAL tsvector_to_array(to_tsvector('english', w)) AS stems "
+        f"WHERE cardinality(stems) > 0 AND NOT {_seen('stems', '$7')}) AS unknown",
+        q, corrected, typed[0] if typed else None, f"{typed[1]}%" if typed else None, COMPLETIONS, asked, viewer,
     )  # fmt: skip
-    whole, completions = _lexemes(row["whole"]), row["completions"] or {}
+    whole, completions, unknown = _lexemes(row["whole"]), row["completions"] or {}, row["unknown"]
     if whole is None:
-        return None
+        return Words(None, [], 0, unknown)
     slots = [{lexeme: 1.0} for lexeme in whole]
     alternative = _lexemes(row["corrected"])
     if alternative is not None and len(alternative) == len(whole):
@@ -258,13 +264,13 @@ async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None
     if typed is not None:
         before = _lexemes(row["before"])
         if before is None:
-            return None
+            return Words(None, [], 0, unknown)
         last = {lexeme: share for slot in slots[len(before) :] for lexeme, share in slot.items()}
         last |= {lexeme: 1.0 for lexeme in completions}  # (a typed word's completion is worth the word)
         slots = slots[: len(before)] + ([last] if last else [])
     counts = (row["counts"] or {}) | completions
     held = [sum(counts.get(lexeme, 0) for lexeme in slot) for slot in slots]
-    return Words(slots, held, max([row["indexed"] or 0, *held]))
+    return Words(slots, held, max([row["indexed"] or 0, *held]), unknown)
 
 
 async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str | None, limit: int,
@@ -440,7 +446,19 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
                   refine: str | None = None) -> list[asyncpg.Record]:  # fmt: skip
     """Smols nearest to this one's vector (cosine), without itself; `refine` words re-rank the nearest 100 by how
     well each matches them. NotFound if the viewer may not see the smol; Conflict while it is not indexed yet."""
-    embedding = await pool.fetchrow(
+    words = _PLAIN.findall((refine or "").lower())[:16]
+    candidates = max(100, limit) if words else limit
+    async with pool.acquire() as conn:  # (its settings are reset when it is released)
+        # HNSW gives ef_search candidates before the visibility filter: ask for enough. The plans do not depend on
+        # the smol, so they are made once per connection.
+        ef_search = min(1000, max(40, 2 * candidates))
+        await conn.execute(f"SET hnsw.ef_search = {ef_search}; SET plan_cache_mode = force_generic_plan")
+        return await _similar(conn, smol_id, viewer, limit, words, candidates)
+
+
+async def _similar(conn: asyncpg.Connection, smol_id: str, viewer: str | None, limit: int, words: list[str],
+                   candidates: int) -> list[asyncpg.Record]:  # fmt: skip
+    embedding = await conn.fetchrow(
         f"SELECT v.embedding::text AS embedding, d.style FROM smols s LEFT JOIN smol_vectors v ON v.smol_id = s.id "
         f"LEFT JOIN smol_search d ON d.smol_id = s.id WHERE s.id = $1 AND {visible_to('$2')}",
         smol_id, viewer,
@@ -449,8 +467,6 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
         raise NotFound("smol not found")
     if embedding["embedding"] is None:
         raise Conflict("this smol is not indexed yet; try again shortly")
-    words = _PLAIN.findall((refine or "").lower())[:16]
-    candidates = max(100, limit) if words else limit
     args = [embedding["embedding"], smol_id, viewer, candidates, embedding["style"] or [], limit]
     rerank, refined = "0", "NULL::tsquery"
     if words:
@@ -473,10 +489,7 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
         JOIN smol_bodies b ON b.smol_id = n.id
         ORDER BY score DESC, s.id
         LIMIT $6"""
-    async with pool.acquire() as conn, conn.transaction():
-        # HNSW gives ef_search candidates before the visibility filter: ask for enough
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {min(1000, max(40, 2 * candidates))}")
-        return await conn.fetch(query, *args)
+    return await conn.fetch(query, *args)
 
 
 # ---- discovery ----
