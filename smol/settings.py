@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default=[], description='Origins allowed to call with credentials, e.g. ["https://smol.xyz"]'
     )
+    public_list_cache_seconds: float = Field(
+        default=2.0, ge=0, le=30, description="Anonymous GET / pages answered from memory this long (0: off)"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)")
     creates_per_minute: int = Field(default=10, ge=1, description="Smols one address may start per minute (429 above)")
 

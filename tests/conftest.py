@@ -89,6 +89,7 @@ def stack(tmp_path_factory):
             "SMOL_LOCAL_SONG_DELAY": "1",
             "SMOL_SONG_POLL_INTERVAL": "0.5",
             "SMOL_CREATES_PER_MINUTE": "1000",
+            "SMOL_PUBLIC_LIST_CACHE_SECONDS": "0",  # tests change smols behind the API's back (test_public_cache)
             "SMOL_WEBHOOKS_ALLOW_PRIVATE": "true",
             "SMOL_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "SMOL_CODEC_KEYS": json.dumps(CODEC_KEYS),
