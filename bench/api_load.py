@@ -57,8 +57,8 @@ wrk.headers["Authorization"] = "%s"
 """
 
 
-def wrk(url: str, clients: int, seconds: int, script: Path | None = None) -> str:
-    command = ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", url]
+def wrk(url: str, clients: int, seconds: int, script: Path | None = None, headers: tuple[str, ...] = ()) -> str:
+    command = ["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", *(f"-H{h}" for h in headers), url]
     if script:
         command[1:1] = ["-s", str(script)]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

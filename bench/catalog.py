@@ -1,5 +1,7 @@
 """GET / and GET /{id} with a big catalog (default 100,000 smols), against their floor: the same queries the
 routes run (smol/repo.py), called straight on asyncpg at the same concurrency with a pool of the API's size.
+GET / is asked twice: as anonymous callers ask it (answered from memory, api/public_cache.py), and with a cookie
+(which the memory never answers: the route's own cost).
 
     .venv/bin/python bench/catalog.py [--smols 100000] [--clients 50] [--seconds 10]
 """
@@ -58,6 +60,8 @@ async def run(args) -> None:
 
         url = stack["url"]
         print(f"  GET /        API {wrk(url + '/', args.clients, args.seconds)}")
+        uncached = wrk(url + "/", args.clients, args.seconds, headers=("Cookie: bench=1",))  # (any cookie: not kept)
+        print(f"  (not from memory) {uncached}")
         print(f"               SQL {await direct(stack['database_url'], list_page, args.clients, args.seconds)}")
         print(f"  GET /{{id}}    API {wrk(url + '/' + one, args.clients, args.seconds)}")
         print(f"               SQL {await direct(stack['database_url'], detail, args.clients, args.seconds)}")
