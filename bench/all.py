@@ -50,7 +50,14 @@ def find(pattern: str, text: str) -> tuple[str, ...]:
     return match.groups()
 
 
-WRK = r"p50\s+([\d.]+)ms\s+p99\s+([\d.]+)ms\s+([\d.]+) req/s"
+WRK = r"p50\s+([\d.]+(?:us|ms|s))\s+p99\s+([\d.]+(?:us|ms|s))\s+([\d.]+) req/s"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def ms(figure: str) -> float:
+    """wrk's "813.00us", "41.05ms" or "1.20s" in milliseconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", figure).groups()
+    return float(number) * UNITS[unit]
 
 
 def catalog() -> list[Row]:
@@ -62,23 +69,24 @@ def catalog() -> list[Row]:
     for what, (_, p99, rps) in (("`GET /`, 100,000 smols, 50 clients, anonymous", api),
                                 ("`GET /`, same, a page made afresh every time", uncached)):  # fmt: skip
         ratio = float(rps) / float(floor[2])
-        rows.append(Row(what, f"{float(rps):,.0f} req/s, p99 {p99} ms", f"SQL on asyncpg {float(floor[2]):,.0f} req/s",
-                        ratio, "≥ 0.5× the floor, p99 ≤ 50 ms", ratio >= 0.5 and float(p99) <= 50))  # fmt: skip
+        figure, floor_figure = f"{float(rps):,.0f} req/s, p99 {ms(p99):.0f} ms", f"SQL {float(floor[2]):,.0f} req/s"
+        rows.append(Row(what, figure, floor_figure, ratio, "≥ 0.5× the floor, p99 ≤ 50 ms",
+                        ratio >= 0.5 and ms(p99) <= 50))  # fmt: skip
     ratio = float(detail[2]) / float(detail_floor[2])
-    rows.append(Row("`GET /{id}`, same", f"{float(detail[2]):,.0f} req/s, p99 {detail[1]} ms",
+    rows.append(Row("`GET /{id}`, same", f"{float(detail[2]):,.0f} req/s, p99 {ms(detail[1]):.0f} ms",
                     f"{float(detail_floor[2]):,.0f} req/s", ratio, "≥ 0.67×", ratio >= 0.67))  # fmt: skip
     return rows
 
 
 def media() -> list[Row]:
     out = run("media.py")
-    accel, alone = find(rf"nginx → API accel\s+{WRK}", out), find(rf"nginx alone\s+{WRK}", out)
-    api = find(rf"API alone\s+{WRK}", out)
-    ratio = float(accel[2]) / float(alone[2])
-    return [Row("64 KiB song ranges, 50 connections, production path (nginx → API)",
-                f"{float(accel[2]):,.0f} req/s (API alone {float(api[2]):,.0f})",
-                f"nginx alone {float(alone[2]):,.0f} req/s", ratio, "public songs ≥ 0.5× nginx",
-                ratio >= 0.5)]  # fmt: skip
+    later, first = find(rf"production, later ranges\s+{WRK}", out), find(rf"production, first range\s+{WRK}", out)
+    alone, api = find(rf"nginx alone\s+{WRK}", out), find(rf"API alone\s+{WRK}", out)
+    ratio = float(later[2]) / float(alone[2])
+    figure = (f"later ranges {float(later[2]):,.0f} req/s (a play's first range, through the API: "
+              f"{float(first[2]):,.0f}; the API alone {float(api[2]):,.0f})")  # fmt: skip
+    return [Row("64 KiB ranges of a public song, 50 connections, production path (api/nginx/smol.conf.template)",
+                figure, f"nginx alone {float(alone[2]):,.0f} req/s", ratio, "≥ 0.5× nginx", ratio >= 0.5)]  # fmt: skip
 
 
 def pipeline() -> list[Row]:
@@ -119,9 +127,9 @@ def search() -> list[Row]:
     for label, what in (("search", "`GET /search`"), (r"search/\{id\}/similar", "`GET /search/{id}/similar`")):
         api = find(rf"GET /{label}\s+{WRK}", out)
         floor = find(rf"GET /{label}[^\n]*\n\s+same SQL, asyncpg\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", out)
-        rows.append(Row(f"{what}, 100,000 smols, 10 clients", f"p50 {api[0]} ms, p99 {api[1]} ms",
-                        f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", float(api[1]) / float(floor[1]),
-                        "p99 ≤ 50 ms", float(api[1]) <= 50))  # fmt: skip
+        rows.append(Row(f"{what}, 100,000 smols, 10 clients", f"p50 {ms(api[0]):.0f} ms, p99 {ms(api[1]):.0f} ms",
+                        f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", ms(api[1]) / float(floor[1]),
+                        "p99 ≤ 50 ms", ms(api[1]) <= 50))  # fmt: skip
     costs = [int(n) for n in re.findall(r"(\d+) ms", out.split("analyze + index")[1].splitlines()[0])]
     rows.append(Row("indexing (analyze + index, two 30 s songs)", ", ".join(f"{n} ms" for n in costs), "—", None,
                     "≤ 300 ms", max(costs) <= 300))  # fmt: skip
