@@ -166,9 +166,10 @@ def _prefix_term(q: str) -> tuple[str, str] | None:
 
 
 def _seen(stems: str, viewer: str) -> str:
-    """SQL: a smol the viewer may see holds one of the lexemes `stems`."""
+    """SQL: a smol the viewer may see holds one of the lexemes `stems`. (OFFSET 0 keeps it a subquery that stops at
+    the first such smol: as a join, Postgres may first hash every smol holding a common word.)"""
     return (f"EXISTS (SELECT 1 FROM search_postings p JOIN smols s ON s.id = p.smol_id "
-            f"WHERE p.lexeme = ANY({stems}) AND {visible_to(viewer)})")  # fmt: skip
+            f"WHERE p.lexeme = ANY({stems}) AND {visible_to(viewer)} OFFSET 0)")  # fmt: skip
 
 
 async def _corrections(conn: asyncpg.Connection, q: str, unknown: list[str], viewer: str | None) -> str | None:
@@ -200,15 +201,14 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
     typed = _prefix_term((q or "").replace("\x00", " ").lstrip())
     q = _checked(q)
     async with pool.acquire() as conn:  # one connection for the few statements of a search
-        # Their plans do not depend on the words searched (the index is read best first), so plan them once per
-        # connection rather than on every call (half a search's time on common words); reset on release.
+        # The statements of a search are planned once per connection, not on every call (planning took half a
+        # search's time on common words), except those of several words (below); reset when the connection goes back.
         await conn.execute("SET plan_cache_mode = force_generic_plan")
         words = await _words(conn, q, typed, viewer)
         corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
         if corrected is not None:
             words = await _words(conn, q, typed, viewer, corrected)
         if words.slots is None:  # phrases, "or", "-not"
-            await conn.execute("RESET plan_cache_mode")
             return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
         return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
 
@@ -297,6 +297,9 @@ async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str |
     else:
         if 0 in held:
             return []
+        # planned for these words: how to join them depends on how many smols hold each (a plan made without them
+        # was seen to cost 10×)
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
         if _read_all_is_cheaper(held, words.indexed):
             found = _joined_entries(slots, condition)
         else:
