@@ -208,7 +208,8 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
         if corrected is not None:
             words = await _words(conn, q, typed, viewer, corrected)
-        if words.slots is None:  # phrases, "or", "-not"
+        if words.slots is None:  # phrases, "or", "-not": planned per call (what the GIN indexes give varies)
+            await conn.execute("SET plan_cache_mode = force_custom_plan")
             return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
         return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
 
