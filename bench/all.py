@@ -4,7 +4,7 @@ stderr as they run, the table to stdout (markdown, as in the README's Performanc
 
     .venv/bin/python bench/all.py [--only catalog,media,pipeline,synth,scale,search] [--scale-smols 10000]
 
-Needs wrk and nginx (Debian: apt-get install wrk nginx-light). The whole run takes about half an hour on 2 cores,
+Needs wrk and nginx (Debian: apt-get install wrk nginx). The whole run takes about half an hour on 2 cores,
 most of it the 10,000 smols of bench/scale.py.
 """
 

@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not shutil.which("wrk") or not Path(nginx).exists():
-        raise SystemExit("needs wrk and nginx (Debian: apt-get install wrk nginx-light)")
+        raise SystemExit("needs wrk and nginx (Debian: apt-get install wrk nginx)")
     base = Path(tempfile.mkdtemp(prefix="smol-media-"))
     objects = base / "objects"
     objects.mkdir()

@@ -216,6 +216,14 @@ async def run(args) -> None:
 
             await load(api_search, texts, args.clients, 2)  # warm both
             await load(sql_similar, ids, args.clients, 2)
+            alone = []
+            for q in texts:  # one query at a time: what a search costs without queueing
+                for _ in range(3):
+                    started = time.perf_counter()
+                    await search.search(pool, q, None, 20)
+                    alone.append(time.perf_counter() - started)
+            print(f"  one SQL query at a time, {len(texts)} queries × 3: median {np.median(alone) * 1000:.1f} ms, "
+                  f"p99 {np.percentile(alone, 99) * 1000:.1f} ms, slowest {max(alone) * 1000:.1f} ms")  # fmt: skip
             print(f"{args.smols} smols, {args.clients} concurrent clients, {args.seconds}s each, 2 cores shared by the "
                   f"load (wrk on the API, asyncpg on SQL), API and Postgres; goal: p99 <= {FLOOR_MS} ms")  # fmt: skip
             paths = {"search": [f"/search?{urlencode({'q': q})}" for q in texts],
