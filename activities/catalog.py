@@ -83,10 +83,12 @@ class CatalogActivities:
         key = catalogs.object_key(data.tier, data.date, entry_id)
         entry = catalogs.entry(data.spec, data.date, data.tier, key, data.spec.seconds)
         if await self.store.exists(key):
-            # Puts are atomic, so the audio is whole: an attempt that died before its record only lacks the record.
-            if not await self.store.exists(catalogs.record_key(entry_id)):
-                await self._store_record(entry)
-            return RenderTrackResult(entry_id, key, rendered=False)
+            if await self.store.exists(catalogs.record_key(entry_id)):
+                return RenderTrackResult(entry_id, key, rendered=False)
+            # Puts are atomic, so the audio is whole: an attempt that died before its record only lacks the record,
+            # and the track is new to the catalog now.
+            await self._store_record(entry)
+            return RenderTrackResult(entry_id, key, rendered=True)
         started = time.perf_counter()
         title = catalogs.title(data.spec.id, data.date)
         mp3 = await self._in_process(make_mp3, data.spec, seed=seed_of(entry_id), bitrate=BITRATES[data.tier],

@@ -62,7 +62,7 @@ class RenderTrackInput:
 class RenderTrackResult:
     entry_id: str
     object_key: str
-    rendered: bool  # False when the track already existed (a second run of the day makes nothing new)
+    rendered: bool  # False when the track was in the catalog already (a second run of the day makes nothing new)
     seconds: float = 0.0  # time spent rendering and encoding
 
 
