@@ -20,7 +20,7 @@ RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B sty
 # the fields a result may have matched: name, weight, where those words are
 FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b.body"), ("description", "d", "b.body"))
 TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
-BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `search`)
+BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `_search_documents`)
 HEAD_SAMPLE = 2000  # the newest matches in title and style tags ranked per query
 SAMPLE = 100  # matches of a query's rarest word read (best first) to rank a query of several words
 COMPLETIONS = 16  # the most common lexemes a word being typed may complete to
