@@ -9,6 +9,7 @@ import miniaudio
 from temporalio import activity
 
 from activities.analysis import audio_features, mood_and_theme, smol_vector
+from activities.cpu import on_cpu
 from contracts.search import (
     AnalyzeSmolInput,
     AnalyzeSmolResult,
@@ -44,7 +45,7 @@ class IndexActivities:
     async def _features(self, song) -> dict | str | None:
         try:
             mp3 = await self.store.get(song["object_key"])
-            return await asyncio.to_thread(audio_features, mp3)
+            return await on_cpu(audio_features, mp3)
         except NotFound:
             return None
         except miniaudio.DecodeError:

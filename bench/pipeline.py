@@ -28,10 +28,15 @@ async def timings(client: Client, smol_id: str) -> dict:
     events = [e async for e in client.get_workflow_handle(smol_id).fetch_history_events()]
     at = {e.event_id: e.event_time.ToDatetime().timestamp() for e in events}
     first, last = at[events[0].event_id], at[events[-1].event_id]
-    intervals, timers = [], 0.0
+    intervals, timers, steps, names = [], 0.0, {}, {}
     for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            names[e.event_id] = e.activity_task_scheduled_event_attributes.activity_type.name
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            intervals.append((at[e.activity_task_completed_event_attributes.started_event_id], at[e.event_id]))
+            done = e.activity_task_completed_event_attributes
+            intervals.append((at[done.started_event_id], at[e.event_id]))
+            name = names[done.scheduled_event_id]
+            steps[name] = steps.get(name, 0.0) + at[e.event_id] - at[done.started_event_id]
         if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             timers += at[e.event_id] - at[e.timer_fired_event_attributes.started_event_id]
     busy, end = 0.0, 0.0
@@ -40,7 +45,13 @@ async def timings(client: Client, smol_id: str) -> dict:
         if stop > start:
             busy, end = busy + stop - start, stop
     total = last - first
-    return {"total": total, "activities": busy, "timers": timers, "overhead": total - busy - timers}
+    return {"total": total, "activities": busy, "timers": timers, "overhead": total - busy - timers, "steps": steps}
+
+
+async def _refuse_errors(response: httpx.Response) -> None:
+    await response.aread()
+    if response.status_code >= 300 or not response.content.startswith((b"{", b"[")) and response.request.method == "GET":
+        raise SystemExit(f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}")
 
 
 async def run(args) -> None:
@@ -52,7 +63,8 @@ async def run(args) -> None:
     with bench_stack(**env) as stack:
         client = await connect(stack["settings"])
         rows = []
-        async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBENCH"), timeout=60) as http:
+        hooks = {"response": [_refuse_errors]}
+        async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBENCH"), timeout=60, event_hooks=hooks) as http:
             for n in range(args.smols + 1):
                 started = time.perf_counter()
                 smol_id = (await http.post("/", json={"prompt": f"bench {n}: a lofi frog at night"})).text
@@ -70,10 +82,14 @@ async def run(args) -> None:
             values = [r[key] for r in rows]
             print(f"  {key:<11} median {statistics.median(values) * 1000:8.0f} ms   "
                   f"min {min(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms")  # fmt: skip
+        names = dict.fromkeys(name for r in rows for name in r["steps"])
+        print("  inside activities, median ms: " + ", ".join(
+            f"{name} {statistics.median(r['steps'].get(name, 0.0) for r in rows) * 1000:.0f}" for name in names))
         share = statistics.median(r["overhead"] / r["total"] for r in rows)
         print(f"  orchestration overhead: {share:.1%} of the workflow's time")
         if args.batch:
-            async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBATCH"), timeout=60) as http:
+            async with httpx.AsyncClient(base_url=stack["url"], headers=auth("GBATCH"), timeout=60,
+                                         event_hooks=hooks) as http:
                 started = time.perf_counter()
                 ids = [(await http.post("/", json={"prompt": f"batch {n}: dub"})).text for n in range(args.batch)]
                 for smol_id in ids:

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from activities.cpu import on_cpu
 from activities.providers.interfaces import SongJob
 from activities.providers.local import music
 from contracts.smol import Song
@@ -78,7 +79,7 @@ class LocalSongs:
                 samples, title=job.title, artist=job.artist, arrangement=arrangement, cover_png=cover
             )
 
-        return await asyncio.to_thread(render)
+        return await on_cpu(render)
 
     async def fetch_audio(self, music_id: str, audio_url: str | None = None) -> bytes:
         try:
