@@ -174,7 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from api.routers import auth, catalog, codec, events, keys, media, mint, search, smols, social
 
     app.add_middleware(codec.CodecCors, origins=settings.codec_cors_origins)
+    # (the most asked routes first: a request is matched against the routes in this order)
     app.include_router(search.router)
+    app.include_router(smols.router)
     app.include_router(auth.router)
     app.include_router(keys.router)
     app.include_router(codec.router)
@@ -183,7 +185,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(mint.router)
     app.include_router(catalog.router)
-    app.include_router(smols.router)
     app.mount("/app", web_app(), name="app")
     app.openapi = partial(completed_openapi, app, settings)
     return app

@@ -14,18 +14,17 @@ import sys
 import time
 from pathlib import Path
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_load import seed, wrk  # noqa: E402
 from stack import bench_stack  # noqa: E402
 
-from smol import mints, repo  # noqa: E402
+from smol import repo  # noqa: E402
+from smol.db import open_pool  # noqa: E402
 
 
 async def direct(database_url: str, query, clients: int, seconds: float) -> str:
-    pool = await asyncpg.create_pool(database_url, min_size=clients // 3, max_size=20)
+    pool = await open_pool(database_url, min_size=clients // 3, max_size=20)  # as the API's
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -55,8 +54,7 @@ async def run(args) -> None:
             await repo.list_public(pool, 51)
 
         async def detail(pool):  # what GET /{id} asks of Postgres for a finished smol
-            await repo.view_smol(pool, one, None)
-            await asyncio.gather(repo.load_steps(pool, one), repo.songs_of(pool, one), mints.latest_for(pool, one))
+            await repo.smol_page(pool, one, None, count_view=True)
 
         url = stack["url"]
         print(f"  GET /        API {wrk(url + '/', args.clients, args.seconds)}")

@@ -33,7 +33,7 @@ from stack import bench_stack  # noqa: E402
 from activities.analysis import THEMES, mood_and_theme, smol_vector  # noqa: E402
 from activities.providers.local.vocab import GENRES, MOODS  # noqa: E402
 from smol import search  # noqa: E402
-from smol.db import _init_connection  # noqa: E402
+from smol.db import _init_connection, open_pool  # noqa: E402
 from smol.store import FileStore  # noqa: E402
 from tests.support_search import Seed, index, insert  # noqa: E402
 
@@ -199,8 +199,7 @@ async def run(args) -> None:
     with bench_stack(worker=False) as stack:
         visible = await seed(stack["database_url"], args.smols)
         texts, ids = queries(rng), rng.sample(visible, 200)
-        pool = await asyncpg.create_pool(stack["database_url"], min_size=args.clients, max_size=args.clients,
-                                         init=_init_connection)  # fmt: skip
+        pool = await open_pool(stack["database_url"], min_size=args.clients, max_size=args.clients)
         async with httpx.AsyncClient(base_url=stack["url"], timeout=30,
                                      limits=httpx.Limits(max_connections=args.clients)) as http:  # fmt: skip
 

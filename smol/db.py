@@ -28,14 +28,40 @@ def database_url(settings: Settings) -> str:
     return embedded_postgres(settings).get_uri()
 
 
+class SmolConnection(asyncpg.Connection):
+    """A pooled connection that knows whether its session was changed (a setting, a session lock): only such a
+    connection is reset when it goes back to the pool. asyncpg resets every connection by default, a round trip
+    on every release, which cost GET /{id} one for each of its queries."""
+
+    session_changed = False
+
+    async def set_session(self, setting: str, value: str | int) -> None:
+        """SET a session setting (until the connection goes back to the pool)."""
+        self.session_changed = True
+        await self.execute(f"SET {setting} = {value}")
+
+    def mark_session_changed(self) -> None:
+        self.session_changed = True
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _reset_if_changed(conn: SmolConnection) -> None:
+    # (before this, asyncpg has rolled back a transaction left open)
+    if conn.session_changed:
+        conn.session_changed = False
+        await conn.execute(conn.get_reset_query())
+
+
+async def open_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     connection_class=SmolConnection, reset=_reset_if_changed)  # fmt: skip
+
+
 async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        database_url(settings), min_size=min_size, max_size=max_size, init=_init_connection
-    )
+    return await open_pool(database_url(settings), min_size, max_size)
 
 
 async def require_pgvector(conn: asyncpg.Connection) -> None:
@@ -53,6 +79,7 @@ async def migrate(pool: asyncpg.Pool, schema_dir: Path = SCHEMA_DIR) -> list[str
     applied_now = []
     async with pool.acquire() as conn:
         await require_pgvector(conn)
+        conn.mark_session_changed()  # (the lock is released below; if that fails, the reset releases it)
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
             await conn.execute(

@@ -117,12 +117,3 @@ async def fail(pool: asyncpg.Pool, mint_id: str, error: str) -> None:
         await conn.execute("UPDATE mints SET status = 'failed', error = $2, updated_at = now() WHERE id = $1",
                            mint_id, error)  # fmt: skip
         await conn.execute("DELETE FROM mint_claims WHERE mint_id = $1", mint_id)
-
-
-async def latest_for(pool: asyncpg.Pool, smol_id: str) -> asyncpg.Record | None:
-    """The newest mint of a smol, for its detail page."""
-    return await pool.fetchrow(
-        "SELECT id, status, tx_hash, error, created_at, updated_at FROM mints WHERE $1 = ANY(smol_ids) "
-        "ORDER BY created_at DESC LIMIT 1",
-        smol_id,
-    )

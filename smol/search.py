@@ -203,13 +203,13 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
     async with pool.acquire() as conn:  # one connection for the few statements of a search
         # The statements of a search are planned once per connection, not on every call (planning took half a
         # search's time on common words), except those of several words (below); reset when the connection goes back.
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.set_session("plan_cache_mode", "force_generic_plan")
         words = await _words(conn, q, typed, viewer)
         corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
         if corrected is not None:
             words = await _words(conn, q, typed, viewer, corrected)
         if words.slots is None:  # phrases, "or", "-not": planned per call (what the GIN indexes give varies)
-            await conn.execute("SET plan_cache_mode = force_custom_plan")
+            await conn.set_session("plan_cache_mode", "force_custom_plan")
             return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
         return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
 
@@ -300,7 +300,7 @@ async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str |
             return []
         # planned for these words: how to join them depends on how many smols hold each (a plan made without them
         # was seen to cost 10×)
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        await conn.set_session("plan_cache_mode", "force_custom_plan")
         if _read_all_is_cheaper(held, words.indexed):
             found = _joined_entries(slots, condition)
         else:
@@ -456,7 +456,7 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
         # HNSW gives ef_search candidates before the visibility filter: ask for enough. (Planned per call: a generic
         # plan, made without the vector, leaves the HNSW index unused and costs 10×.)
         ef_search = min(1000, max(40, 2 * candidates))
-        await conn.execute(f"SET hnsw.ef_search = {ef_search}")
+        await conn.set_session("hnsw.ef_search", ef_search)
         return await _similar(conn, smol_id, viewer, limit, words, candidates)
 
 

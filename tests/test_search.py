@@ -264,7 +264,7 @@ async def test_trending_counts_plays_views_and_likes_within_the_period(pool, sto
     song_of_a = await pool.fetchval("SELECT song_1 FROM smols WHERE id = $1", a)
     for _ in range(3):
         await repo.count_play(pool, song_of_a)  # recorded this hour by the trigger
-    await repo.view_smol(pool, a, None)
+    await repo.smol_page(pool, a, None, count_view=True)
     # b: a burst 3 days ago; c: 20 days ago, and liked 2 days ago
     await pool.execute("UPDATE smols SET plays = 40, views = 10 WHERE id = $1", b)
     await pool.execute("UPDATE smol_counts SET hour = $2 WHERE smol_id = $1", b, old(3))

@@ -232,21 +232,17 @@ async def _failure_of(handle: WorkflowHandle) -> dict:
 async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, count_view: bool = False) -> dict:
     """The GET /{id} body: the finished row's shape, or the workflow's while in progress; only the progress when the
     viewer may not see its content (repo.visible_in_progress). NotFound if the viewer may not see it at all."""
-    row = await (repo.view_smol if count_view else repo.visible_smol)(pool, smol_id, viewer)
+    row = await repo.smol_page(pool, smol_id, viewer, count_view)
     if row is not None:
-        saved, songs, liked, mint = await asyncio.gather(
-            steps.load(pool, smol_id), repo.songs_of(pool, smol_id), repo.is_liked(pool, smol_id, viewer),
-            mints.latest_for(pool, smol_id),
-        )  # fmt: skip
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
             "Created_At": when(row["created_at"]), "Public": int(row["public"]),
             "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
             "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
         }  # fmt: skip
-        kv_do = _for_viewer(_finished_view(saved, songs), row["address"] == viewer)
-        body = {"kv_do": with_absolute_audio(kv_do, base), "d1": d1, "liked": liked}
-        if mint is not None:
+        kv_do = _for_viewer(_finished_view(steps.read(row["steps"]), row["songs"]), row["address"] == viewer)
+        body = {"kv_do": with_absolute_audio(kv_do, base), "d1": d1, "liked": row["liked"]}
+        if (mint := row["mint"]) is not None:
             body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
                             "error": mint["error"]}  # fmt: skip
         if row["address"] == viewer:
