@@ -45,12 +45,14 @@ async def test_recorded_history_replays_on_todays_code(fixture):
     if kind == "complete" and tag in ("v1", "v2"):  # recorded before indexing: they replay on the unpatched path
         assert "core_patch" not in fixture.read_text() and "analyze_smol" not in fixture.read_text()
     if kind == "complete" and tag == "v3":  # recorded after: the patched path, with its marker
-        assert "core_patch" in fixture.read_text() and "analyze_smol" in fixture.read_text()
+        assert fixture.read_text().count("core_patch") == 1 and "analyze_smol" in fixture.read_text()
+    if kind == "complete" and tag == "v4":  # and after the songs were archived together: both markers
+        assert fixture.read_text().count("core_patch") == 2 and "analyze_smol" in fixture.read_text()
 
 
 def test_the_fixtures_cover_each_kind_of_run():
     kinds = {"complete", "retried", "paused", "cancelled", "failed", "resumed"}
-    for tag in ("v1", "v2"):  # v1: before payload encryption and durable steps; v2: after
+    for tag in ("v1", "v2", "v4"):  # v1: before payload encryption and durable steps; v2: after; v4: archive together
         names = {f.stem.split("-", 1)[0] for f in FIXTURES if f.stem.endswith(f"-{tag}")}
         assert kinds <= names, (tag, names)
     mints = {"mintminted", "mintrebuilt", "mintexpired", "mintchainfailed", "mintrefused"}

@@ -106,6 +106,24 @@ async def test_a_new_run_takes_the_patched_path_and_an_old_history_replays_on_th
         assert result.replay_failure is None, result.replay_failure
 
 
+async def test_songs_complete_together_are_archived_together_and_older_runs_replay_one_by_one(env):
+    pipeline = FakePipeline(songs=[[Song("m1", 4, "u1"), Song("m2", 4, "u2")]])
+    worker, starting = await _start(env, pipeline)
+    async with worker:
+        handle = await starting
+        await handle.result()
+        history = await handle.fetch_history()
+    scheduled = [e.activity_task_scheduled_event_attributes.workflow_task_completed_event_id for e in history.events
+                 if e.activity_task_scheduled_event_attributes.activity_type.name == "archive_song"]  # fmt: skip
+    assert len(scheduled) == 2 and scheduled[0] == scheduled[1], "both archives come from one workflow task"
+    old = HISTORIES / "complete-v3.json"  # recorded before: one archive after the other
+    settings = Settings(codec_keys=CODEC_KEYS, codec_key_id="new")
+    replayer = Replayer(workflows=[SmolWorkflow], data_converter=data_converter(settings))
+    for replayed in (WorkflowHistory.from_json("complete-v3", old.read_text()), history):
+        result = await replayer.replay_workflow(replayed, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
 async def test_a_failed_indexing_never_fails_the_finished_smol(env):
     pipeline = FakePipeline()
     activities = [a for a in pipeline.activities() if a.__temporal_activity_definition.name != "analyze_smol"]

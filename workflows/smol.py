@@ -44,6 +44,12 @@ with workflow.unsafe.imports_passed_through():
 
 
 
+def _refuse_failed(song: Song) -> None:
+    if song.failed:
+        reason = failure_reason(song.status)
+        raise to_temporal(SongFailed(f"song {song.music_id} failed with status {song.status} ({reason})"))
+
+
 def _seed_of(smol_id: str, seed: int | None) -> int:
     return seed if seed is not None else int(smol_id[:12], 16)
 
@@ -245,25 +251,37 @@ class SmolWorkflow:
                 **STEP_POLICIES["poll_songs"].activity_options(),
             )
             known = polled.songs
-            for variant, song in enumerate(polled.songs):
-                if song.failed:
-                    reason = failure_reason(song.status)
-                    raise to_temporal(SongFailed(f"song {song.music_id} failed with status {song.status} ({reason})"))
+            if workflow.patched("archive-songs-together"):
+                for song in polled.songs:
+                    _refuse_failed(song)
+                ready = [(variant, song) for variant, song in enumerate(polled.songs) if song.music_id not in archived]
+                for _, song in ready:
+                    self.songs[song.music_id] = song  # while it streams, `audio` is the provider's partial audio
+                ready = [(variant, song) for variant, song in ready if song.complete]
+                if ready:  # both variants usually finish together: archived at once
+                    await asyncio.gather(*(self._archive(smol_id, v, song, provider, archived) for v, song in ready))
+                    self.current = Step.POLL
+                continue
+            for variant, song in enumerate(polled.songs):  # (runs started before the patch archive one by one)
+                _refuse_failed(song)
                 if song.music_id in archived:
                     continue
-                self.songs[song.music_id] = song  # while it streams, `audio` is the provider's partial audio
+                self.songs[song.music_id] = song
                 if song.complete:
-                    self.current = Step.ARCHIVE
-                    await workflow.execute_activity_method(
-                        SmolActivities.archive_song,
-                        ArchiveSongInput(smol_id, song.music_id, variant, provider, song.audio),
-                        **STEP_POLICIES["archive_song"].activity_options(),
-                    )
-                    archived.add(song.music_id)
-                    self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
+                    await self._archive(smol_id, variant, song, provider, archived)
                     self.current = Step.POLL
         self._end(Step.POLL)
         self._end(Step.ARCHIVE)
+
+    async def _archive(self, smol_id: str, variant: int, song: Song, provider: str, archived: set[str]) -> None:
+        self.current = Step.ARCHIVE
+        await workflow.execute_activity_method(
+            SmolActivities.archive_song,
+            ArchiveSongInput(smol_id, song.music_id, variant, provider, song.audio),
+            **STEP_POLICIES["archive_song"].activity_options(),
+        )
+        archived.add(song.music_id)
+        self.songs[song.music_id] = Song(song.music_id, song.status, f"/song/{song.music_id}.mp3")
 
     async def _step(self, name: str, activity, arg):
         await self._gate()
