@@ -17,6 +17,7 @@ from PIL import Image
 
 from contracts.smol import Song
 from smol import social
+from smol.errors import NotFound
 from smol.store import open_store
 from tests.support import OTHER, OTHER_KEY, OWNER, OWNER_KEY, _stop, client_xdr, insert_smol, plays_of, wait_for
 from tests.workers import activities_with, start_smol, worker_for
@@ -446,3 +447,23 @@ async def test_a_like_of_a_smol_that_went_private_can_be_undone_not_redone(stack
     assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 204  # unliked
     assert smol["id"] not in (await http.get("/likes", headers=stack.auth(OTHER))).json()
     assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 404  # not again
+
+
+async def test_a_smol_stored_between_the_two_looks_of_its_page_is_shown_not_hidden(pool, monkeypatch):
+    """GET /{id} looks for a visible row, then (finding none) for any row. A run that stores its row between the two
+    looks must not make its own smol a 404 to its owner: the row, looked at again, decides."""
+    from api.services import smols
+    from smol import repo
+
+    smol = await insert_smol(pool, kind="private")
+    real, looks = repo.smol_page, []
+
+    async def first_look_before_the_row(*args, **kwargs):
+        looks.append(args)
+        return None if len(looks) == 1 else await real(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "smol_page", first_look_before_the_row)
+    body = await smols.detail(pool, None, smol["id"], OWNER, "http://x", count_view=True)
+    assert body["d1"]["Id"] == smol["id"] and len(looks) == 2
+    with pytest.raises(NotFound):  # and someone else still gets nothing
+        await smols.detail(pool, None, smol["id"], OTHER, "http://x", count_view=True)
