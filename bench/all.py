@@ -92,14 +92,16 @@ def media() -> list[Row]:
 def pipeline() -> list[Row]:
     out = run("pipeline.py", "--smols", "5", "--song-delay", "0", "--batch", "20")
     client = float(find(r"client\s+median\s+(\d+) ms", out)[0])
+    visible = float(find(r"visible\s+median\s+(\d+) ms", out)[0])
     overhead = float(find(r"overhead\s+median\s+(\d+) ms", out)[0])
-    rate = float(find(r"= ([\d.]+) smols/min", out)[0])
+    rate, indexed = (float(v) for v in find(r"= ([\d.]+) smols/min; .* = ([\d.]+) smols/min", out))
     rss = float(find(r"peak RSS: worker (\d+) MB", out)[0])
     return [
-        Row("one smol end to end, no artificial song delay", f"{client:.0f} ms, orchestration {overhead:.0f} ms", "—",
+        Row("one smol end to end, no artificial song delay", f"{client:.0f} ms to the client ({visible:.0f} ms in the "
+            f"run), orchestration {overhead:.0f} ms of the whole run", "—",
             None, "≤ 800 ms, orchestration ≤ 150 ms", client <= 800 and overhead <= 150),
-        Row("pipeline throughput, 2 × 30 s songs, 20 at once", f"{rate:.1f} smols/min", "—", None, "≥ 100 smols/min",
-            rate >= 100),
+        Row("pipeline throughput, 2 × 30 s songs, 20 at once", f"{rate:.1f} smols/min playable "
+            f"({indexed:.1f}/min with their indexing done)", "—", None, "≥ 100 smols/min", rate >= 100),
         Row("peak worker RSS, 20 at once", f"{rss:.0f} MB", "—", None, "≤ 400 MB", rss <= 400),
     ]  # fmt: skip
 

@@ -101,12 +101,15 @@ async def run(args) -> None:
                                          event_hooks=hooks) as http:
                 started = time.perf_counter()
                 ids = [(await http.post("/", json={"prompt": f"batch {n}: dub"})).text for n in range(args.batch)]
-                await asyncio.gather(*(client.get_workflow_handle(smol_id).result() for smol_id in ids))
-                elapsed = time.perf_counter() - started
                 for smol_id in ids:
-                    assert "d1" in (await http.get(f"/{smol_id}")).json(), smol_id
-            print(f"  throughput: {args.batch} smols started together, all done (indexed too) in {elapsed:.1f}s = "
-                  f"{args.batch / elapsed * 60:.1f} smols/min")  # fmt: skip
+                    while "d1" not in (await http.get(f"/{smol_id}")).json():
+                        await asyncio.sleep(0.2)
+                playable = time.perf_counter() - started
+                await asyncio.gather(*(client.get_workflow_handle(smol_id).result() for smol_id in ids))
+                indexed = time.perf_counter() - started
+            print(f"  throughput: {args.batch} smols started together, all playable in {playable:.1f}s = "
+                  f"{args.batch / playable * 60:.1f} smols/min; all indexed too in {indexed:.1f}s = "
+                  f"{args.batch / indexed * 60:.1f} smols/min")  # fmt: skip
         pids = stack["processes"]
         print(f"  peak RSS: worker {peak_rss_mb(pids['worker'].pid):.0f} MB, API {peak_rss_mb(pids['api'].pid):.0f} MB")
 
