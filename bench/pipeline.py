@@ -43,13 +43,17 @@ async def timings(client: Client, smol_id: str) -> dict:
                 visible = at[e.event_id] - at[events[0].event_id]
         if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             timers += at[e.event_id] - at[e.timer_fired_event_attributes.started_event_id]
-    busy, end = 0.0, 0.0
-    for start, stop in sorted(intervals):  # union of activity intervals (songs are archived while others poll)
-        start = max(start, end)
-        if stop > start:
-            busy, end = busy + stop - start, stop
+    def busy(until: float) -> float:  # time inside activities (their union: songs are archived together)
+        inside, end = 0.0, 0.0
+        for start, stop in sorted(intervals):
+            start, stop = max(start, end), min(stop, until)
+            if stop > start:
+                inside, end = inside + stop - start, stop
+        return inside
+
     total = last - first
-    return {"visible": visible, "total": total, "activities": busy, "timers": timers, "overhead": total - busy - timers,
+    return {"visible": visible, "total": total, "activities": busy(last), "timers": timers,
+            "overhead": total - busy(last) - timers, "overhead to visible": visible - busy(first + visible) - timers,
             "steps": steps}  # fmt: skip
 
 
@@ -87,9 +91,9 @@ async def run(args) -> None:
                 rows.append({**await timings(client, smol_id), "client": seen})
         print(f"cores: {os.cpu_count()}, smols: {args.smols}, song: 2 × {args.song_seconds}s, "
               f"local song delay {args.song_delay}s, poll interval {args.poll_interval}s")  # fmt: skip
-        for key in ("client", "visible", "total", "activities", "timers", "overhead"):
+        for key in ("client", "visible", "total", "activities", "timers", "overhead", "overhead to visible"):
             values = [r[key] for r in rows]
-            print(f"  {key:<11} median {statistics.median(values) * 1000:8.0f} ms   "
+            print(f"  {key:<19} median {statistics.median(values) * 1000:8.0f} ms   "
                   f"min {min(values) * 1000:8.0f} ms   max {max(values) * 1000:8.0f} ms")  # fmt: skip
         names = dict.fromkeys(name for r in rows for name in r["steps"])
         print("  inside activities, median ms: " + ", ".join(

@@ -1,5 +1,6 @@
-"""Many smols in flight at once, waiting on a slow song provider: the worker's memory while they wait, and that
-every one finishes. The local song provider stands in for the slow service (`--song-delay` seconds per job); with a
+"""Many smols in flight at once, waiting on a slow song provider: the worker's memory while they wait, that every
+one finishes, and GET /{id} of a finished smol meanwhile (wrk, 10 connections, 3 s every minute) against the same
+before the smols start. The local song provider stands in for the slow service (`--song-delay` seconds per job); with a
 poll interval above 10 s polling is retry-driven, so a waiting smol holds no activity slot.
 
     .venv/bin/python bench/scale.py [--smols 1000] [--song-delay 60] [--song-seconds 2] [--poll-interval 15]
@@ -16,6 +17,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from api_load import seed, wrk  # noqa: E402
 from stack import bench_stack, peak_rss_mb  # noqa: E402
 
 from contracts.smol import Payload, SmolInput  # noqa: E402
@@ -38,6 +40,14 @@ async def run(args) -> None:
         worker = stack["processes"]["worker"]
         client = await connect(stack["settings"])
         db = await asyncpg.connect(stack["database_url"])
+        finished_smol = stack["url"] + "/" + (await seed(stack["database_url"], 2))[0]
+
+        def detail_p99() -> float:  # in ms; wrk prints 850.00us, 12.34ms or 1.20s
+            p99 = wrk(finished_smol, 10, 3).split("p99")[1].split()[0]
+            number, unit = float(p99.rstrip("mus")), p99.lstrip("0123456789.")
+            return number * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+        before = [detail_p99() for _ in range(3)]
         started = time.perf_counter()
         semaphore = asyncio.Semaphore(50)
 
@@ -55,8 +65,11 @@ async def run(args) -> None:
         )
 
         results = asyncio.gather(*(h.result() for h in handles))
-        most_waiting, rss_samples = 0, []
+        most_waiting, rss_samples, during, next_probe = 0, [], [], time.perf_counter() + 30
         while not results.done():
+            if time.perf_counter() > next_probe:
+                during.append(await asyncio.to_thread(detail_p99))
+                next_probe = time.perf_counter() + 60
             waiting = await db.fetchval(
                 "SELECT count(DISTINCT smol_id) FROM smol_songs s WHERE s.object_key IS NULL "
                 "AND NOT EXISTS (SELECT 1 FROM smols WHERE smols.id = s.smol_id)"
@@ -73,6 +86,9 @@ async def run(args) -> None:
         )
         print(f"  worker RSS while in flight: median {sorted(rss_samples)[len(rss_samples) // 2]:.0f} MB, "
               f"peak {peak_rss_mb(worker.pid):.0f} MB")  # fmt: skip
+        print(f"  GET /{{id}} p99 before: {', '.join(f'{v:.1f}' for v in before)} ms; while in flight: median "
+              f"{sorted(during)[len(during) // 2] if during else float('nan'):.1f} ms, worst "
+              f"{max(during, default=float('nan')):.1f} ms ({len(during)} probes)")  # fmt: skip
         await db.close()
 
 

@@ -452,11 +452,12 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
     well each matches them. NotFound if the viewer may not see the smol; Conflict while it is not indexed yet."""
     words = _PLAIN.findall((refine or "").lower())[:16]
     candidates = max(100, limit) if words else limit
-    async with pool.acquire() as conn:  # (its settings are reset when it is released)
+    async with pool.acquire() as conn:
         # HNSW gives ef_search candidates before the visibility filter: ask for enough. (Planned per call: a generic
-        # plan, made without the vector, leaves the HNSW index unused and costs 10×.)
+        # plan, made without the vector, leaves the HNSW index unused and costs 10×.) The setting may stay on the
+        # pooled connection: only HNSW scans read it, and this is the one query that makes them, always setting it.
         ef_search = min(1000, max(40, 2 * candidates))
-        await conn.set_session("hnsw.ef_search", ef_search)
+        await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
         return await _similar(conn, smol_id, viewer, limit, words, candidates)
 
 

@@ -1,0 +1,33 @@
+"""The pool hands out connections as new: a session setting changed through `set_session` (or a session marked
+changed) is reset on release, and a transaction left open is rolled back; other connections skip the reset."""
+
+from smol.db import open_pool
+
+
+async def test_a_changed_session_is_reset_before_the_next_user_gets_the_connection(stack):
+    pool = await open_pool(stack.settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            default = await conn.fetchval("SHOW statement_timeout")
+            await conn.set_session("statement_timeout", "4321")
+            assert await conn.fetchval("SHOW statement_timeout") == "4321ms"
+        async with pool.acquire() as conn:  # the same connection (the pool holds one)
+            assert await conn.fetchval("SHOW statement_timeout") == default
+            assert not conn.session_changed
+    finally:
+        await pool.close()
+
+
+async def test_an_unchanged_connection_goes_back_without_a_reset_and_an_open_transaction_is_rolled_back(stack):
+    pool = await open_pool(stack.settings.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TEMP TABLE kept (n int)")  # session state RESET ALL would not clear either
+            await conn.execute("SET application_name = 'not marked'")  # not through set_session: not reset
+            await conn.execute("BEGIN")
+            await conn.execute("INSERT INTO kept VALUES (1)")
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW application_name") == "not marked"
+            assert await conn.fetchval("SELECT count(*) FROM kept") == 0  # the insert was rolled back
+    finally:
+        await pool.close()
