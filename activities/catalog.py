@@ -8,6 +8,8 @@ the source of truth; the catalogs are rebuilt from them, each file written whole
 import asyncio
 import hashlib
 import json
+import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -55,7 +57,8 @@ def premium_prompt(spec: TrackSpec) -> str:
 class CatalogActivities:
     def __init__(self, store: ObjectStore, settings: Settings, http: httpx.AsyncClient | None = None):
         self.store, self.settings, self.http = store, settings, http
-        self._processes = ProcessPoolExecutor(settings.catalog_render_processes, mp_context=get_context("spawn"))
+        self._processes = ProcessPoolExecutor(settings.catalog_render_processes, mp_context=get_context("spawn"),
+                                              initializer=_exit_with_parent, initargs=(os.getpid(),))  # fmt: skip
         for _ in range(settings.catalog_render_processes):  # start them now: the first day does not wait for imports
             self._processes.submit(_call, int, (), {})
         self._rebuilding = asyncio.Lock()
@@ -231,3 +234,16 @@ class CatalogActivities:
 
 def _call(fn, args, kwargs):
     return fn(*args, **kwargs)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a render process: exit once the worker that started it is gone. A worker killed outright (SIGKILL, the OOM
+    killer) never shuts its pool down, and the pool's queue, which each render process also holds open, would keep
+    them waiting forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()

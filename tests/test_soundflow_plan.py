@@ -3,6 +3,7 @@ Plus the renderer honouring the plan (length, layers, ambience) without the stac
 
 import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,45 @@ async def test_serving_a_catalog_under_many_host_names_keeps_one_rendering(tmp_p
         served, _ = await catalog_service.served_catalog(store, catalog_service.ALL, f"http://host{n}.example")
         assert json.loads(served)[0]["url"] == f"http://host{n}.example/catalog/audio/free/x.mp3"
     assert len(catalog_service._served) == 1
+
+
+def test_render_processes_exit_when_their_worker_is_killed(tmp_path):
+    """A worker killed outright (SIGKILL) leaves no render processes behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, time\n"
+        "from activities.catalog import CatalogActivities\n"
+        "from smol.settings import Settings\n"
+        "from smol.store import FileStore\n"
+        f"activities = CatalogActivities(FileStore({str(tmp_path)!r}), Settings(catalog_render_processes=2))\n"
+        "activities._processes.submit(int).result()\n"
+        "print(' '.join(str(p) for p in activities._processes._processes), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    children = [int(pid) for pid in worker.stdout.readline().split()]
+    assert len(children) == 2
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 10
+    alive = children
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in children if _running(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)  # (do not leave them behind when the test fails)
+    assert not alive, f"render processes {alive} outlived their worker"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
