@@ -101,8 +101,8 @@ def pipeline() -> list[Row]:
         Row("one smol end to end, no artificial song delay", f"{client:.0f} ms to the client ({visible:.0f} ms in the "
             f"run), orchestration {to_visible:.0f} ms of that, {overhead:.0f} ms of the whole run with indexing", "—",
             None, "≤ 800 ms, orchestration ≤ 150 ms", client <= 800 and overhead <= 150),
-        Row("pipeline throughput, 2 × 30 s songs, 20 at once", f"{rate:.1f} smols/min playable "
-            f"({indexed:.1f}/min with their indexing done)", "—", None, "≥ 100 smols/min", rate >= 100),
+        Row("pipeline throughput, 2 × 30 s songs, 20 at once", f"{rate:.1f} smols/min playable, {indexed:.1f}/min "
+            "with their indexing done", "—", None, "≥ 100 smols/min (indexing done)", indexed >= 100),
         Row("peak worker RSS, 20 at once", f"{rss:.0f} MB", "—", None, "≤ 400 MB", rss <= 400),
     ]  # fmt: skip
 
