@@ -254,10 +254,10 @@ class SmolWorkflow:
             if workflow.patched("archive-songs-together"):
                 for song in polled.songs:
                     _refuse_failed(song)
-                ready = [(variant, song) for variant, song in enumerate(polled.songs) if song.music_id not in archived]
-                for _, song in ready:
+                pending = [(v, song) for v, song in enumerate(polled.songs) if song.music_id not in archived]
+                for _, song in pending:
                     self.songs[song.music_id] = song  # while it streams, `audio` is the provider's partial audio
-                ready = [(variant, song) for variant, song in ready if song.complete]
+                ready = [(variant, song) for variant, song in pending if song.complete]
                 if ready:  # both variants usually finish together: archived at once
                     await asyncio.gather(*(self._archive(smol_id, v, song, provider, archived) for v, song in ready))
                     self.current = Step.POLL
