@@ -19,7 +19,7 @@ from api.deps import refuse_unencodable_text
 from api.errors import UNAVAILABLE, add_error_handlers, allowed_methods
 from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.openapi import completed_openapi
-from api.public_cache import PublicListCache
+from api.public_cache import PublicReadCache
 from api.web import web_app
 from smol.db import create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return PlainTextResponse(str(exc), status_code=exc.status_code, headers=headers)
 
-    app.add_middleware(PublicListCache, seconds=settings.public_list_cache_seconds)  # (innermost: added first)
+    app.add_middleware(PublicReadCache, seconds=settings.public_list_cache_seconds)  # (innermost: added first)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,29 +1,37 @@
-"""The public list (`GET /` without `address`) for anonymous callers, answered from memory for a moment."""
+"""Anonymous reads of what anyone may see (the public list and one creator's, search, "more like this", trending,
+artists, stats, a tag's smols), answered from memory for a moment."""
 
 import math
+import re
 import time
-from urllib.parse import parse_qsl
 
 CREDENTIALS = (b"authorization", b"x-api-key", b"cookie")
 READS = ("GET", "HEAD", "OPTIONS")
-LARGEST = 1 << 20  # bytes of one page kept at most
+LARGEST = 1 << 20  # bytes of one answer kept at most
+BYTES = 32 << 20  # bytes of all answers kept at most
+# The paths kept: what they answer an anonymous caller is the same for every one of them.
+PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/tags/[^/]+")
 
 
-class PublicListCache:
+class PublicReadCache:
     """Pure ASGI, inside the CORS and metrics middleware (so both still see every request).
 
-    An anonymous GET of the public list, any page, is answered from memory for `seconds` after it was last made.
-    The list already says `Cache-Control: public, max-age=30`: any shared cache may serve a copy that old, so one up
-    to `seconds` old tells nobody more. Any request that may change something (a method other than GET, HEAD or
-    OPTIONS) empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
-    within `seconds`. A request with credentials always goes through: it may be refused (a revoked key), and with
-    `address` it sees the creator's own smols. When a page is due to be made afresh, one request makes it while the
-    others get the copy it replaces, so a busy page is not made by every caller at once."""
+    An anonymous GET of one of `PATHS`, any query, is answered from memory for `seconds` after it was last made. What
+    an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
+    `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one up to `seconds` old
+    tells nobody more. Any request that may change something (a method other than GET, HEAD or OPTIONS) empties it,
+    so this process's own writes (a smol made private, deleted) show at once; other processes' within `seconds` (a
+    new smol reaches search only once indexed, later than that anyway). A request with credentials always goes
+    through: it may be refused (a revoked key), and it may see its owner's private smols. When an answer is due to be
+    made afresh, one request makes it while the others get the copy it replaces, so a busy page is not made by every
+    caller at once. Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
 
-    def __init__(self, app, seconds: float, pages: int = 256):
+    def __init__(self, app, seconds: float, pages: int = 1024):
         self.app, self.seconds, self.most = app, seconds, pages
-        self.pages: dict[bytes, tuple[float, object, list[dict]]] = {}  # query -> (made at, route, messages)
-        self.making: set[bytes] = set()
+        # (path, query) -> (made at, route, messages, bytes)
+        self.pages: dict[tuple[str, bytes], tuple[float, object, list[dict], int]] = {}
+        self.size = 0
+        self.making: set[tuple[str, bytes]] = set()
         self.writes = 0  # requests that may have changed something, so far
 
     async def __call__(self, scope, receive, send):
@@ -34,14 +42,14 @@ class PublicListCache:
             try:
                 return await self.app(scope, receive, send)
             finally:
-                self._forget()  # (a page made while the write ran may hold what it changed)
+                self._forget()  # (an answer made while the write ran may hold what it changed)
         if not self._cacheable(scope):
             return await self.app(scope, receive, send)
-        key, now, writes = scope["query_string"], time.monotonic(), self.writes
+        key, now, writes = (scope["path"], scope["query_string"]), time.monotonic(), self.writes
         kept = self.pages.get(key)
         age = now - kept[0] if kept is not None else math.inf
-        # While one request makes a page afresh, the others get the copy it replaces (not yet twice as old as allowed)
-        # rather than all making it at once.
+        # While one request makes an answer afresh, the others get the copy it replaces (not yet twice as old as
+        # allowed) rather than all making it at once.
         if age < self.seconds or (key in self.making and age < 2 * self.seconds):
             scope["route"] = kept[1]  # (what the metrics label the request with)
             for message in kept[2]:
@@ -61,19 +69,24 @@ class PublicListCache:
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
-            if len(self.pages) >= self.most:
-                self.pages.clear()
-            self.pages[key] = (now, scope.get("route"), messages)
+            self._keep(key, (now, scope.get("route"), messages, size))
+
+    def _keep(self, key, answer) -> None:
+        replaced = self.pages.pop(key, None)
+        self.size -= replaced[3] if replaced else 0
+        if len(self.pages) >= self.most or self.size + answer[3] > BYTES:
+            self.pages.clear()
+            self.size = 0
+        self.pages[key] = answer
+        self.size += answer[3]
 
     def _forget(self) -> None:
         self.writes += 1
         self.pages.clear()
+        self.size = 0
 
     @staticmethod
     def _cacheable(scope) -> bool:
-        if scope["method"] != "GET" or scope["path"] != "/":
+        if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
             return False
-        if any(name in CREDENTIALS for name, _ in scope["headers"]):
-            return False
-        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        return all(name != "address" for name, _ in query)
+        return not any(name in CREDENTIALS for name, _ in scope["headers"])

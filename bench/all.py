@@ -131,10 +131,13 @@ def search() -> list[Row]:
     rows = []
     for label, what in (("search", "`GET /search`"), (r"search/\{id\}/similar", "`GET /search/{id}/similar`")):
         api = find(rf"GET /{label}\s+{WRK}", out)
-        floor = find(rf"GET /{label}[^\n]*\n\s+same SQL, asyncpg\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", out)
-        rows.append(Row(f"{what}, 100,000 smols, 10 clients", f"p50 {ms(api[0]):.0f} ms, p99 {ms(api[1]):.0f} ms",
-                        f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", ms(api[1]) / float(floor[1]),
-                        "p99 ≤ 50 ms", ms(api[1]) <= 50))  # fmt: skip
+        fresh = find(rf"GET /{label}[^\n]*\n\s+\(not from memory\)\s+{WRK}", out)
+        floor = find(rf"GET /{label}[^\n]*\n[^\n]*\n\s+same SQL, asyncpg\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", out)
+        for how, figures in (("anonymous", api), ("every answer made afresh", fresh)):
+            rows.append(Row(f"{what}, 100,000 smols, 10 clients, {how}",
+                            f"p50 {ms(figures[0]):.0f} ms, p99 {ms(figures[1]):.0f} ms",
+                            f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", ms(figures[1]) / float(floor[1]),
+                            "p99 ≤ 50 ms", ms(figures[1]) <= 50))  # fmt: skip
     costs = [int(n) for n in re.findall(r"(\d+) ms", out.split("analyze + index")[1].splitlines()[0])]
     rows.append(Row("indexing (analyze + index, two 30 s songs)", ", ".join(f"{n} ms" for n in costs), "—", None,
                     "≤ 300 ms", max(costs) <= 300))  # fmt: skip

@@ -5,7 +5,8 @@ The smols are inserted straight into Postgres: rows, steps, documents, typo word
 distributed vocabulary, audio features drawn around each genre's tempo), then the indexes are built. The indexing
 cost is measured on a real smol: two 30 s songs from the local synthesiser, `analyze_smol` + `index_smol`.
 The load on the API comes from wrk (Debian's package), on SQL from asyncpg, on the same two cores as the API and
-Postgres.
+Postgres. The API is asked twice: as anonymous callers ask it (an answer made in the last 2 s is reused,
+api/public_cache.py), and with a cookie (every answer made afresh).
 
     .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10]
 """
@@ -158,7 +159,7 @@ def queries(rng: random.Random) -> list[str]:
     return out
 
 
-def wrk_paths(url: str, paths: list[str], clients: int, seconds: int) -> str:
+def wrk_paths(url: str, paths: list[str], clients: int, seconds: int, headers: tuple[str, ...] = ()) -> str:
     """wrk's figures for GETs cycling through `paths` (wrk, not a Python client: an httpx client on the same two
     cores used about as much CPU as the API it measured)."""
     listed = ",".join(json.dumps(path) for path in paths)
@@ -167,7 +168,7 @@ def wrk_paths(url: str, paths: list[str], clients: int, seconds: int) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(cycle)
         script.flush()
-        return wrk(url, clients, seconds, Path(script.name))
+        return wrk(url, clients, seconds, Path(script.name), headers)
 
 
 def percentiles(samples: list[float]) -> str:
@@ -230,6 +231,8 @@ async def run(args) -> None:
             for name, kind, call, arguments in (("search", "search", sql_search, texts),
                                                 ("search/{id}/similar", "similar", sql_similar, ids)):  # fmt: skip
                 print(f"  GET /{name:<21}{wrk_paths(stack['url'], paths[kind], args.clients, args.seconds)}")
+                fresh = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, ("Cookie: bench=1",))
+                print(f"    (not from memory)     {fresh}")  # (any cookie: the answer is not kept)
                 sql = await load(call, arguments, args.clients, args.seconds)
                 print(f"    same SQL, asyncpg     {percentiles(sql)}   {len(sql) / args.seconds:8.0f} req/s")
             sample = await http.get("/search", params={"q": texts[0]})

@@ -1,12 +1,15 @@
-"""The anonymous public list answered from memory (api/public_cache.py), on an API process of its own with the cache
-on (the shared test API has it off: other tests change smols behind its back)."""
+"""Anonymous public reads (the list, search, stats, …) answered from memory (api/public_cache.py), on an API
+process of its own with the cache on (the shared test API has it off: other tests change smols behind its back)."""
 
 import asyncio
+import secrets
 
 import httpx
 import pytest_asyncio
 
+from smol.store import FileStore
 from tests.support import OTHER, OWNER, _stop, insert_smol
+from tests.support_search import Seed, index, insert
 
 SECONDS = 3
 
@@ -36,7 +39,7 @@ async def test_a_page_is_kept_briefly_for_anonymous_callers_only(cached, pool, s
     assert made in await newest(cached, headers=stack.auth(OTHER))  # a caller with credentials goes through
     assert (await cached.get("/", params={"limit": 40}, headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await cached.get("/", params={"limit": 40}, headers={"X-API-Key": "smol_sk_nope"})).status_code == 401
-    assert made in await newest(cached, params={"address": OWNER})  # one creator's list is never kept
+    assert made in await newest(cached, params={"address": OWNER})  # (another page, made afresh)
     await asyncio.sleep(SECONDS + 0.5)
     assert made in await newest(cached)  # made afresh once the moment has passed
 
@@ -63,3 +66,23 @@ async def test_answers_from_memory_are_counted_in_the_metrics(cached):
     for _ in range(3):
         await newest(cached)
     assert answered((await cached.get("/metrics")).text) == before + 3
+
+
+async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, pool, stack, tmp_path):
+    store = FileStore(tmp_path)
+    word = f"kept{secrets.token_hex(4)}"
+    smols = await cached.get("/stats")
+    assert (await cached.get("/search", params={"q": word})).json()["results"] == []
+    made = await insert(pool, store, Seed(title=f"{word} song", style=["jazz"], songs=False))  # behind the API's back
+    await index(pool, store, made)
+    assert (await cached.get("/stats")).json() == smols.json()  # kept
+    assert (await cached.get("/search", params={"q": word})).json()["results"] == []  # kept
+    found = await cached.get("/search", params={"q": word}, headers=stack.auth(OTHER))  # credentials go through
+    assert [r["Id"] for r in found.json()["results"]] == [made]
+    assert (await cached.get("/stats", headers=stack.auth(OTHER))).json()["smols"] == smols.json()["smols"] + 1
+    await pool.execute("UPDATE smols SET public = false WHERE id = $1", made)
+    await asyncio.sleep(SECONDS + 0.5)
+    assert (await cached.get("/search", params={"q": word})).json()["results"] == []  # made afresh: private now
+    assert (await cached.get(f"/search/{made}/similar")).status_code == 404  # a refusal is never kept
+    await pool.execute("UPDATE smols SET public = true WHERE id = $1", made)
+    assert (await cached.get(f"/search/{made}/similar")).status_code == 200
