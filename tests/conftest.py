@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from commands.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
+from commands.stack import ROOT, dev_server_flags, stop_postgres, temporal_binary, wait_for_port
 from smol.db import create_pool, migrate
 from smol.settings import Settings
 from smol.temporal import connect
@@ -69,7 +69,7 @@ def stack(tmp_path_factory):
     temporal_log = open(base / "temporal.log", "wb")  # kept for diagnosing a failed start
     temporal = subprocess.Popen(
         [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(temporal_port),
-         "--ui-port", str(free_port()), "--headless", "--log-level", "error", *search_attribute_flags()],
+         "--ui-port", str(free_port()), "--headless", "--log-level", "error", *dev_server_flags()],
         stdout=temporal_log, stderr=temporal_log,
     )  # fmt: skip
     processes = [temporal]

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from commands.doctor import examine
-from commands.stack import ROOT, search_attribute_flags, stop_postgres, temporal_binary, wait_for_port
+from commands.stack import ROOT, dev_server_flags, stop_postgres, temporal_binary, wait_for_port
 from contracts.smol import Payload, SmolInput
 from smol import repo
 from smol.db import create_pool, migrate
@@ -53,7 +53,7 @@ class FaultStack:
         self.temporal = subprocess.Popen(
             [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.temporal_port),
              "--ui-port", str(free_port()), "--headless", "--log-level", "error",
-             "--db-filename", str(self.base / "temporal.db"), *search_attribute_flags()],
+             "--db-filename", str(self.base / "temporal.db"), *dev_server_flags()],
             stdout=log, stderr=log,
         )  # fmt: skip
         wait_for_port("127.0.0.1", self.temporal_port, proc=self.temporal)

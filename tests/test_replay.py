@@ -48,11 +48,17 @@ async def test_recorded_history_replays_on_todays_code(fixture):
         assert fixture.read_text().count("core_patch") == 1 and "analyze_smol" in fixture.read_text()
     if kind == "complete" and tag == "v4":  # and after the songs were archived together: both markers
         assert fixture.read_text().count("core_patch") == 2 and "analyze_smol" in fixture.read_text()
+    if kind == "complete" and tag == "v5":  # and after independent steps overlapped: that marker, not indexing's
+        markers = "".join(str(e.marker_recorded_event_attributes) for e in history.events
+                          if e.HasField("marker_recorded_event_attributes"))  # fmt: skip
+        assert "overlap-independent-steps" in markers and "archive-songs-together" in markers
+        assert "index-after-store" not in markers and "analyze_smol" in fixture.read_text()
 
 
 def test_the_fixtures_cover_each_kind_of_run():
     kinds = {"complete", "retried", "paused", "cancelled", "failed", "resumed"}
-    for tag in ("v1", "v2", "v4"):  # v1: before payload encryption and durable steps; v2: after; v4: archive together
+    # v1: before payload encryption and durable steps; v2: after; v4: archive together; v5: overlapping steps
+    for tag in ("v1", "v2", "v4", "v5"):
         names = {f.stem.split("-", 1)[0] for f in FIXTURES if f.stem.endswith(f"-{tag}")}
         assert kinds <= names, (tag, names)
     mints = {"mintminted", "mintrebuilt", "mintexpired", "mintchainfailed", "mintrefused"}

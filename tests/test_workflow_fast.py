@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.failures import smol_worker
-from commands.stack import search_attribute_flags, temporal_binary
+from commands.stack import dev_server_flags, temporal_binary
 from contracts.mint import MintInput
 from contracts.smol import (
     LoadStepsResult,
@@ -45,7 +45,7 @@ SMOL_ID = "ab" * 32
 @pytest_asyncio.fixture(scope="module")
 async def env():
     async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(), dev_server_extra_args=search_attribute_flags()
+        dev_server_existing_path=temporal_binary(), dev_server_extra_args=dev_server_flags()
     ) as environment:
         yield environment
 
@@ -77,33 +77,82 @@ async def test_happy_path_runs_every_step_in_order(env):
         result = await handle.result()
         status = await handle.query(SmolWorkflow.status)
     assert result.song_ids == ["m1", "m2"] and result.title == "Frog Night" and result.public
-    assert pipeline.calls == ["save_payload", "generate_image", "describe_image", "generate_lyrics", "check_nsfw",
-                              "submit_songs", "poll_songs", "poll_songs", "archive_song", "archive_song",
-                              "store_results", "analyze_smol", "index_smol"]  # fmt: skip
+    calls = pipeline.calls  # (steps that run together, in either order)
+    assert calls[:4] == ["save_payload", "generate_image", "describe_image", "generate_lyrics"]
+    assert sorted(calls[4:6]) == ["check_nsfw", "submit_songs"]
+    assert calls[6:10] == ["poll_songs", "poll_songs", "archive_song", "archive_song"]
+    assert sorted(calls[10:12]) == ["analyze_smol", "store_results"] and calls[12:] == ["index_smol"]
     assert status.status == "complete" and {s.name: s.state for s in status.steps}["load"] == "skipped"
 
 
-async def test_a_new_run_takes_the_patched_path_and_an_old_history_replays_on_the_old_one(env):
-    """The versioning rule at work: indexing after `store_results` came in behind `workflow.patched`. A new run
-    records the patch marker and indexes; a history recorded before the patch (no marker, no indexing) replays on
-    today's code, and so does the new run's."""
+async def _replay(*histories) -> None:
+    """Each history (a recorded fixture's name, or a history) replays on today's code."""
+    settings = Settings(codec_keys=CODEC_KEYS, codec_key_id="new")
+    replayer = Replayer(workflows=[SmolWorkflow], data_converter=data_converter(settings))
+    for history in histories:
+        result = await replayer.replay_workflow(_history(history), raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
+def _history(history) -> WorkflowHistory:
+    """A recorded fixture by name, or the history itself."""
+    if isinstance(history, str):
+        return WorkflowHistory.from_json(history, (HISTORIES / f"{history}.json").read_text())
+    return history
+
+
+def _markers(history) -> str:
+    """The patch markers a history holds, as text."""
+    return "".join(str(e.marker_recorded_event_attributes) for e in _history(history).events
+                   if e.HasField("marker_recorded_event_attributes"))  # fmt: skip
+
+
+def _scheduled_by(history, name: str) -> list[int]:
+    """The workflow task that scheduled each run of activity `name`."""
+    return [e.activity_task_scheduled_event_attributes.workflow_task_completed_event_id for e in history.events
+            if e.activity_task_scheduled_event_attributes.activity_type.name == name]  # fmt: skip
+
+
+async def test_a_new_run_overlaps_independent_steps_and_older_histories_replay_as_they_ran(env):
+    """The versioning rule at work: the safety check beside the songs' submission, and the analysis beside storing,
+    came in behind `workflow.patched`. A new run records the marker and schedules each pair from one workflow task;
+    histories recorded before (one step after the other; v2 before indexing existed) replay on today's code, and
+    so does the new run's."""
     pipeline = FakePipeline()
     worker, starting = await _start(env, pipeline)
     async with worker:
         handle = await starting
         await handle.result()
         history = await handle.fetch_history()
-    markers = [str(e.marker_recorded_event_attributes) for e in history.events
-               if e.HasField("marker_recorded_event_attributes")]  # fmt: skip
-    assert any("index-after-store" in marker for marker in markers), markers
-    assert pipeline.calls[-3:] == ["store_results", "analyze_smol", "index_smol"]
-    old = (HISTORIES / "complete-v2.json").read_text()
-    assert "index-after-store" not in old and "analyze_smol" not in old
-    settings = Settings(codec_keys=CODEC_KEYS, codec_key_id="new")
-    replayer = Replayer(workflows=[SmolWorkflow], data_converter=data_converter(settings))
-    for replayed in (WorkflowHistory.from_json("complete-v2", old), history):
-        result = await replayer.replay_workflow(replayed, raise_on_replay_failure=False)
-        assert result.replay_failure is None, result.replay_failure
+    assert "overlap-independent-steps" in _markers(history)
+    assert _scheduled_by(history, "check_nsfw") == _scheduled_by(history, "submit_songs")
+    assert _scheduled_by(history, "analyze_smol") == _scheduled_by(history, "store_results")
+    assert pipeline.calls[-1] == "index_smol"
+    assert "overlap-independent-steps" not in _markers("complete-v4") and "index-after-store" in _markers("complete-v4")
+    assert "index-after-store" not in _markers("complete-v2")
+    await _replay("complete-v2", "complete-v4", "failed-v4", "resumed-v4", history)
+
+
+async def test_a_failed_safety_check_names_its_step_while_the_songs_are_submitted(env):
+    pipeline = FakePipeline()
+    activities = [a for a in pipeline.activities() if a.__temporal_activity_definition.name != "check_nsfw"]
+
+    @activity.defn(name="check_nsfw")
+    async def broken(_):
+        raise ApplicationError("no verdict", type="NsfwUnavailable", non_retryable=True)
+
+    queue = f"fast-{uuid.uuid4().hex[:8]}"
+    async with smol_worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=[*activities, broken]):
+        handle = await env.client.start_workflow(
+            SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night")), id=f"fast-{uuid.uuid4().hex}",
+            task_queue=queue,
+        )  # fmt: skip
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        status = await handle.query(SmolWorkflow.status)
+    assert failed.value.cause.type == "NsfwUnavailable" and "nsfw failed" in failed.value.cause.message
+    assert status.current_step == "nsfw" and {s.name: s.state for s in status.steps}["nsfw"] == "failed"
+    assert "store_results" not in pipeline.calls
 
 
 async def test_songs_complete_together_are_archived_together_and_older_runs_replay_one_by_one(env):
@@ -113,15 +162,9 @@ async def test_songs_complete_together_are_archived_together_and_older_runs_repl
         handle = await starting
         await handle.result()
         history = await handle.fetch_history()
-    scheduled = [e.activity_task_scheduled_event_attributes.workflow_task_completed_event_id for e in history.events
-                 if e.activity_task_scheduled_event_attributes.activity_type.name == "archive_song"]  # fmt: skip
+    scheduled = _scheduled_by(history, "archive_song")
     assert len(scheduled) == 2 and scheduled[0] == scheduled[1], "both archives come from one workflow task"
-    old = HISTORIES / "complete-v3.json"  # recorded before: one archive after the other
-    settings = Settings(codec_keys=CODEC_KEYS, codec_key_id="new")
-    replayer = Replayer(workflows=[SmolWorkflow], data_converter=data_converter(settings))
-    for replayed in (WorkflowHistory.from_json("complete-v3", old.read_text()), history):
-        result = await replayer.replay_workflow(replayed, raise_on_replay_failure=False)
-        assert result.replay_failure is None, result.replay_failure
+    await _replay("complete-v3", history)  # recorded before: one archive after the other
 
 
 async def test_a_failed_indexing_never_fails_the_finished_smol(env):
@@ -196,8 +239,8 @@ async def test_a_retry_run_reuses_every_saved_step(env):
         handle = await starting
         result = await handle.result()
         status = await handle.query(SmolWorkflow.status)
-    assert pipeline.calls == ["load_steps", "poll_songs", "archive_song", "store_results", "analyze_smol",
-                              "index_smol"]  # m1 was archived
+    assert pipeline.calls[:3] == ["load_steps", "poll_songs", "archive_song"]  # m1 was archived
+    assert sorted(pipeline.calls[3:5]) == ["analyze_smol", "store_results"] and pipeline.calls[5:] == ["index_smol"]
     assert not result.public  # flagged unsafe before: it stays private
     states = {s.name: s.state for s in status.steps}
     assert [states[s] for s in ("payload", "image", "description", "lyrics", "nsfw", "submit")] == ["reused"] * 6

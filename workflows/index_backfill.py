@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.indexing import IndexActivities
     from contracts.search import (
         AnalyzeSmolInput,
+        AnalyzeSmolResult,
         BackfillIndexInput,
         BackfillIndexResult,
         IndexSmolInput,
@@ -22,9 +23,16 @@ BATCHES_PER_RUN = 50
 
 async def index_one(smol_id: str) -> bool:
     """analyze then index one smol; the two steps SmolWorkflow runs too."""
-    analysis = await workflow.execute_activity_method(
+    return await index_analyzed(smol_id, await analyze(smol_id))
+
+
+async def analyze(smol_id: str) -> AnalyzeSmolResult:
+    return await workflow.execute_activity_method(
         IndexActivities.analyze_smol, AnalyzeSmolInput(smol_id=smol_id), **INDEX_POLICIES["analyze"].activity_options()
     )
+
+
+async def index_analyzed(smol_id: str, analysis: AnalyzeSmolResult) -> bool:
     result = await workflow.execute_activity_method(
         IndexActivities.index_smol, IndexSmolInput(smol_id=smol_id, songs=analysis.songs),
         **INDEX_POLICIES["index"].activity_options(),

@@ -9,10 +9,11 @@ import asyncio
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
-from workflows.index_backfill import index_one
+from workflows.index_backfill import analyze, index_analyzed, index_one
 
 with workflow.unsafe.imports_passed_through():
     from activities.pipeline import SmolActivities
+    from contracts.search import AnalyzeSmolResult
     from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS, SMOL_STEP
     from contracts.smol import (
         ArchiveSongInput,
@@ -179,6 +180,39 @@ class SmolWorkflow:
         else:
             self._reused(Step.LYRICS)
 
+        safety, submission = self._check_safety(smol_id, payload), self._submit_songs(smol_id, payload, seed)
+        if workflow.patched("overlap-independent-steps"):  # the verdict only decides visibility: no need to wait
+            await asyncio.gather(safety, submission)
+        else:
+            await safety
+            await submission
+
+        await self._wait_for_songs(smol_id, saved.song_ids, saved.song_provider or "local")
+
+        public = payload.public and saved.nsfw.safe
+        # Analysis only reads the archived songs: where steps overlap, it runs while the results are stored.
+        analysis = asyncio.create_task(self._analysis(smol_id)) if workflow.patched("overlap-independent-steps") \
+            else None  # fmt: skip
+        try:
+            await self._step(
+                Step.STORE,
+                SmolActivities.store_results,
+                StoreResultsInput(smol_id, payload, payload.title or saved.lyrics.title, saved.song_ids, public),
+            )
+        except BaseException:  # (failed or cancelled: nothing to index)
+            if analysis is not None:
+                analysis.cancel()
+            raise
+        self.current, self.finished = None, True
+        if analysis is not None:
+            await self._index(smol_id, analysis)
+        elif workflow.patched("index-after-store"):
+            await self._index(smol_id)
+        return SmolResult(smol_id=smol_id, title=payload.title or saved.lyrics.title, song_ids=saved.song_ids,
+                          public=public)
+
+    async def _check_safety(self, smol_id: str, payload: Payload) -> None:
+        saved = self.saved
         if saved.nsfw is None:
             result = await self._step(
                 Step.NSFW, SmolActivities.check_nsfw, CheckNsfwInput(smol_id, payload.prompt, saved.lyrics)
@@ -187,6 +221,8 @@ class SmolWorkflow:
         else:
             self._reused(Step.NSFW)
 
+    async def _submit_songs(self, smol_id: str, payload: Payload, seed: int) -> None:
+        saved = self.saved
         if saved.song_ids is None:
             result = await self._step(
                 Step.SUBMIT,
@@ -209,25 +245,22 @@ class SmolWorkflow:
         else:
             self._reused(Step.SUBMIT)
 
-        await self._wait_for_songs(smol_id, saved.song_ids, saved.song_provider or "local")
-
-        public = payload.public and saved.nsfw.safe
-        await self._step(
-            Step.STORE,
-            SmolActivities.store_results,
-            StoreResultsInput(smol_id, payload, payload.title or saved.lyrics.title, saved.song_ids, public),
-        )
-        self.current, self.finished = None, True
-        if workflow.patched("index-after-store"):
-            await self._index(smol_id)
-        return SmolResult(smol_id=smol_id, title=payload.title or saved.lyrics.title, song_ids=saved.song_ids,
-                          public=public)
-
-    async def _index(self, smol_id: str) -> None:
-        """Make the finished smol findable (search, "more like this"). It is complete already: a failure, or a cancel
-        now, leaves it to the next backfill and never fails or discards it."""
+    async def _analysis(self, smol_id: str) -> AnalyzeSmolResult | None:
         try:
-            await index_one(smol_id)
+            return await analyze(smol_id)
+        except ActivityError as exc:
+            workflow.logger.warning("smol %s not analysed: %s", smol_id, exc.cause)
+            return None
+
+    async def _index(self, smol_id: str, analysis: asyncio.Task | None = None) -> None:
+        """Make the finished smol findable (search, "more like this"), from its `analysis` if it was started already.
+        It is complete already: a failure, or a cancel now, leaves it to the next backfill and never fails or
+        discards it."""
+        try:
+            if analysis is None:
+                await index_one(smol_id)
+            elif (analysed := await analysis) is not None:
+                await index_analyzed(smol_id, analysed)
         except (ActivityError, asyncio.CancelledError) as exc:
             workflow.logger.warning("smol %s not indexed: %s", smol_id, exc.cause if isinstance(exc, ActivityError)
                                     else "cancelled")  # fmt: skip
@@ -287,7 +320,11 @@ class SmolWorkflow:
         await self._gate()
         self._begin(name)
         policy = STEP_POLICIES[activity.__name__]
-        result = await workflow.execute_activity_method(activity, arg, **policy.activity_options())
+        try:
+            result = await workflow.execute_activity_method(activity, arg, **policy.activity_options())
+        except ActivityError:
+            self.current = name  # (the step that failed, when steps run together)
+            raise
         self._end(name)
         return result
 
