@@ -50,7 +50,8 @@ def wait_for_port(host: str, port: int, timeout: float = 30.0, proc: subprocess.
 def dev_server_flags() -> list[str]:
     """`temporal server start-dev` flags: the smol search attributes, registered before anything runs; and eager
     activities: an activity a workflow task schedules comes back to its worker with the task's answer, without a
-    trip through the task queue (one less round trip per step; docker-compose.temporal.yml sets the same)."""
+    trip through the task queue (one less round trip per step; deploy/temporal-dynamic-config.yaml sets the same for
+    docker-compose.temporal.yml)."""
     attributes = [flag for key in ALL for flag in ("--search-attribute", f"{key.name}=Keyword")]
     return [*attributes, "--dynamic-config-value", "system.enableActivityEagerExecution=true"]
 
