@@ -150,26 +150,28 @@ async def visible_smol(pool: asyncpg.Pool, smol_id: str, viewer: str | None) -> 
     )
 
 
-async def smol_page(pool: asyncpg.Pool, smol_id: str, viewer: str | None, count_view: bool) -> dict | None:
-    """What a finished smol's page shows, in one round trip, if the viewer may see it (with one more view when
-    `count_view`): its row, and `steps` (the saved step data by step), `songs` (as `songs_of`), `mint` (the newest,
-    or None) and `liked` (by the viewer)."""
+async def smol_page(pool: asyncpg.Pool, smol_id: str, viewer: str | None, count_view: bool) -> dict:
+    """What a finished smol's page shows, in one round trip: `stored` (whether the smol has its row at all) and, if
+    the viewer may see it (with one more view when `count_view`), its row, `steps` (the saved step data by step),
+    `songs` (as `songs_of`), `mint` (the newest, or None) and `liked` (by the viewer); `id` is None when the viewer
+    may not see it. Both answers come from one snapshot: a row stored meanwhile is either seen by both or by
+    neither, never "stored but not yours"."""
     row = await pool.fetchrow(
         f"""WITH s AS ({
             f"UPDATE smols s SET views = s.views + 1 WHERE s.id = $1 AND {visible_to('$2')} RETURNING {SMOL_COLUMNS}"
             if count_view else f"SELECT {SMOL_COLUMNS} FROM smols s WHERE s.id = $1 AND {visible_to('$2')}"})
-        SELECT s.*,
-            (SELECT coalesce(jsonb_object_agg(step, data), '{{}}') FROM smol_steps WHERE smol_id = $1) AS steps,
+        SELECT s.*, EXISTS (SELECT 1 FROM smols WHERE id = $1) AS stored,
+            (SELECT coalesce(jsonb_object_agg(step, data), '{{}}') FROM smol_steps WHERE smol_id = s.id) AS steps,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('music_id', music_id, 'variant', variant,
                     'provider', provider, 'status', status, 'object_key', object_key) ORDER BY variant), '[]')
-                FROM smol_songs WHERE smol_id = $1) AS songs,
-            (SELECT to_jsonb(m) FROM (SELECT id, status, tx_hash, error FROM mints WHERE $1 = ANY(smol_ids)
+                FROM smol_songs WHERE smol_id = s.id) AS songs,
+            (SELECT to_jsonb(m) FROM (SELECT id, status, tx_hash, error FROM mints WHERE s.id = ANY(smol_ids)
                 ORDER BY created_at DESC LIMIT 1) m) AS mint,
-            EXISTS (SELECT 1 FROM likes WHERE id = $1 AND address = $2) AS liked
-        FROM s""",
+            EXISTS (SELECT 1 FROM likes WHERE id = s.id AND address = $2) AS liked
+        FROM (SELECT) AS one LEFT JOIN s ON true""",
         smol_id, viewer,
     )  # fmt: skip
-    return None if row is None else dict(row)
+    return dict(row)
 
 
 async def media_access(pool: asyncpg.Pool, viewer: str | None, *, smol_id: str | None = None,

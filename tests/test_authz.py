@@ -449,21 +449,26 @@ async def test_a_like_of_a_smol_that_went_private_can_be_undone_not_redone(stack
     assert (await http.put(f"/likes/{smol['id']}", headers=stack.auth(OTHER))).status_code == 404  # not again
 
 
-async def test_a_smol_stored_between_the_two_looks_of_its_page_is_shown_not_hidden(pool, monkeypatch):
-    """GET /{id} looks for a visible row, then (finding none) for any row. A run that stores its row between the two
-    looks must not make its own smol a 404 to its owner: the row, looked at again, decides."""
+async def test_a_page_decides_from_one_snapshot_whether_the_smol_is_stored_and_whose_it_is(pool, monkeypatch):
+    """GET /{id} asks once whether the viewer may see the row and whether the smol has a row at all: a run that
+    stores its row between two looks cannot make its own smol a 404 to its owner (one look, one snapshot), and a
+    stranger is refused without a second query or a look at the workflow (`temporal` is None here)."""
     from api.services import smols
     from smol import repo
 
     smol = await insert_smol(pool, kind="private")
     real, looks = repo.smol_page, []
 
-    async def first_look_before_the_row(*args, **kwargs):
+    async def counted(*args, **kwargs):
         looks.append(args)
-        return None if len(looks) == 1 else await real(*args, **kwargs)
+        return await real(*args, **kwargs)
 
-    monkeypatch.setattr(repo, "smol_page", first_look_before_the_row)
+    monkeypatch.setattr(repo, "smol_page", counted)
+    monkeypatch.setattr(repo, "get_smol", None)  # (the page needs no other look at the row)
     body = await smols.detail(pool, None, smol["id"], OWNER, "http://x", count_view=True)
-    assert body["d1"]["Id"] == smol["id"] and len(looks) == 2
-    with pytest.raises(NotFound):  # and someone else still gets nothing
+    assert body["d1"]["Id"] == smol["id"] and body["d1"]["Views"] == 1 and len(looks) == 1
+    with pytest.raises(NotFound):  # someone else gets nothing, and no view is counted
         await smols.detail(pool, None, smol["id"], OTHER, "http://x", count_view=True)
+    assert len(looks) == 2 and await pool.fetchval("SELECT views FROM smols WHERE id = $1", smol["id"]) == 1
+    unstored = await real(pool, "f" * 64, OWNER, True)
+    assert not unstored["stored"] and unstored["id"] is None and unstored["steps"] == {} and not unstored["liked"]

@@ -233,12 +233,9 @@ async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, co
     """The GET /{id} body: the finished row's shape, or the workflow's while in progress; only the progress when the
     viewer may not see its content (repo.visible_in_progress). NotFound if the viewer may not see it at all."""
     row = await repo.smol_page(pool, smol_id, viewer, count_view)
-    if row is None and await repo.get_smol(pool, smol_id) is not None:
-        # Stored between the two looks (the run's last step), or not for this viewer: the row decides, looked at again.
-        row = await repo.smol_page(pool, smol_id, viewer, count_view)
-        if row is None:
-            raise NotFound("smol not found")
-    if row is not None:
+    if row["stored"] and row["id"] is None:  # finished, and not for this viewer
+        raise NotFound("smol not found")
+    if row["id"] is not None:
         d1 = {
             "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
             "Created_At": when(row["created_at"]), "Public": int(row["public"]),
