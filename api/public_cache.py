@@ -1,6 +1,8 @@
 """Anonymous reads of what anyone may see (the public list and one creator's, search, "more like this", trending,
 artists, stats, a tag's smols), answered from memory for a moment."""
 
+import asyncio
+import logging
 import math
 import re
 import time
@@ -9,6 +11,7 @@ CREDENTIALS = (b"authorization", b"x-api-key", b"cookie")
 READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most
+log = logging.getLogger(__name__)
 # The paths kept: what they answer an anonymous caller is the same for every one of them.
 PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/tags/[^/]+")
 
@@ -16,15 +19,16 @@ PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/
 class PublicReadCache:
     """Pure ASGI, inside the CORS and metrics middleware (so both still see every request).
 
-    An anonymous GET of one of `PATHS`, any query, is answered from memory for `seconds` after it was last made. What
-    an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
-    `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one up to `seconds` old
+    An anonymous GET of one of `PATHS`, any query, is answered from memory with a copy at most 2 × `seconds` old.
+    What an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
+    `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one a few seconds old
     tells nobody more. Any request that may change something (a method other than GET, HEAD or OPTIONS) empties it,
-    so this process's own writes (a smol made private, deleted) show at once; other processes' within `seconds` (a
-    new smol reaches search only once indexed, later than that anyway). A request with credentials always goes
-    through: it may be refused (a revoked key), and it may see its owner's private smols. When an answer is due to be
-    made afresh, one request makes it while the others get the copy it replaces, so a busy page is not made by every
-    caller at once. Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
+    so this process's own writes (a smol made private, deleted) show at once; other processes' within 2 × `seconds`
+    (a new smol reaches search only once indexed, about as late anyway). A request with credentials always goes
+    through: it may be refused (a revoked key), and it may see its owner's private smols. An answer that is due is made
+    afresh in the background while callers still get the copy it replaces (for up to `seconds` more), so nobody waits
+    for a busy page and it is not made by every caller at once; one asked for after that is made while its caller
+    waits. Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
 
     def __init__(self, app, seconds: float, pages: int = 1024):
         self.app, self.seconds, self.most = app, seconds, pages
@@ -33,6 +37,7 @@ class PublicReadCache:
         self.size = 0
         self.making: set[tuple[str, bytes]] = set()
         self.writes = 0  # requests that may have changed something, so far
+        self.remaking: set[asyncio.Task] = set()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.seconds <= 0:
@@ -45,17 +50,20 @@ class PublicReadCache:
                 self._forget()  # (an answer made while the write ran may hold what it changed)
         if not self._cacheable(scope):
             return await self.app(scope, receive, send)
-        key, now, writes = (scope["path"], scope["query_string"]), time.monotonic(), self.writes
+        key = (scope["path"], scope["query_string"])
         kept = self.pages.get(key)
-        age = now - kept[0] if kept is not None else math.inf
-        # While one request makes an answer afresh, the others get the copy it replaces (not yet twice as old as
-        # allowed) rather than all making it at once.
-        if age < self.seconds or (key in self.making and age < 2 * self.seconds):
+        age = time.monotonic() - kept[0] if kept is not None else math.inf
+        if age < 2 * self.seconds:
+            if age >= self.seconds and key not in self.making:  # due: made afresh while this copy still serves
+                self._remake(scope, key)
             scope["route"] = kept[1]  # (what the metrics label the request with)
             for message in kept[2]:
                 await send(message)
             return
-        messages: list[dict] = []
+        await self._make(scope, receive, send, key)
+
+    async def _make(self, scope, receive, send, key) -> None:
+        made, writes, messages = time.monotonic(), self.writes, []
 
         async def keep(message):
             messages.append(message)
@@ -69,7 +77,26 @@ class PublicReadCache:
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
-            self._keep(key, (now, scope.get("route"), messages, size))
+            self._keep(key, (made, scope.get("route"), messages, size))
+
+    def _remake(self, scope, key) -> None:
+        """Make the answer again in the background, as the same request made by nobody (its answer only kept)."""
+
+        async def no_body():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def dropped(message):
+            pass
+
+        async def remake():
+            try:
+                await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
+            except Exception:  # (the caller got its copy; the next one after the stale window tries again)
+                log.exception("remaking %s failed", scope["path"])
+
+        task = asyncio.get_running_loop().create_task(remake())
+        self.remaking.add(task)  # (a reference, so the task is not collected before it ends)
+        task.add_done_callback(self.remaking.discard)
 
     def _keep(self, key, answer) -> None:
         replaced = self.pages.pop(key, None)

@@ -112,7 +112,8 @@ class Settings(BaseSettings):
         default=[], description='Origins allowed to call with credentials, e.g. ["https://smol.xyz"]'
     )
     public_list_cache_seconds: float = Field(
-        default=2.0, ge=0, le=30, description="Anonymous GET / pages answered from memory this long (0: off)"
+        default=2.0, ge=0, le=15, description="Anonymous reads of public lists, search and similar are made "
+        "afresh (in the background) once this old, and never served older than twice this (0: off)",
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)")
     creates_per_minute: int = Field(default=10, ge=1, description="Smols one address may start per minute (429 above)")
