@@ -22,20 +22,23 @@ class PublicReadCache:
     An anonymous GET of one of `PATHS`, any query, is answered from memory with a copy at most 2 × `seconds` old.
     What an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
     `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one a few seconds old
-    tells nobody more. Any request that may change something (a method other than GET, HEAD or OPTIONS) empties it,
-    so this process's own writes (a smol made private, deleted) show at once; other processes' within 2 × `seconds`
-    (a new smol reaches search only once indexed, about as late anyway). A request with credentials always goes
-    through: it may be refused (a revoked key), and it may see its owner's private smols. An answer that is due is made
-    afresh in the background while callers still get the copy it replaces (for up to `seconds` more), so nobody waits
-    for a busy page and it is not made by every caller at once; one asked for after that is made while its caller
-    waits. Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
+    tells nobody more.
+    - Any request that may change something (a method other than GET, HEAD or OPTIONS, unless refused with a 4xx)
+      empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
+      within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
+    - A request with credentials always goes through: it may be refused (a revoked key), and it may see its owner's
+      private smols.
+    - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
+      to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
+      after that is made while its caller waits.
+    - Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
 
     def __init__(self, app, seconds: float, pages: int = 1024):
         self.app, self.seconds, self.most = app, seconds, pages
         # (path, query) -> (made at, route, messages, bytes)
         self.pages: dict[tuple[str, bytes], tuple[float, object, list[dict], int]] = {}
         self.size = 0
-        self.making: set[tuple[str, bytes]] = set()
+        self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
         self.writes = 0  # requests that may have changed something, so far
         self.remaking: set[asyncio.Task] = set()
 
@@ -43,11 +46,7 @@ class PublicReadCache:
         if scope["type"] != "http" or self.seconds <= 0:
             return await self.app(scope, receive, send)
         if scope["method"] not in READS:
-            self._forget()
-            try:
-                return await self.app(scope, receive, send)
-            finally:
-                self._forget()  # (an answer made while the write ran may hold what it changed)
+            return await self._write(scope, receive, send)
         if not self._cacheable(scope):
             return await self.app(scope, receive, send)
         key = (scope["path"], scope["query_string"])
@@ -58,22 +57,34 @@ class PublicReadCache:
                 self._remake(scope, key)
             scope["route"] = kept[1]  # (what the metrics label the request with)
             for message in kept[2]:
-                await send(message)
+                await send(_copy(message))
             return
         await self._make(scope, receive, send, key)
+
+    async def _write(self, scope, receive, send) -> None:
+        """A request that may change something: what was kept is forgotten once it has, and any answer being made
+        meanwhile is not kept (it may have read the state before). A refused one (4xx) changed nothing."""
+        status = []
+
+        async def noted(message):
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noted)
+        finally:
+            if not status or not 400 <= status[0] < 500:
+                self._forget()
 
     async def _make(self, scope, receive, send, key) -> None:
         made, writes, messages = time.monotonic(), self.writes, []
 
         async def keep(message):
-            messages.append(message)
+            messages.append(_copy(message))  # (middleware outside may change the one it is sent)
             await send(message)
 
-        self.making.add(key)
-        try:
-            await self.app(scope, receive, keep)
-        finally:
-            self.making.discard(key)
+        await self.app(scope, receive, keep)
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
@@ -93,7 +104,10 @@ class PublicReadCache:
                 await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
             except Exception:  # (the caller got its copy; the next one after the stale window tries again)
                 log.exception("remaking %s failed", scope["path"])
+            finally:
+                self.making.discard(key)
 
+        self.making.add(key)  # (now: the callers right behind this one must not start another)
         task = asyncio.get_running_loop().create_task(remake())
         self.remaking.add(task)  # (a reference, so the task is not collected before it ends)
         task.add_done_callback(self.remaking.discard)
@@ -117,3 +131,8 @@ class PublicReadCache:
         if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
             return False
         return not any(name in CREDENTIALS for name, _ in scope["headers"])
+
+
+def _copy(message: dict) -> dict:
+    """The message with a list of headers of its own (CORS middleware adds to the list it is sent)."""
+    return {**message, "headers": list(message["headers"])} if "headers" in message else message

@@ -7,6 +7,7 @@ import secrets
 import httpx
 import pytest_asyncio
 
+from api.public_cache import PublicReadCache
 from smol.store import FileStore
 from tests.support import OTHER, OWNER, _stop, insert_smol
 from tests.support_search import Seed, index, insert
@@ -14,9 +15,12 @@ from tests.support_search import Seed, index, insert
 SECONDS = 3
 
 
+ORIGIN = "https://smol.example"
+
+
 @pytest_asyncio.fixture
 async def cached(stack):
-    api, url = stack.start_api(public_list_cache_seconds=SECONDS)
+    api, url = stack.start_api(public_list_cache_seconds=SECONDS, cors_origins=f'["{ORIGIN}"]')
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             yield client
@@ -101,3 +105,51 @@ async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, 
     assert (await cached.get(f"/search/{made}/similar")).status_code == 404  # a refusal is never kept
     await pool.execute("UPDATE smols SET public = true WHERE id = $1", made)
     assert (await cached.get(f"/search/{made}/similar")).status_code == 200
+
+
+async def test_a_kept_answer_is_sent_as_it_was_made_whoever_asks(cached):
+    """CORS headers are added per request, outside the cache: they neither pile up on the kept answer nor pass from
+    one caller to the next."""
+    first = await cached.get("/stats", headers={"Origin": ORIGIN})
+    again = await cached.get("/stats", headers={"Origin": ORIGIN})
+    stranger = await cached.get("/stats", headers={"Origin": "https://elsewhere.example"})
+    plain = await cached.get("/stats")
+    assert first.headers["access-control-allow-origin"] == ORIGIN and first.headers == again.headers
+    assert first.headers.get_list("vary") == again.headers.get_list("vary")
+    assert "access-control-allow-origin" not in stranger.headers and "access-control-allow-origin" not in plain.headers
+
+
+async def test_a_refused_write_keeps_what_was_kept(cached, pool):
+    before = await newest(cached)
+    made = (await insert_smol(pool, OWNER))["id"]
+    assert (await cached.put(f"/likes/{made}")).status_code == 401  # refused: nothing changed
+    assert (await cached.post("/nothing-here")).status_code in (404, 405)
+    assert await newest(cached) == before  # still kept
+
+
+async def test_a_due_answer_is_made_once_however_many_ask_at_once():
+    made = []
+
+    async def app(scope, receive, send):
+        made.append(scope["path"])
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(len(made)).encode()})
+
+    cache = PublicReadCache(app, seconds=0.2)
+
+    async def ask() -> bytes:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/stats", "query_string": b"", "headers": []}
+        await cache(scope, None, send)
+        return sent[-1]["body"]
+
+    assert await ask() == b"1" and await ask() == b"1"
+    await asyncio.sleep(0.25)  # due
+    assert set(await asyncio.gather(*(ask() for _ in range(20)))) == {b"1"}  # the copy, while one makes it afresh
+    await asyncio.sleep(0.1)
+    assert len(made) == 2 and await ask() == b"2"

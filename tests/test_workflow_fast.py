@@ -7,6 +7,7 @@ in-memory dev server of its own; it has no timers, so there is no time to skip."
 
 import asyncio
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from activities.failures import smol_worker
 from commands.stack import dev_server_flags, temporal_binary
 from contracts.mint import MintInput
 from contracts.smol import (
+    CheckNsfwResult,
+    DiscardSmolResult,
     LoadStepsResult,
     Nsfw,
     PauseSignal,
@@ -28,6 +31,7 @@ from contracts.smol import (
     ResumeSignal,
     SmolInput,
     Song,
+    SubmitSongsResult,
 )
 from smol.settings import Settings
 from smol.temporal import data_converter
@@ -133,26 +137,86 @@ async def test_a_new_run_overlaps_independent_steps_and_older_histories_replay_a
     await _replay("complete-v2", "complete-v4", "failed-v4", "resumed-v4", history)
 
 
-async def test_a_failed_safety_check_names_its_step_while_the_songs_are_submitted(env):
-    pipeline = FakePipeline()
-    activities = [a for a in pipeline.activities() if a.__temporal_activity_definition.name != "check_nsfw"]
+def _replacing(pipeline: FakePipeline, **replacements) -> list:
+    """The pipeline's activities with some replaced (by name)."""
+    kept = [a for a in pipeline.activities() if a.__temporal_activity_definition.name not in replacements]
+    return [*kept, *(activity.defn(name=name)(run) for name, run in replacements.items())]
 
-    @activity.defn(name="check_nsfw")
-    async def broken(_):
+
+async def _run_with(env, activities: list, **options):
+    queue = f"fast-{uuid.uuid4().hex[:8]}"
+    worker = smol_worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=activities, **options)
+    handle = await env.client.start_workflow(
+        SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night")), id=f"fast-{uuid.uuid4().hex}",
+        task_queue=queue,
+    )  # fmt: skip
+    return worker, handle
+
+
+async def test_a_failed_safety_check_waits_for_the_songs_submitted_beside_it_and_names_its_step(env):
+    pipeline, events = FakePipeline(), []
+
+    async def refused(_):
         raise ApplicationError("no verdict", type="NsfwUnavailable", non_retryable=True)
 
-    queue = f"fast-{uuid.uuid4().hex[:8]}"
-    async with smol_worker(env.client, task_queue=queue, workflows=[SmolWorkflow], activities=[*activities, broken]):
-        handle = await env.client.start_workflow(
-            SmolWorkflow.run, SmolInput(SMOL_ID, Payload("GFAST", "a frog at night")), id=f"fast-{uuid.uuid4().hex}",
-            task_queue=queue,
-        )  # fmt: skip
+    async def slow_submission(_):
+        await asyncio.sleep(0.5)
+        events.append("submitted")
+        return SubmitSongsResult(["m1", "m2"], "fake")
+
+    worker, handle = await _run_with(env, _replacing(pipeline, check_nsfw=refused, submit_songs=slow_submission))
+    async with worker:
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
         status = await handle.query(SmolWorkflow.status)
+        history = await handle.fetch_history()
     assert failed.value.cause.type == "NsfwUnavailable" and "nsfw failed" in failed.value.cause.message
     assert status.current_step == "nsfw" and {s.name: s.state for s in status.steps}["nsfw"] == "failed"
+    completed = [e for e in history.events if e.HasField("activity_task_completed_event_attributes")]
+    assert events == ["submitted"] and len(completed) == 5, "the submission's result is in the history (saved)"
     assert "store_results" not in pipeline.calls
+
+
+async def test_a_cancel_during_steps_that_run_together_discards_only_after_both_ended(env):
+    """The safety check hears the cancel at once (it heartbeats), the submission only when it ends: nothing is
+    discarded before the submission has ended, or its late write would outlive the discard."""
+    pipeline, events, both = FakePipeline(), [], asyncio.Event()
+
+    def started(name: str) -> None:
+        events.append(f"{name} started")
+        if len(events) == 2:
+            both.set()
+
+    async def check(_):
+        started("check")
+        try:
+            for _ in range(100):
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            events.append("check cancelled")
+            raise
+        return CheckNsfwResult(Nsfw(True), "fake")
+
+    async def submission(_):
+        started("submit")
+        await asyncio.sleep(1.5)
+        events.append("submit ended")
+        return SubmitSongsResult(["m1", "m2"], "fake")
+
+    async def discard(_):
+        events.append("discard")
+        return DiscardSmolResult(0)
+
+    replaced = _replacing(pipeline, check_nsfw=check, submit_songs=submission, discard_smol=discard)
+    worker, handle = await _run_with(env, replaced, max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+                                     default_heartbeat_throttle_interval=timedelta(milliseconds=50))  # fmt: skip
+    async with worker:
+        await both.wait()
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert "check cancelled" in events and events.index("discard") > events.index("submit ended"), events
 
 
 async def test_songs_complete_together_are_archived_together_and_older_runs_replay_one_by_one(env):

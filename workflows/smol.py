@@ -5,6 +5,7 @@ timeout and retry policy is in workflows/policies.py.
 """
 
 import asyncio
+from collections.abc import Coroutine
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -182,7 +183,7 @@ class SmolWorkflow:
 
         safety, submission = self._check_safety(smol_id, payload), self._submit_songs(smol_id, payload, seed)
         if workflow.patched("overlap-independent-steps"):  # the verdict only decides visibility: no need to wait
-            await asyncio.gather(safety, submission)
+            await self._together({Step.NSFW: safety, Step.SUBMIT: submission})
         else:
             await safety
             await submission
@@ -191,8 +192,10 @@ class SmolWorkflow:
 
         public = payload.public and saved.nsfw.safe
         # Analysis only reads the archived songs: where steps overlap, it runs while the results are stored.
-        analysis = asyncio.create_task(self._analysis(smol_id)) if workflow.patched("overlap-independent-steps") \
-            else None  # fmt: skip
+        analysis = None
+        if workflow.patched("overlap-independent-steps"):
+            await self._gate()  # (paused or cancelled: not even the analysis starts)
+            analysis = asyncio.create_task(self._analysis(smol_id))
         try:
             await self._step(
                 Step.STORE,
@@ -210,6 +213,17 @@ class SmolWorkflow:
             await self._index(smol_id)
         return SmolResult(smol_id=smol_id, title=payload.title or saved.lyrics.title, song_ids=saved.song_ids,
                           public=public)
+
+    async def _together(self, steps: dict[str, Coroutine]) -> None:
+        """Run the steps at once and wait for every one of them, even when one fails or the run is cancelled (so
+        a discard never races a step's late write, and a failed run leaves no step half done); then fail as the
+        first of them (in the order given) that failed."""
+        results = await asyncio.gather(*steps.values(), return_exceptions=True)
+        for name, result in zip(steps, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, ActivityError):
+                    self.current = name
+                raise result
 
     async def _check_safety(self, smol_id: str, payload: Payload) -> None:
         saved = self.saved
@@ -320,11 +334,7 @@ class SmolWorkflow:
         await self._gate()
         self._begin(name)
         policy = STEP_POLICIES[activity.__name__]
-        try:
-            result = await workflow.execute_activity_method(activity, arg, **policy.activity_options())
-        except ActivityError:
-            self.current = name  # (the step that failed, when steps run together)
-            raise
+        result = await workflow.execute_activity_method(activity, arg, **policy.activity_options())
         self._end(name)
         return result
 
