@@ -20,10 +20,9 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-with workflow.unsafe.imports_passed_through():
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from commands.stack import temporal_binary, wait_for_port
-    from tests.conftest import free_port
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from commands.stack import temporal_binary, wait_for_port  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 
 @activity.defn
@@ -31,7 +30,7 @@ async def nothing(n: int) -> int:
     return n
 
 
-@workflow.defn
+@workflow.defn(sandboxed=False)  # (the same for both servers; this module is no workflow module)
 class Steps:
     @workflow.run
     async def run(self, steps: int) -> int:
