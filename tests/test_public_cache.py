@@ -7,6 +7,7 @@ import secrets
 import httpx
 import pytest_asyncio
 
+from api.deps import COOKIE
 from api.public_cache import PublicReadCache
 from smol.store import FileStore
 from tests.support import OTHER, OWNER, _stop, insert_smol
@@ -54,6 +55,21 @@ async def test_a_page_is_kept_briefly_for_anonymous_callers_only(cached, pool, s
     later = (await insert_smol(pool, OWNER))["id"]
     await asyncio.sleep(2 * SECONDS + 0.5)
     assert later in await newest(cached)  # too old to serve at all: made while its caller waits
+
+
+async def test_an_answer_made_for_a_caller_with_credentials_is_never_kept(cached, pool, stack, tmp_path):
+    """The owner's own view (their private smols included) is made for them alone: the same address asked for
+    anonymously right after, by path and query alike, answers what anyone may see."""
+    store, word = FileStore(tmp_path), f"mine{secrets.token_hex(4)}"
+    hidden = (await insert_smol(pool, OWNER, kind="private"))["id"]
+    assert hidden in await newest(cached, params={"address": OWNER}, headers=stack.auth(OWNER))
+    assert hidden not in await newest(cached, params={"address": OWNER})
+    private = await insert(pool, store, Seed(title=f"{word} song", style=["jazz"], songs=False, address=OWNER,
+                                             public=False))  # fmt: skip
+    await index(pool, store, private)
+    mine = await cached.get("/search", params={"q": word}, headers={"Cookie": f"{COOKIE}={stack.token(OWNER)}"})
+    assert [r["Id"] for r in mine.json()["results"]] == [private]
+    assert (await cached.get("/search", params={"q": word})).json()["results"] == []
 
 
 async def test_a_write_through_this_api_clears_it(cached, pool, stack):
