@@ -85,14 +85,16 @@ async def test_a_write_through_this_api_clears_it(cached, pool, stack):
     assert hidden not in await newest(cached)
 
 
-async def test_answers_from_memory_are_counted_in_the_metrics(cached):
+async def test_answers_from_memory_are_counted_in_the_metrics(cached, pool):
     def answered(metrics: str) -> float:
         line = 'smol_api_requests_total{method="GET",route="/",status="200"}'
         return sum(float(row.split()[-1]) for row in metrics.splitlines() if row.startswith(line))
 
+    first = await newest(cached)
     before = answered((await cached.get("/metrics")).text)
+    made = (await insert_smol(pool, OWNER))["id"]
     for _ in range(3):
-        await newest(cached)
+        assert await newest(cached) == first and made not in first  # (from memory)
     assert answered((await cached.get("/metrics")).text) == before + 3
 
 
