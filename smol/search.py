@@ -473,13 +473,16 @@ async def _similar(conn: asyncpg.Connection, smol_id: str, viewer: str | None, l
     if embedding["embedding"] is None:
         raise Conflict("this smol is not indexed yet; try again shortly")
     args = [embedding["embedding"], smol_id, viewer, candidates, embedding["style"] or [], limit]
-    rerank, refined = "0", "NULL::tsquery"
+    # Without `refine` no words are matched: the lyrics and description (`smol_bodies`) are not read at all.
+    rerank, refined, bodies = "0", "NULL::tsquery", ""
+    matched = ", ".join(f"false AS in_{name}" for name, _, _ in FIELDS)
     if words:
         args.append(" or ".join(words))  # any of the words (websearch syntax never fails to parse)
         refined = f"websearch_to_tsquery('english', ${len(args)})"
         rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.head || b.body, n.refine)"
-    matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ n.refine, false) AS in_{name}"
-                        for name, w, column in FIELDS)  # fmt: skip
+        matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ n.refine, false) AS in_{name}"
+                            for name, w, column in FIELDS)  # fmt: skip
+        bodies = "JOIN smol_bodies b ON b.smol_id = n.id"
     query = f"""
         WITH near AS (
             SELECT s.id, 1 - (v.embedding <=> $1::vector) AS similarity, {refined} AS refine
@@ -491,7 +494,7 @@ async def _similar(conn: asyncpg.Connection, smol_id: str, viewer: str | None, l
         SELECT {RESULT_COLUMNS}, n.similarity + {rerank} AS score, {matched},
                array(SELECT t FROM unnest(d.style) t WHERE t = ANY($5::text[])) AS matched_style
         FROM near n JOIN smols s ON s.id = n.id JOIN smol_search d ON d.smol_id = n.id
-        JOIN smol_bodies b ON b.smol_id = n.id
+        {bodies}
         ORDER BY score DESC, s.id
         LIMIT $6"""
     return await conn.fetch(query, *args)
