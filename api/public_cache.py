@@ -11,6 +11,7 @@ CREDENTIALS = (b"authorization", b"x-api-key", b"cookie")
 READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most
+REMAKERS = 2  # answers made afresh in the background at once
 log = logging.getLogger(__name__)
 # The paths kept: what they answer an anonymous caller is the same for every one of them.
 PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/tags/[^/]+")
@@ -41,6 +42,8 @@ class PublicReadCache:
         self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
         self.writes = 0  # requests that may have changed something, so far
         self.remaking: set[asyncio.Task] = set()
+        # Answers made together fall due together: made afresh a few at a time, they do not crowd out the callers.
+        self.remakers = asyncio.Semaphore(REMAKERS)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.seconds <= 0:
@@ -101,7 +104,8 @@ class PublicReadCache:
 
         async def remake():
             try:
-                await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
+                async with self.remakers:
+                    await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
             except Exception:  # (the caller got its copy; the next one after the stale window tries again)
                 log.exception("remaking %s failed", scope["path"])
             finally:

@@ -176,6 +176,18 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):6.1f} ms   p99 {np.percentile(ms, 99):6.1f} ms   n {len(ms)}"
 
 
+async def one_at_a_time(call, arguments: list, times: int = 3) -> str:
+    """What each call costs without queueing: every argument `times` times, one call after the other."""
+    alone = []
+    for argument in arguments:
+        for _ in range(times):
+            started = time.perf_counter()
+            await call(argument)
+            alone.append(time.perf_counter() - started)
+    return (f"median {np.median(alone) * 1000:.1f} ms, p99 {np.percentile(alone, 99) * 1000:.1f} ms, "
+            f"slowest {max(alone) * 1000:.1f} ms")
+
+
 async def load(call, arguments: list, clients: int, seconds: float) -> list[float]:
     """`clients` loops calling `call(argument)` for `seconds`; each call's latency."""
     samples: list[float] = []
@@ -216,14 +228,8 @@ async def run(args) -> None:
 
             await load(api_search, texts, args.clients, 2)  # warm both
             await load(sql_similar, ids, args.clients, 2)
-            alone = []
-            for q in texts:  # one query at a time: what a search costs without queueing
-                for _ in range(3):
-                    started = time.perf_counter()
-                    await search.search(pool, q, None, 20)
-                    alone.append(time.perf_counter() - started)
-            print(f"  one SQL query at a time, {len(texts)} queries × 3: median {np.median(alone) * 1000:.1f} ms, "
-                  f"p99 {np.percentile(alone, 99) * 1000:.1f} ms, slowest {max(alone) * 1000:.1f} ms")  # fmt: skip
+            print(f"  one SQL query at a time, {len(texts)} queries × 3: {await one_at_a_time(sql_search, texts)}")
+            print(f"  one similar at a time, {len(ids)} smols × 3: {await one_at_a_time(sql_similar, ids)}")
             print(f"{args.smols} smols, {args.clients} concurrent clients, {args.seconds}s each, 2 cores shared by the "
                   f"load (wrk on the API, asyncpg on SQL), API and Postgres; goal: p99 <= {FLOOR_MS} ms")  # fmt: skip
             paths = {"search": [f"/search?{urlencode({'q': q})}" for q in texts],
