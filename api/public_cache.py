@@ -11,7 +11,6 @@ CREDENTIALS = (b"authorization", b"x-api-key", b"cookie")
 READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most
-REMAKERS = 2  # answers made afresh in the background at once
 log = logging.getLogger(__name__)
 # The paths kept: what they answer an anonymous caller is the same for every one of them.
 PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/tags/[^/]+")
@@ -42,8 +41,6 @@ class PublicReadCache:
         self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
         self.writes = 0  # requests that may have changed something, so far
         self.remaking: set[asyncio.Task] = set()
-        # Answers made together fall due together: made afresh a few at a time, they do not crowd out the callers.
-        self.remakers = asyncio.Semaphore(REMAKERS)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.seconds <= 0:
@@ -104,8 +101,7 @@ class PublicReadCache:
 
         async def remake():
             try:
-                async with self.remakers:
-                    await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
+                await self._make({**scope, "state": dict(scope.get("state") or {})}, no_body, dropped, key)
             except Exception:  # (the caller got its copy; the next one after the stale window tries again)
                 log.exception("remaking %s failed", scope["path"])
             finally:
