@@ -7,7 +7,10 @@ import math
 import re
 import time
 
-CREDENTIALS = (b"authorization", b"x-api-key", b"cookie")
+from api.deps import COOKIE
+
+CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
+SESSION_COOKIE = COOKIE.encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
 READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most
@@ -26,8 +29,9 @@ class PublicReadCache:
     - Any request that may change something (a method other than GET, HEAD or OPTIONS, unless refused with a 4xx)
       empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
       within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
-    - A request with credentials always goes through: it may be refused (a revoked key), and it may see its owner's
-      private smols.
+    - A request with credentials (a bearer token, an API key, the session cookie) always goes through: it may be
+      refused (a revoked key), and it may see its owner's private smols. Other cookies (a site's analytics, say)
+      change nothing the API answers, so they do not count. An answer that sets a cookie is never kept.
     - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
       to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
       after that is made while its caller waits.
@@ -87,6 +91,7 @@ class PublicReadCache:
         await self.app(scope, receive, keep)
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
+        whole = whole and not any(name == b"set-cookie" for name, _ in messages[0].get("headers", []))
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
             self._keep(key, (made, scope.get("route"), messages, size))
 
@@ -130,7 +135,8 @@ class PublicReadCache:
     def _cacheable(scope) -> bool:
         if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
             return False
-        return not any(name in CREDENTIALS for name, _ in scope["headers"])
+        return not any(name in CREDENTIALS or (name == b"cookie" and SESSION_COOKIE in value.lower())
+                       for name, value in scope["headers"])  # fmt: skip
 
 
 def _copy(message: dict) -> dict:

@@ -62,12 +62,12 @@ def ms(figure: str) -> float:
 
 def catalog() -> list[Row]:
     out = run("catalog.py")
-    api, uncached = find(rf"GET /        API {WRK}", out), find(rf"\(not from memory\)\s+{WRK}", out)
+    api, uncached = find(rf"GET /        API {WRK}", out), find(rf"\(signed in, made afresh\)\s+{WRK}", out)
     detail = find(rf"GET /{{id}}    API {WRK}", out)
     floor, detail_floor = re.findall(rf"\n\s+SQL {WRK}", out)[:2]  # (in that order)
     rows = []
     for what, (_, p99, rps) in (("`GET /`, 100,000 smols, 50 clients, anonymous", api),
-                                ("`GET /`, same, a page made afresh every time", uncached)):  # fmt: skip
+                                ("`GET /`, same, signed in (made afresh every time)", uncached)):  # fmt: skip
         ratio = float(rps) / float(floor[2])
         figure, floor_figure = f"{float(rps):,.0f} req/s, p99 {ms(p99):.0f} ms", f"SQL {float(floor[2]):,.0f} req/s"
         rows.append(Row(what, figure, floor_figure, ratio, "≥ 0.5× the floor, p99 ≤ 50 ms",
@@ -131,9 +131,9 @@ def search() -> list[Row]:
     rows = []
     for label, what in (("search", "`GET /search`"), (r"search/\{id\}/similar", "`GET /search/{id}/similar`")):
         api = find(rf"GET /{label}\s+{WRK}", out)
-        fresh = find(rf"GET /{label}[^\n]*\n\s+\(not from memory\)\s+{WRK}", out)
+        fresh = find(rf"GET /{label}[^\n]*\n\s+\(signed in, made afresh\)\s+{WRK}", out)
         floor = find(rf"GET /{label}[^\n]*\n[^\n]*\n\s+same SQL, asyncpg\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", out)
-        for how, figures in (("anonymous", api), ("every answer made afresh", fresh)):
+        for how, figures in (("anonymous", api), ("signed in (made afresh)", fresh)):
             rows.append(Row(f"{what}, 100,000 smols, 10 clients, {how}",
                             f"p50 {ms(figures[0]):.0f} ms, p99 {ms(figures[1]):.0f} ms",
                             f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", ms(figures[1]) / float(floor[1]),

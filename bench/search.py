@@ -6,7 +6,7 @@ distributed vocabulary, audio features drawn around each genre's tempo), then th
 cost is measured on a real smol: two 30 s songs from the local synthesiser, `analyze_smol` + `index_smol`.
 The load on the API comes from wrk (Debian's package), on SQL from asyncpg, on the same two cores as the API and
 Postgres. The API is asked twice: as anonymous callers ask it (an answer made in the last 2 s is reused,
-api/public_cache.py), and with a cookie (every answer made afresh).
+api/public_cache.py), and as a signed-in caller (a bearer token: every answer made afresh).
 
     .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10]
 """
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import wrk  # noqa: E402
-from stack import bench_stack  # noqa: E402
+from stack import bench_stack, signed_in  # noqa: E402
 
 from activities.analysis import THEMES, mood_and_theme, smol_vector  # noqa: E402
 from activities.providers.local.vocab import GENRES, MOODS  # noqa: E402
@@ -237,8 +237,8 @@ async def run(args) -> None:
             for name, kind, call, arguments in (("search", "search", sql_search, texts),
                                                 ("search/{id}/similar", "similar", sql_similar, ids)):  # fmt: skip
                 print(f"  GET /{name:<21}{wrk_paths(stack['url'], paths[kind], args.clients, args.seconds)}")
-                fresh = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, ("Cookie: bench=1",))
-                print(f"    (not from memory)     {fresh}")  # (any cookie: the answer is not kept)
+                fresh = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, signed_in())
+                print(f"    (signed in, made afresh) {fresh}")
                 sql = await load(call, arguments, args.clients, args.seconds)
                 print(f"    same SQL, asyncpg     {percentiles(sql)}   {len(sql) / args.seconds:8.0f} req/s")
             sample = await http.get("/search", params={"q": texts[0]})

@@ -29,6 +29,11 @@ def auth(address: str) -> dict:
     return {"Authorization": f"Bearer {issue_token(Settings(jwt_secret=SECRET), address)}"}
 
 
+def signed_in(address: str = "GBENCHREADER") -> tuple[str]:
+    """wrk's header for a signed-in caller, whose answers are always made afresh (api/public_cache.py)."""
+    return (f"Authorization: {auth(address)['Authorization']}",)
+
+
 @contextlib.contextmanager
 def bench_stack(worker: bool = True, api_workers: int = 1, **settings_env):
     base = Path(tempfile.mkdtemp(prefix="smol-bench-"))

@@ -42,6 +42,9 @@ async def test_a_page_is_kept_briefly_for_anonymous_callers_only(cached, pool, s
     assert await newest(cached) == before and made not in before  # kept
     assert made in await newest(cached, params={"limit": 41})  # another page is made afresh
     assert made in await newest(cached, headers=stack.auth(OTHER))  # a caller with credentials goes through
+    session = f"theme=dark; {COOKIE}={stack.token(OTHER)}"
+    assert made in await newest(cached, headers={"Cookie": session})  # the session cookie among others, too
+    assert await newest(cached, headers={"Cookie": "theme=dark; _ga=GA1.2.3"}) == before  # other cookies: kept
     assert (await cached.get("/", params={"limit": 40}, headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await cached.get("/", params={"limit": 40}, headers={"X-API-Key": "smol_sk_nope"})).status_code == 401
     assert made in await newest(cached, params={"address": OWNER})  # (another page, made afresh)
@@ -171,3 +174,20 @@ async def test_a_due_answer_is_made_once_however_many_ask_at_once():
     assert set(await asyncio.gather(*(ask() for _ in range(20)))) == {b"1"}  # the copy, while one makes it afresh
     await asyncio.sleep(0.1)
     assert len(made) == 2 and await ask() == b"2"
+
+
+async def test_an_answer_that_sets_a_cookie_is_never_kept():
+    """(No public read sets one today; if one ever does, each caller must get a cookie of its own.)"""
+    made = []
+
+    async def app(scope, receive, send):
+        made.append(scope["path"])
+        headers = [(b"content-type", b"text/plain"), (b"set-cookie", f"n={len(made)}".encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    cache = PublicReadCache(app, seconds=5)
+    for _ in range(3):
+        scope = {"type": "http", "method": "GET", "path": "/stats", "query_string": b"", "headers": []}
+        await cache(scope, None, lambda message: asyncio.sleep(0))
+    assert len(made) == 3
