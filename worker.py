@@ -6,6 +6,7 @@ import signal
 from datetime import timedelta
 
 import httpx
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from activities.catalog import CatalogActivities
 from activities.failures import smol_worker
@@ -56,9 +57,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             workflows=[SmolWorkflow, MintWorkflow, BackfillIndexWorkflow, CatalogDayWorkflow, PremiumTrackWorkflow],
             activities=activities.all() + minting.all() + catalog.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
+            max_cached_workflows=settings.worker_cached_workflows,
+            **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
         )
         async with worker:
-            log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+            log.info("worker polling task queue %r on %s (workflow sandbox %s, %d runs cached)", settings.task_queue,
+                     settings.temporal_address, "on" if settings.workflow_sandbox else "off",
+                     settings.worker_cached_workflows)  # fmt: skip
             await stop.wait()
             log.info("worker stopping")
     finally:

@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.pool = await create_pool(settings, min_size=0, max_size=20)  # connects on first use
+        app.state.search_pool = await create_pool(settings, min_size=0, max_size=10, plans_once=True)
         app.state.migrations = asyncio.create_task(_migrate_when_reachable(app.state.pool))
         await asyncio.wait([app.state.migrations], timeout=5)  # with Postgres down the API starts anyway (503s)
         if app.state.migrations.done():
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.migrations.cancel()
             await app.state.store.close()
             await app.state.pool.close()
+            await app.state.search_pool.close()
 
     app = FastAPI(
         title="Smol",

@@ -42,6 +42,11 @@ async def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
+async def _search_pool(request: Request) -> asyncpg.Pool:
+    await _pool(request)  # (the same checks)
+    return request.app.state.search_pool
+
+
 async def _store(request: Request) -> ObjectStore:
     return request.app.state.store
 
@@ -138,6 +143,7 @@ async def viewer_address(request: Request) -> str | None:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
+SearchPoolDep = Annotated[asyncpg.Pool, Depends(_search_pool)]  # (smol.db.open_pool: plans_once)
 StoreDep = Annotated[ObjectStore, Depends(_store)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 OptionalUserDep = Annotated[User | None, Depends(_optional_user)]

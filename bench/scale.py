@@ -1,16 +1,21 @@
 """Many smols in flight at once, waiting on a slow song provider: the worker's memory while they wait, that every
 one finishes, and GET /{id} of a finished smol meanwhile (wrk, 10 connections, 3 s every minute) against the same
-before the smols start. The local song provider stands in for the slow service (`--song-delay` seconds per job); with a
-poll interval above 10 s polling is retry-driven, so a waiting smol holds no activity slot.
+before the smols start. The slow service is a fake of the AI Song Generator service (tests/fakes.py) in a process of
+its own, each job done `--song-delay` seconds after it is asked for (`--songs local`: the local provider, which
+renders the songs in the worker). With a poll interval above 10 s polling is retry-driven, so a waiting smol holds
+no activity slot.
 
     .venv/bin/python bench/scale.py [--smols 1000] [--song-delay 60] [--song-seconds 2] [--poll-interval 15]
+                                    [--songs remote|local] [--cached-workflows 1000] [--no-sandbox]
 """
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +28,7 @@ from stack import bench_stack, peak_rss_mb  # noqa: E402
 from contracts.smol import Payload, SmolInput  # noqa: E402
 from smol.ids import new_smol_id  # noqa: E402
 from smol.temporal import connect  # noqa: E402
+from tests.fakes import FakeSongService  # noqa: E402
 from workflows.smol import SmolWorkflow  # noqa: E402
 
 
@@ -33,9 +39,46 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def serve_songs(song_delay: float, song_seconds: int, answer) -> None:
+    """The fake song service, serving one rendered song for every job, until the bench ends (its own process)."""
+    from activities.providers.local.music import encode_mp3, plan, render
+    from tests.fakes import FakeSongService
+
+    arrangement = plan(["synthwave"], 1)
+    audio = encode_mp3(render(arrangement, song_seconds, 0, 1), title="t", artist="a", arrangement=arrangement,
+                       cover_png=None)  # fmt: skip
+    service = FakeSongService(audio, ready_after=song_delay)
+    service.requests = deque(maxlen=100)  # (it keeps every request otherwise)
+    service.completed = deque(maxlen=100)
+    answer.send(service.url)
+    while True:
+        time.sleep(3600)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 async def run(args) -> None:
     env = {"local_song_delay": args.song_delay, "song_seconds": args.song_seconds,
-           "song_poll_interval": args.poll_interval, "song_stall_seconds": args.song_delay * 4}  # fmt: skip
+           "song_poll_interval": args.poll_interval, "song_stall_seconds": args.song_delay * 4,
+           "worker_cached_workflows": args.cached_workflows, "workflow_sandbox": args.sandbox}  # fmt: skip
+    service = None
+    if args.songs == "remote":
+        spawn = multiprocessing.get_context("spawn")
+        mine, theirs = spawn.Pipe()
+        service = spawn.Process(target=serve_songs, args=(args.song_delay, args.song_seconds, theirs), daemon=True)
+        service.start()
+        env |= {"song_providers": "aisonggenerator", "songgen_url": mine.recv(), "songgen_api_key": FakeSongService.KEY}
+    try:
+        await measure(args, env)
+    finally:
+        if service is not None:
+            service.kill()
+
+
+async def measure(args, env: dict) -> None:
     with bench_stack(**env) as stack:
         worker = stack["processes"]["worker"]
         client = await connect(stack["settings"])
@@ -62,7 +105,9 @@ async def run(args) -> None:
         await asyncio.gather(*(start(n) for n in range(args.smols)))
         print(
             f"cores: {os.cpu_count()}, {args.smols} smols started in {time.perf_counter() - started:.1f}s; "
-            f"song jobs take {args.song_delay}s, songs {args.song_seconds}s, poll every {args.poll_interval}s"
+            f"song jobs take {args.song_delay}s, songs {args.song_seconds}s ({args.songs}), poll every "
+            f"{args.poll_interval}s; worker: {args.cached_workflows} runs cached, "
+            f"sandbox {'on' if args.sandbox else 'off'}"
         )
 
         # (not one `result()` per smol: 10,000 long polls at once exceed the namespace's concurrent poller limit)
@@ -84,11 +129,13 @@ async def run(args) -> None:
             await asyncio.sleep(2)
         finished = await count("Completed")
         elapsed = time.perf_counter() - started
+        worker_cpu = cpu_seconds(worker.pid)
         rows = await db.fetchval("SELECT count(*) FROM smols")
         print(
             f"  finished: {finished}/{args.smols} in {elapsed:.0f}s ({rows} rows); "
             f"most waiting on songs at once: {most_waiting}"
         )
+        print(f"  worker CPU: {worker_cpu:.0f} s in all, {worker_cpu / max(finished, 1) * 1000:.0f} ms per smol")
         print(f"  worker RSS while in flight: median {sorted(rss_samples)[len(rss_samples) // 2]:.0f} MB, "
               f"peak {peak_rss_mb(worker.pid):.0f} MB")  # fmt: skip
         print(f"  GET /{{id}} p99 before: {', '.join(f'{v:.1f}' for v in before)} ms; while in flight: median "
@@ -103,6 +150,9 @@ def main() -> None:
     parser.add_argument("--song-delay", type=float, default=60)
     parser.add_argument("--song-seconds", type=int, default=2)
     parser.add_argument("--poll-interval", type=float, default=15)
+    parser.add_argument("--songs", choices=["remote", "local"], default="remote")
+    parser.add_argument("--cached-workflows", type=int, default=1000, help="SMOL_WORKER_CACHED_WORKFLOWS")
+    parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True, help="SMOL_WORKFLOW_SANDBOX")
     asyncio.run(run(parser.parse_args()))
 
 

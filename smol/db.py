@@ -34,6 +34,7 @@ class SmolConnection(asyncpg.Connection):
     on every release, which cost GET /{id} one for each of its queries."""
 
     session_changed = False
+    plans_once = False  # started with plan_cache_mode = force_generic_plan (`open_pool(plans_once=True)`)
 
     async def set_session(self, setting: str, value: str | int) -> None:
         """SET a session setting (until the connection goes back to the pool)."""
@@ -48,6 +49,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _init_planning_once(conn: SmolConnection) -> None:
+    await _init_connection(conn)
+    conn.plans_once = True
+
+
+# Every connection starts with these (a reset returns to them): HNSW scans ask for 40 candidates (pgvector's
+# default, whatever the server's own is; smol/search.py `similar` sets more only when it needs more).
+SESSION = {"hnsw.ef_search": "40"}
+
+
 async def _reset_if_changed(conn: SmolConnection) -> None:
     # (before this, asyncpg has rolled back a transaction left open)
     if conn.session_changed:
@@ -55,13 +66,17 @@ async def _reset_if_changed(conn: SmolConnection) -> None:
         await conn.execute(conn.get_reset_query())
 
 
-async def open_pool(url: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once: bool = False) -> asyncpg.Pool:
+    """`plans_once`: each statement is planned once per connection, whatever its arguments (a pool for search, whose
+    planning cost as much as its execution: a session of its own saves setting it and resetting it every time)."""
+    session = SESSION | ({"plan_cache_mode": "force_generic_plan"} if plans_once else {})
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings=session,
+                                     init=_init_planning_once if plans_once else _init_connection,
                                      connection_class=SmolConnection, reset=_reset_if_changed)  # fmt: skip
 
 
-async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await open_pool(database_url(settings), min_size, max_size)
+async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10, plans_once: bool = False):
+    return await open_pool(database_url(settings), min_size, max_size, plans_once)
 
 
 async def require_pgvector(conn: asyncpg.Connection) -> None:

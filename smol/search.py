@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from smol import repo, steps
+from smol.db import SESSION
 from smol.errors import Conflict, InvalidInput, NotFound
 from smol.repo import visible_to
 from smol.validation import storable
@@ -203,7 +204,8 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
     async with pool.acquire() as conn:  # one connection for the few statements of a search
         # The statements of a search are planned once per connection, not on every call (planning took half a
         # search's time on common words), except those of several words (below); reset when the connection goes back.
-        await conn.set_session("plan_cache_mode", "force_generic_plan")
+        if not conn.plans_once:  # (a pool of its own starts so: smol.db.open_pool)
+            await conn.set_session("plan_cache_mode", "force_generic_plan")
         words = await _words(conn, q, typed, viewer)
         corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
         if corrected is not None:
@@ -453,11 +455,12 @@ async def similar(pool: asyncpg.Pool, smol_id: str, viewer: str | None, limit: i
     words = _PLAIN.findall((refine or "").lower())[:16]
     candidates = max(100, limit) if words else limit
     async with pool.acquire() as conn:
-        # HNSW gives ef_search candidates before the visibility filter: ask for enough. (Planned per call: a generic
-        # plan, made without the vector, leaves the HNSW index unused and costs 10×.) The setting may stay on the
-        # pooled connection: only HNSW scans read it, and this is the one query that makes them, always setting it.
+        # HNSW gives ef_search candidates before the visibility filter: ask for enough (connections start with 40,
+        # smol.db.SESSION). (Planned per call: a generic plan, made without the vector, leaves the HNSW index unused
+        # and costs 10×.)
         ef_search = min(1000, max(40, 2 * candidates))
-        await conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        if str(ef_search) != SESSION["hnsw.ef_search"]:
+            await conn.set_session("hnsw.ef_search", ef_search)
         return await _similar(conn, smol_id, viewer, limit, words, candidates)
 
 

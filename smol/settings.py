@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     worker_metrics_address: str = Field(
         default="127.0.0.1:9464", description="host:port of the worker's Prometheus /metrics; empty turns it off"
     )
+    worker_cached_workflows: int = Field(
+        default=1000, ge=0, le=100_000, description="Runs a worker keeps in memory between their tasks (others are "
+        "replayed from their history when their next task comes)",
+    )  # fmt: skip
+    workflow_sandbox: bool = Field(
+        default=True, description="Run workflow code in the SDK's sandbox (off: runs cost about a tenth of the "
+        "memory and a third of the CPU to rebuild; determinism is then checked by the replay tests alone)",
+    )  # fmt: skip
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     api_host: str = "127.0.0.1"

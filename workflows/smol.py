@@ -182,7 +182,8 @@ class SmolWorkflow:
             self._reused(Step.LYRICS)
 
         safety, submission = self._check_safety(smol_id, payload), self._submit_songs(smol_id, payload, seed)
-        if workflow.patched("overlap-independent-steps"):  # the verdict only decides visibility: no need to wait
+        overlap = workflow.patched("overlap-independent-steps")
+        if overlap:  # the verdict only decides visibility: no need to wait
             await self._together({Step.NSFW: safety, Step.SUBMIT: submission})
         else:
             await safety
@@ -193,7 +194,7 @@ class SmolWorkflow:
         public = payload.public and saved.nsfw.safe
         # Analysis only reads the archived songs: where steps overlap, it runs while the results are stored.
         analysis = None
-        if workflow.patched("overlap-independent-steps"):
+        if overlap:
             await self._gate()  # (paused or cancelled: not even the analysis starts)
             analysis = asyncio.create_task(self._analysis(smol_id))
         try:

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from api.deps import OptionalUserDep, PoolDep
+from api.deps import OptionalUserDep, PoolDep, SearchPoolDep
 from api.models import SmolList, SmolListItem
 from api.pagination import decode_cursor, page, parse_limit
 from api.views import list_item
@@ -59,7 +59,7 @@ def _viewer(user) -> str | None:
 @router.get("/search", response_model=SearchResults, summary="Smols matching a text, best first",
             responses={400: {"description": "Empty q", **TEXT}})  # fmt: skip
 async def search_smols(
-    pool: PoolDep,
+    pool: SearchPoolDep,
     user: OptionalUserDep,
     q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
                             description='words (stemmed), "a phrase", or, -not; the last word may be a prefix')],
