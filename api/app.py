@@ -1,6 +1,7 @@
 """The FastAPI app: resources made once in the lifespan, routers, and one handler for domain errors."""
 
 import asyncio
+import gc
 import logging
 import math
 import re
@@ -107,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.migrations.result()  # a broken migration stops the start
         app.state.store = open_store(settings)
         app.state.temporal = await connect(settings, lazy=True)
+        # What is loaded by now lives as long as the process: the collector need not look at it again. (A full
+        # collection walked it all, stopping every request for 90–130 ms about every 10 s under load.)
+        gc.freeze()
         try:
             yield
         finally:

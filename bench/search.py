@@ -213,6 +213,8 @@ async def run(args) -> None:
         visible = await seed(stack["database_url"], args.smols)
         texts, ids = queries(rng), rng.sample(visible, 200)
         pool = await open_pool(stack["database_url"], min_size=args.clients, max_size=args.clients)
+        search_pool = await open_pool(stack["database_url"], min_size=args.clients, max_size=args.clients,
+                                      plans_once=True)  # (as the API's for search: api/app.py)
         async with httpx.AsyncClient(base_url=stack["url"], timeout=30,
                                      limits=httpx.Limits(max_connections=args.clients)) as http:  # fmt: skip
 
@@ -221,7 +223,7 @@ async def run(args) -> None:
                 assert response.status_code == 200, response.text
 
             async def sql_search(q):
-                await search.search(pool, q, None, 20)
+                await search.search(search_pool, q, None, 20)
 
             async def sql_similar(smol_id):
                 await search.similar(pool, smol_id, None, 20)
@@ -254,6 +256,7 @@ async def run(args) -> None:
             timings.append(time.perf_counter() - started)
         print(f"  analyze + index, two 30 s songs: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}")
         await pool.close()
+        await search_pool.close()
 
 
 def main() -> None:

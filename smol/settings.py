@@ -103,8 +103,8 @@ class Settings(BaseSettings):
         "replayed from their history when their next task comes)",
     )  # fmt: skip
     workflow_sandbox: bool = Field(
-        default=True, description="Run workflow code in the SDK's sandbox (off: runs cost about a tenth of the "
-        "memory and a third of the CPU to rebuild; determinism is then checked by the replay tests alone)",
+        default=True, description="Run workflow code in the SDK's sandbox (off: a run costs less memory to keep and "
+        "half the CPU or less to replay; determinism is then left to the replay tests and the sandboxed test suite)",
     )  # fmt: skip
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
