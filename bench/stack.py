@@ -3,6 +3,7 @@ and optionally a worker, as real processes on free ports."""
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,3 +64,4 @@ def bench_stack(worker: bool = True, api_workers: int = 1, **settings_env):
             proc.terminate()
             proc.wait()
         stop_postgres(Path(pg.pgdata))
+        shutil.rmtree(base, ignore_errors=True)  # (a seeded database takes gigabytes: runs had filled the disk)
