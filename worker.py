@@ -61,6 +61,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             max_cached_workflows=settings.worker_cached_workflows,
             **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
         )
+        gc.collect()
         gc.freeze()  # (what startup loaded lives as long as the process: full collections need not walk it; api/app.py)
         async with worker:
             log.info("worker polling task queue %r on %s (workflow sandbox %s, %d runs cached)", settings.task_queue,

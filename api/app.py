@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = await connect(settings, lazy=True)
         # What is loaded by now lives as long as the process: the collector need not look at it again. (A full
         # collection walked it all, stopping every request for 90–130 ms about every 10 s under load.)
+        gc.collect()  # (garbage of startup, e.g. a retried migration's tracebacks, is not kept for good)
         gc.freeze()
         try:
             yield

@@ -10,7 +10,7 @@ import time
 from api.deps import COOKIE
 
 CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
-SESSION_COOKIE = COOKIE.encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
+SESSION_COOKIE = COOKIE.lower().encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
 READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most

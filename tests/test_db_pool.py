@@ -31,3 +31,21 @@ async def test_an_unchanged_connection_goes_back_without_a_reset_and_an_open_tra
             assert await conn.fetchval("SELECT count(*) FROM kept") == 0  # the insert was rolled back
     finally:
         await pool.close()
+
+
+async def test_a_search_pool_starts_planning_once_and_a_reset_returns_there(stack):
+    """`plans_once` connections start with a generic plan per statement and 40 HNSW candidates; a search that sets
+    other values for itself (several words, a refined "more like this") leaves the next user the starting ones."""
+    pool = await open_pool(stack.settings.database_url, min_size=1, max_size=1, plans_once=True)
+    try:
+        async with pool.acquire() as conn:
+            assert conn.plans_once
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SHOW hnsw.ef_search") == "40"
+            await conn.set_session("plan_cache_mode", "force_custom_plan")
+            await conn.set_session("hnsw.ef_search", 200)
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+            assert await conn.fetchval("SHOW hnsw.ef_search") == "40"
+    finally:
+        await pool.close()
