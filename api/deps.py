@@ -18,6 +18,7 @@ from smol.store import ObjectStore
 from smol.tokens import verify_token
 
 COOKIE = "smol_token"
+IDENTIFIED = "smol.identified"  # set in the ASGI scope of a request whose caller is known: its answer is theirs
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"  # printable ASCII
 
 
@@ -116,12 +117,14 @@ async def _optional_user(request: Request) -> User | None:
         found = await api_keys.owner(await _pool(request), key) if api_keys.looks_like_key(key) else None
         if found is None:
             raise Unauthorized("unknown or revoked API key")
+        request.scope[IDENTIFIED] = True
         return User(address=found[1], api_key=found[0])
     if token is None:
         return None
     if not request.headers.get("authorization"):
         _refuse_cross_site_cookie(request)
     claims = verify_token(request.app.state.settings, token)
+    request.scope[IDENTIFIED] = True
     return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
 
 

@@ -7,7 +7,7 @@ import math
 import re
 import time
 
-from api.deps import COOKIE
+from api.deps import COOKIE, IDENTIFIED
 
 CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
 SESSION_COOKIE = COOKIE.lower().encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
@@ -31,7 +31,9 @@ class PublicReadCache:
       within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
     - A request with credentials (a bearer token, an API key, the session cookie) always goes through: it may be
       refused (a revoked key), and it may see its owner's private smols. Other cookies (a site's analytics, say)
-      change nothing the API answers, so they do not count. An answer that sets a cookie is never kept.
+      change nothing the API answers, so they do not count. An answer made for a known caller (the auth dependency
+      marks the request, api/deps.py `IDENTIFIED`: whatever credential it came with) or one that sets a cookie is
+      never kept.
     - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
       to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
       after that is made while its caller waits.
@@ -92,6 +94,7 @@ class PublicReadCache:
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
         whole = whole and not any(name == b"set-cookie" for name, _ in messages[0].get("headers", []))
+        whole = whole and not scope.get(IDENTIFIED)
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
             self._keep(key, (made, scope.get("route"), messages, size))
 

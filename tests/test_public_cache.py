@@ -6,10 +6,14 @@ import secrets
 
 import httpx
 import pytest_asyncio
+from fastapi import FastAPI
 
-from api.deps import COOKIE
+from api import public_cache
+from api.deps import COOKIE, OptionalUserDep
 from api.public_cache import PublicReadCache
+from smol.settings import Settings
 from smol.store import FileStore
+from smol.tokens import issue_token
 from tests.support import OTHER, OWNER, _stop, insert_smol
 from tests.support_search import Seed, index, insert
 
@@ -191,3 +195,21 @@ async def test_an_answer_that_sets_a_cookie_is_never_kept():
         scope = {"type": "http", "method": "GET", "path": "/stats", "query_string": b"", "headers": []}
         await cache(scope, None, lambda message: asyncio.sleep(0))
     assert len(made) == 3
+
+
+async def test_an_answer_made_for_a_known_caller_is_never_kept_whatever_credential_it_came_with(monkeypatch):
+    """Defence in depth: were the cache's list of credentials to miss one the API reads, the auth dependency's mark
+    still keeps the caller's answer from being served to others."""
+    monkeypatch.setattr(public_cache, "CREDENTIALS", ())  # (the list misses the bearer token)
+    api = FastAPI()
+    api.state.settings = Settings(jwt_secret="s" * 40)
+
+    @api.get("/stats")
+    async def stats(user: OptionalUserDep) -> dict:
+        return {"caller": user.address if user else None}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=PublicReadCache(api, seconds=5)),
+                                 base_url="http://test") as http:  # fmt: skip
+        token = issue_token(api.state.settings, OWNER)
+        assert (await http.get("/stats", headers={"Authorization": f"Bearer {token}"})).json() == {"caller": OWNER}
+        assert (await http.get("/stats")).json() == {"caller": None}
