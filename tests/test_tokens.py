@@ -35,3 +35,27 @@ def test_round_trip():
 def test_bad_tokens_are_unauthorized(token):
     with pytest.raises(Unauthorized):
         verify_token(SETTINGS, token)
+
+
+def test_a_token_verified_before_still_expires():
+    secret = SETTINGS.jwt_secret.get_secret_value()
+    token = jwt.encode({"sub": "G", "exp": int(time.time()) + 2}, secret, algorithm="HS256")
+    assert verify_token(SETTINGS, token)["sub"] == "G"  # (remembered)
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        verify_token(SETTINGS, token)
+
+
+def test_remembered_claims_are_the_callers_own_copy_and_tied_to_the_secret():
+    token = issue_token(SETTINGS, "GADDR")
+    verify_token(SETTINGS, token)["sub"] = "GSOMEONE-ELSE"
+    assert verify_token(SETTINGS, token)["sub"] == "GADDR"
+    with pytest.raises(Unauthorized):  # (a token verified under one secret is not valid under another)
+        verify_token(Settings(jwt_secret="another-secret-of-thirty-two-bytes!!"), token)
+
+
+def test_an_expiry_given_as_text_is_read_as_pyjwt_reads_it():
+    secret = SETTINGS.jwt_secret.get_secret_value()
+    token = jwt.encode({"sub": "G", "exp": str(int(time.time()) + 60)}, secret, algorithm="HS256")
+    for _ in range(2):  # (verified, then remembered)
+        assert verify_token(SETTINGS, token)["sub"] == "G"
