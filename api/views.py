@@ -1,10 +1,6 @@
 """How rows look on the wire: the field names and formats the original service's clients read."""
 
-from api.pagination import TIME_FORMAT
-
-
-def when(value) -> str:
-    return value.strftime(TIME_FORMAT)
+from api.pagination import when
 
 
 def list_item(row) -> dict:
