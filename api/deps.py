@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -66,12 +68,33 @@ def _token(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
+# Where a JSON body may hold a number that is not finite: NaN, Infinity, or one too large for a float (1e999)
+_MAYBE_NOT_FINITE = re.compile(rb"NaN|Infinity|\d[eE]|\d{300}")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise InvalidInput(f"numbers must be finite: {text[:20]} is not")
+    return number
+
+
+def _refuse_non_finite(constant: str):
+    raise InvalidInput(f"numbers must be finite: {constant} is not JSON")
+
+
 async def refuse_unencodable_text(request: Request) -> None:
-    """400 for a JSON body holding a lone surrogate (spelled "\\ud800" in JSON): it could be neither stored nor
-    sent on to Temporal or back to the client. Runs for every route; only bodies with a `\\u` escape are checked."""
+    """400 for a JSON body holding a lone surrogate (spelled "\\ud800" in JSON) or a number that is not finite
+    (Python's parser takes NaN, Infinity and 1e999): neither could be stored, sent on to Temporal or back to the
+    client. Runs for every route; only bodies that may hold one are parsed again."""
     if getattr(request.scope.get("route"), "body_field", None) is None:
         return
     body = await request.body()  # already read (and cached) by FastAPI
+    if _MAYBE_NOT_FINITE.search(body):
+        try:
+            json.loads(body, parse_float=_finite, parse_constant=_refuse_non_finite)
+        except (ValueError, RecursionError):
+            pass  # not JSON (FastAPI answers that itself), or too deep to check
     if b"\\u" not in body:
         return
     try:

@@ -2,6 +2,7 @@
 unencodable text → 400, validation errors that never echo what cannot be encoded."""
 
 import logging
+import math
 
 import asyncpg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +34,8 @@ async def service_unavailable(request: Request, exc: Exception) -> PlainTextResp
 
 
 def _escaped(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode()
     if isinstance(value, list):
@@ -47,7 +50,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     detail = jsonable_encoder(exc.errors())
     try:
         return JSONResponse({"detail": detail}, status_code=422)
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, ValueError):  # (ValueError: a number that is not finite, which JSON cannot hold)
         return JSONResponse({"detail": _escaped(detail)}, status_code=400)
 
 

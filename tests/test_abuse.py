@@ -131,6 +131,36 @@ async def test_a_lone_surrogate_in_any_json_string_is_400(stack, http, path, bod
     assert "surrogate" in answer.text
 
 
+NON_FINITE_BODIES = [
+    ("POST", "/login", b'{"type": NaN, "keyId": "a", "response": {}}'),
+    ("POST", "/", b'{"prompt": NaN}'),
+    ("POST", "/", b'{"prompt": "fine", "public": Infinity}'),
+    ("POST", "/", b'{"prompt": "fine", "song_params": {"duration": 1e999}}'),
+    ("POST", "/", b'{"prompt": "fine", "metadata": {"a": -Infinity}}'),
+    ("POST", "/", b'{"prompt": "fine", "metadata": {"a": 1' + b"0" * 400 + b'.5}}'),
+    ("POST", "/mixtapes", b'{"title": NaN, "smols": []}'),
+    ("PUT", "/mixtapes/0123456789abcdef", b'{"title": NaN, "smols": []}'),
+    ("POST", "/keys", b'{"name": -Infinity}'),
+    ("POST", f"/mint/{SMOL}", b'{"xdr": NaN}'),
+    ("POST", "/mint", b'{"xdr": "x", "ids": NaN}'),
+]
+
+
+@pytest.mark.parametrize("method,path,body", NON_FINITE_BODIES)
+async def test_a_number_json_cannot_hold_is_400_wherever_it_is(stack, http, method, path, body):
+    """Python's JSON parser takes NaN, Infinity and numbers too large for a float; JSON does not."""
+    headers = {**stack.auth("GABUSE"), "Content-Type": "application/json", "Origin": "http://localhost:8000"}
+    answer = await http.request(method, path, content=body, headers=headers)
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert "finite" in answer.text
+
+
+async def test_large_and_precise_numbers_that_are_finite_are_read_as_before(stack, http):
+    headers = {**stack.auth("GABUSE"), "Content-Type": "application/json"}
+    answer = await http.post("/mixtapes", content=b'{"title": 1.5e3, "smols": []}', headers=headers)
+    assert answer.status_code == 422 and "finite" not in answer.text  # (a number is no title: the usual 422)
+
+
 async def test_surrogate_pairs_are_ordinary_text(stack, http, finished_smol):
     """JSON's escaped emoji (a high and a low surrogate together) is valid text, not the case above."""
     body = b'{"title": "frogs \\ud83d\\udc38", "desc": "", "smols": ["' + finished_smol["d1"]["Id"].encode() + b'"]}'
