@@ -136,7 +136,8 @@ def _refuse_cross_site_cookie(request: Request) -> None:
 
 async def _optional_user(request: Request) -> User | None:
     token = _token(request)
-    if (key := _api_key(request, token)) is not None:
+    # (an API key comes in a header only: a cookie holding one would skip the check of where the request came from)
+    if (key := _api_key(request, token if request.headers.get("authorization") else None)) is not None:
         found = await api_keys.owner(await _pool(request), key) if api_keys.looks_like_key(key) else None
         if found is None:
             raise Unauthorized("unknown or revoked API key")

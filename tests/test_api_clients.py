@@ -97,6 +97,19 @@ async def test_a_key_is_shown_once_stored_as_a_hash_acts_as_its_owner_and_is_ref
     assert key not in log and key[12:] not in log  # ...but never the key
 
 
+async def test_a_key_in_the_session_cookie_is_refused(stack, http, pool):
+    """A browser sends the cookie with other sites' requests; only a session token there is checked for where the
+    request came from, so a key is taken from headers alone."""
+    address = someone()
+    key, smol = (await make_key(http, stack, address))["key"], (await insert_smol(pool, address))["id"]
+    cross_site = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    made = await http.post("/mixtapes", json={"title": "t", "smols": [smol]},
+                           headers={"Cookie": f"smol_token={key}", **cross_site})  # fmt: skip
+    assert made.status_code == 403, made.text  # (the session's check, which a key had skipped: 201)
+    assert (await http.get("/created", headers={"Cookie": f"smol_token={key}"})).status_code == 401
+    assert (await http.get("/created", headers={"X-API-Key": key})).status_code == 200
+
+
 async def test_a_key_shares_its_owners_rate_limit(stack, other_api):
     address = someone()
     key = (await make_key(other_api, stack, address))["key"]
