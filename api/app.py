@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.pool = await create_pool(settings, min_size=0, max_size=20)  # connects on first use
-        app.state.search_pool = await create_pool(settings, min_size=0, max_size=10, plans_once=True)
+        # (a search is cancelled after 2 s: one crafted to be slow cannot hold a connection and a core for long)
+        app.state.search_pool = await create_pool(settings, min_size=0, max_size=10, plans_once=True, timeout_ms=2000)
         app.state.migrations = asyncio.create_task(_migrate_when_reachable(app.state.pool))
         await asyncio.wait([app.state.migrations], timeout=5)  # with Postgres down the API starts anyway (503s)
         if app.state.migrations.done():

@@ -81,7 +81,7 @@ async def seed(database_url: str, count: int) -> list[str]:
     conn = await asyncpg.connect(database_url)
     await _init_connection(conn)
     try:
-        await conn.execute("DROP INDEX smol_vectors_embedding, smol_search_head, smol_bodies_body")
+        await conn.execute("DROP INDEX smol_vectors_embedding, smol_search_head, smol_bodies_whole")
         rows, started = list(corpus(count)), time.perf_counter()
         await conn.copy_records_to_table(
             "smols", columns=["id", "title", "song_1", "song_2", "public", "safe", "instrumental", "address",
@@ -99,8 +99,9 @@ async def seed(database_url: str, count: int) -> list[str]:
             "t.style FROM staged t JOIN smols s USING (id)"
         )
         await conn.execute(
-            "INSERT INTO smol_bodies (smol_id, body) SELECT id, setweight(to_tsvector('english', lyrics), 'C') || "
-            "setweight(to_tsvector('english', description), 'D') FROM staged"
+            "INSERT INTO smol_bodies (smol_id, whole) SELECT id, d.head || setweight(to_tsvector('english', lyrics), "
+            "'C') || setweight(to_tsvector('english', description), 'D') FROM staged t JOIN smol_search d "
+            "ON d.smol_id = t.id"
         )
         await conn.executemany("UPDATE smol_search SET mood = $2, theme = $3 WHERE smol_id = $1",
                                [(k, m, t) for k, (m, t) in themes.items()])  # fmt: skip
@@ -116,7 +117,7 @@ async def seed(database_url: str, count: int) -> list[str]:
             "SET session_replication_role = replica;"
             "INSERT INTO search_postings (smol_id, lexeme, impact, created_at) SELECT d.smol_id, u.lexeme, "
             "search_impact(u.weights), d.created_at FROM smol_search d JOIN smol_bodies b ON b.smol_id = d.smol_id, "
-            "unnest(d.head || b.body) AS u;"
+            "unnest(b.whole) AS u;"
             "SET session_replication_role = DEFAULT;"
             "INSERT INTO search_lexemes (lexeme, smols) SELECT lexeme, count(*) FROM search_postings GROUP BY lexeme"
         )
@@ -125,7 +126,7 @@ async def seed(database_url: str, count: int) -> list[str]:
         await conn.execute("CREATE INDEX search_postings_best ON search_postings "
                            "(lexeme, impact DESC, created_at DESC, smol_id DESC)")  # fmt: skip
         await conn.execute("CREATE INDEX smol_search_head ON smol_search USING gin (head)")
-        await conn.execute("CREATE INDEX smol_bodies_body ON smol_bodies USING gin (body)")
+        await conn.execute("CREATE INDEX smol_bodies_whole ON smol_bodies USING gin (whole)")
         built = time.perf_counter()
         await conn.execute(
             "CREATE INDEX smol_vectors_embedding ON smol_vectors USING hnsw (embedding vector_cosine_ops)"
@@ -188,6 +189,28 @@ async def one_at_a_time(call, arguments: list, times: int = 3) -> str:
             f"slowest {max(alone) * 1000:.1f} ms")
 
 
+async def by_words(pool) -> str:
+    """One query of N common words at a time, answered from the postings and from the GIN indexes (whichever
+    smol/search.py `POSTINGS_SLOTS` does not choose is forced): median of 5, ms."""
+    out = []
+    for n in (2, 3, 4, 6, 8):
+        q = " ".join(COMMON[10 : 10 + n]) + " "
+        took = {}
+        for name, slots in (("postings", 8), ("GIN", 1)):
+            chosen, search.POSTINGS_SLOTS = search.POSTINGS_SLOTS, slots
+            try:
+                times = []
+                for _ in range(5):
+                    started = time.perf_counter()
+                    await search.search(pool, q, None, 20)
+                    times.append(time.perf_counter() - started)
+            finally:
+                search.POSTINGS_SLOTS = chosen
+            took[name] = np.median(times) * 1000
+        out.append(f"{n} words {took['postings']:.1f} / {took['GIN']:.1f}")
+    return ", ".join(out)
+
+
 async def load(call, arguments: list, clients: int, seconds: float) -> list[float]:
     """`clients` loops calling `call(argument)` for `seconds`; each call's latency."""
     samples: list[float] = []
@@ -232,6 +255,7 @@ async def run(args) -> None:
             await load(sql_similar, ids, args.clients, 2)
             print(f"  one SQL query at a time, {len(texts)} queries × 3: {await one_at_a_time(sql_search, texts)}")
             print(f"  one similar at a time, {len(ids)} smols × 3: {await one_at_a_time(sql_similar, ids)}")
+            print(f"  common words, one query at a time, postings / GIN indexes (ms): {await by_words(search_pool)}")
             print(f"{args.smols} smols, {args.clients} concurrent clients, {args.seconds}s each, 2 cores shared by the "
                   f"load (wrk on the API, asyncpg on SQL), API and Postgres; goal: p99 <= {FLOOR_MS} ms")  # fmt: skip
             paths = {"search": [f"/search?{urlencode({'q': q})}" for q in texts],

@@ -66,17 +66,21 @@ async def _reset_if_changed(conn: SmolConnection) -> None:
         await conn.execute(conn.get_reset_query())
 
 
-async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once: bool = False) -> asyncpg.Pool:
+async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
+                    timeout_ms: int | None = None) -> asyncpg.Pool:  # fmt: skip
     """`plans_once`: each statement is planned once per connection, whatever its arguments (a pool for search, whose
-    planning cost as much as its execution: a session of its own saves setting it and resetting it every time)."""
+    planning cost as much as its execution: a session of its own saves setting it and resetting it every time).
+    `timeout_ms`: a statement running longer is cancelled (QueryCanceledError, which the API answers 503)."""
     session = SESSION | ({"plan_cache_mode": "force_generic_plan"} if plans_once else {})
+    session |= {"statement_timeout": str(timeout_ms)} if timeout_ms else {}
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings=session,
                                      init=_init_planning_once if plans_once else _init_connection,
                                      connection_class=SmolConnection, reset=_reset_if_changed)  # fmt: skip
 
 
-async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10, plans_once: bool = False):
-    return await open_pool(database_url(settings), min_size, max_size, plans_once)
+async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
+                      timeout_ms: int | None = None):  # fmt: skip
+    return await open_pool(database_url(settings), min_size, max_size, plans_once, timeout_ms)
 
 
 async def require_pgvector(conn: asyncpg.Connection) -> None:

@@ -19,12 +19,16 @@ from smol.validation import storable
 MAX_QUERY = 200
 RANK_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'"  # D description+prompt, C lyrics, B style tags, A title
 # the fields a result may have matched: name, weight, where those words are
-FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b.body"), ("description", "d", "b.body"))
+FIELDS = (("title", "a", "d.head"), ("style", "b", "d.head"), ("lyrics", "c", "b.whole"),
+          ("description", "d", "b.whole"))
 TYPO_SHARE = 0.5  # a match through a corrected word counts half as much as the word itself
 BODY_SAMPLE = 500  # matches outside title and style tags ranked per query (see `_search_documents`)
 HEAD_SAMPLE = 2000  # the newest matches in title and style tags ranked per query
 SAMPLE = 100  # matches of a query's rarest word read (best first) to rank a query of several words
 COMPLETIONS = 16  # the most common lexemes a word being typed may complete to
+POSTINGS_SLOTS = 2  # queries of more words are served by the GIN indexes: each word more cost the postings more
+# (100,000 smols, common words, medians: 2 words 6.0 vs 10.9 ms, 3 words 20.1 vs 10.1, 8 words 275 vs 10.3; printed
+# by bench/search.py)
 CANDIDATES = 100  # the best matches of each kind checked for visibility before the query falls back to all
 REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30), "all": None}
@@ -64,8 +68,8 @@ def lexicon_words(text: str) -> set[str]:
 
 async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: list[str], lyrics: str, description: str,
                      mood: str | None, theme: str | None, vector: list[float], features: dict) -> bool:  # fmt: skip
-    """Write the smol's words (head and body), vector and typo words in one transaction; False if it has no row (not
-    stored yet, or deleted: nothing is written, so a late index step cannot bring a deleted smol back)."""
+    """Write the smol's words (head and whole document), vector and typo words in one transaction; False if it has
+    no row (not stored yet, or deleted: nothing is written, so a late index step cannot bring a deleted smol back)."""
     style = [t.strip().lower() for t in style if t.strip()]
     words = lexicon_words(" ".join([title, " ".join(style), lyrics, description]))
     variants = [(variant, word) for word in sorted(words) for variant in typo_variants(word)]
@@ -79,10 +83,10 @@ async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: lis
             "style = EXCLUDED.style, mood = EXCLUDED.mood, theme = EXCLUDED.theme, indexed_at = now()",
             smol_id, title, " ".join(style), style, mood, theme,
         )  # fmt: skip
-        await conn.execute(
-            "INSERT INTO smol_bodies (smol_id, body) VALUES ($1, "
-            "setweight(to_tsvector('english', $2), 'C') || setweight(to_tsvector('english', $3), 'D')) "
-            "ON CONFLICT (smol_id) DO UPDATE SET body = EXCLUDED.body",
+        await conn.execute(  # (the head just written, then the other fields: schema/014)
+            "INSERT INTO smol_bodies (smol_id, whole) SELECT $1, d.head || "
+            "setweight(to_tsvector('english', $2), 'C') || setweight(to_tsvector('english', $3), 'D') "
+            "FROM smol_search d WHERE d.smol_id = $1 ON CONFLICT (smol_id) DO UPDATE SET whole = EXCLUDED.whole",
             smol_id, lyrics, description,
         )  # fmt: skip
         await conn.execute(
@@ -104,7 +108,7 @@ async def _save_postings(conn: asyncpg.Connection, smol_id: str) -> None:
     after = await conn.fetch(
         "INSERT INTO search_postings (smol_id, lexeme, impact, created_at) "
         "SELECT d.smol_id, u.lexeme, search_impact(u.weights), d.created_at FROM smol_search d "
-        "JOIN smol_bodies b ON b.smol_id = d.smol_id, unnest(d.head || b.body) AS u WHERE d.smol_id = $1 "
+        "JOIN smol_bodies b ON b.smol_id = d.smol_id, unnest(b.whole) AS u WHERE d.smol_id = $1 "
         "RETURNING lexeme",
         smol_id,
     )
@@ -210,7 +214,9 @@ async def search(pool: asyncpg.Pool, q: str | None, viewer: str | None, limit: i
         corrected = await _corrections(conn, q, words.unknown, viewer) if words.unknown else None
         if corrected is not None:
             words = await _words(conn, q, typed, viewer, corrected)
-        if words.slots is None:  # phrases, "or", "-not": planned per call (what the GIN indexes give varies)
+        # phrases, "or", "-not", and more words than the postings serve well: over the GIN indexes, planned per call
+        # (what they give varies)
+        if words.slots is None or len(words.slots) > POSTINGS_SLOTS:
             await conn.set_session("plan_cache_mode", "force_custom_plan")
             return await _search_documents(conn, q, typed, corrected, viewer, limit, instrumental)
         return await _search_postings(conn, words, viewer, limit, instrumental) if words.slots else []
@@ -271,6 +277,7 @@ async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None
         last = {lexeme: share for slot in slots[len(before) :] for lexeme, share in slot.items()}
         last |= {lexeme: 1.0 for lexeme in completions}  # (a typed word's completion is worth the word)
         slots = slots[: len(before)] + ([last] if last else [])
+    slots = [slot for n, slot in enumerate(slots) if slot not in slots[:n]]  # ("sky sky sky" asks for one word)
     counts = (row["counts"] or {}) | completions
     held = [sum(counts.get(lexeme, 0) for lexeme in slot) for slot in slots]
     return Words(slots, held, max([row["indexed"] or 0, *held]), unknown)
@@ -376,9 +383,9 @@ def _best_entries(condition: str, per_lexeme: str, others: str, driver: str) -> 
 
 async def _search_documents(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None, corrected: str | None,
                             viewer: str | None, limit: int, instrumental: bool | None) -> list:  # fmt: skip
-    """Queries with phrases, "or" or "-not", over the GIN indexes of `smol_search.head` and `smol_bodies.body`: a smol
-    is found when its title and tags, or its other words, match the query, and the whole smol does (so "-word"
-    excludes a smol with the word anywhere)."""
+    """Queries with phrases, "or", "-not" or several words, over the GIN indexes of `smol_search.head` (title and
+    style tags) and `smol_bodies.whole` (every field): a smol is found when its whole document matches the query (so
+    "-word" excludes a smol with the word anywhere), and ranked first when its title and tags alone do."""
     args: list = [q, viewer, limit]
     ways = ["websearch_to_tsquery('english', $1)"]  # each way of matching is ranked on its own (an OR of them
     shares = [1.0]  # would average their ranks); the query expressions stay inline so the GIN indexes serve them
@@ -404,23 +411,21 @@ async def _search_documents(conn: asyncpg.Connection, q: str, typed: tuple[str, 
     args += [max(CANDIDATES, 5 * limit), BODY_SAMPLE, HEAD_SAMPLE]
     cap, sample, newest = f"${len(args) - 2}", f"${len(args) - 1}", f"${len(args)}"
     # A common word matches thousands of smols, and ranking is what costs: matches in the title or style tags
-    # (`head`) are ranked among the newest `newest` of them, matches in the lyrics, description or prompt among a
-    # sample. The best `cap` of each are then checked against `smols` for visibility; if fewer than `limit` pass, the
-    # query runs again without caps (cheap when few match, and needed when the caps held back smols the viewer may
-    # see).
+    # (`head`) are ranked among the newest `newest` of them, matches anywhere (`whole`) among a sample. The best `cap`
+    # of each are then checked against `smols` for visibility; if fewer than `limit` pass, the query runs again
+    # without caps (cheap when few match, and needed when the caps held back smols the viewer may see).
     query = f"""
         WITH head AS (
             SELECT d.smol_id AS id, {score("d.head")} AS score, d.created_at
             FROM (SELECT d.smol_id, d.head, d.created_at FROM smol_search d WHERE d.head @@ {any_way}
                   ORDER BY d.created_at DESC LIMIT {newest}) d
             JOIN smol_bodies b ON b.smol_id = d.smol_id
-            WHERE (d.head || b.body) @@ {any_way}
+            WHERE b.whole @@ {any_way}
             ORDER BY score DESC, d.created_at DESC, d.smol_id DESC LIMIT {cap}
         ), body AS (
-            SELECT b.smol_id AS id, {score("b.body")} AS score, d.created_at
-            FROM (SELECT b.smol_id, b.body FROM smol_bodies b WHERE b.body @@ {any_way} LIMIT {sample}) b
+            SELECT b.smol_id AS id, {score("b.whole")} AS score, d.created_at
+            FROM (SELECT b.smol_id, b.whole FROM smol_bodies b WHERE b.whole @@ {any_way} LIMIT {sample}) b
             JOIN smol_search d ON d.smol_id = b.smol_id
-            WHERE (d.head || b.body) @@ {any_way}
             ORDER BY score DESC, d.created_at DESC, b.smol_id DESC LIMIT {cap}
         ), hits AS (
             SELECT DISTINCT ON (c.id) c.id, c.score, c.created_at
@@ -476,13 +481,13 @@ async def _similar(conn: asyncpg.Connection, smol_id: str, viewer: str | None, l
     if embedding["embedding"] is None:
         raise Conflict("this smol is not indexed yet; try again shortly")
     args = [embedding["embedding"], smol_id, viewer, candidates, embedding["style"] or [], limit]
-    # Without `refine` no words are matched: the lyrics and description (`smol_bodies`) are not read at all.
+    # Without `refine` no words are matched: the whole documents (`smol_bodies`) are not read at all.
     rerank, refined, bodies = "0", "NULL::tsquery", ""
     matched = ", ".join(f"false AS in_{name}" for name, _, _ in FIELDS)
     if words:
         args.append(" or ".join(words))  # any of the words (websearch syntax never fails to parse)
         refined = f"websearch_to_tsquery('english', ${len(args)})"
-        rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, d.head || b.body, n.refine)"
+        rerank = f"{REFINE_SHARE} * ts_rank({RANK_WEIGHTS}, b.whole, n.refine)"
         matched = ", ".join(f"coalesce(ts_filter({column}, '{{{w}}}') @@ n.refine, false) AS in_{name}"
                             for name, w, column in FIELDS)  # fmt: skip
         bodies = "JOIN smol_bodies b ON b.smol_id = n.id"

@@ -1,6 +1,10 @@
 """The pool hands out connections as new: a session setting changed through `set_session` (or a session marked
 changed) is reset on release, and a transaction left open is rolled back; other connections skip the reset."""
 
+import asyncpg
+import pytest
+
+from api.errors import UNAVAILABLE
 from smol.db import open_pool
 
 
@@ -47,5 +51,18 @@ async def test_a_search_pool_starts_planning_once_and_a_reset_returns_there(stac
         async with pool.acquire() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
             assert await conn.fetchval("SHOW hnsw.ef_search") == "40"
+    finally:
+        await pool.close()
+
+
+async def test_a_statement_past_the_pools_timeout_is_cancelled_and_answered_503(stack):
+    """(the API's search pool: a search crafted to be slow cannot hold a connection and a core for long)"""
+    pool = await open_pool(stack.settings.database_url, min_size=1, max_size=1, timeout_ms=200)
+    try:
+        await pool.execute("SELECT pg_sleep(0.05)")  # (within it)
+        with pytest.raises(asyncpg.QueryCanceledError) as cancelled:
+            await pool.fetchval("SELECT pg_sleep(5)")
+        assert isinstance(cancelled.value, UNAVAILABLE)  # (api/errors.py: 503 with Retry-After)
+        assert await pool.fetchval("SELECT 1") == 1  # the connection serves the next one
     finally:
         await pool.close()

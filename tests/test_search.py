@@ -118,6 +118,28 @@ async def test_both_ways_of_answering_several_words_agree(pool, store, monkeypat
     assert answers[0] == answers[1] and len(answers[0]) == 10  # the public ones holding the rare word
 
 
+async def test_a_repeated_word_is_asked_once_and_many_words_find_the_smols_holding_all(pool, store, http,
+                                                                                        monkeypatch):  # fmt: skip
+    """Queries of more words than the postings serve well go to the GIN indexes: the same smols match either way.
+    ("sky" 29 times had made a join of 29 tables: 2 s of planning and work.)"""
+    words = [word() for _ in range(4)]
+    every, three, two = await seeded(
+        pool, store,
+        Seed(title=f"{words[0]} {words[1]}", style=["pop"], lyrics=f"{words[2]} and {words[3]}", songs=False),
+        Seed(title=f"{words[0]} {words[1]}", style=["pop"], lyrics=f"only {words[2]}", songs=False),
+        Seed(title=f"{words[0]} {words[1]}", style=["pop"], songs=False),
+    )  # fmt: skip
+    async with pool.acquire() as conn:
+        asked = await search._words(conn, f"{words[0]} " * 29, None, None)
+    assert len(asked.slots) == 1
+    assert await found(http, f"{words[0]} " * 18) == await found(http, f"{words[0]} ")  # (200 characters at most)
+    for postings_slots in (search.POSTINGS_SLOTS, 4):  # (GIN indexes, then postings)
+        monkeypatch.setattr(search, "POSTINGS_SLOTS", postings_slots)
+        assert set(ids_of(await found(http, " ".join(words[:3]) + " "))) == {every, three}, postings_slots
+        assert ids_of(await found(http, " ".join(words) + " ")) == [every], postings_slots
+        assert set(ids_of(await found(http, " ".join(words[:2]) + " "))) == {every, three, two}, postings_slots
+
+
 async def test_the_index_counts_each_word_once_per_smol(pool, store):
     """Re-indexing a smol (a visibility change does) neither duplicates its words nor counts them twice."""
     word_ = word()
