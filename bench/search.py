@@ -119,7 +119,8 @@ async def seed(database_url: str, count: int) -> list[str]:
             "search_impact(u.weights), d.created_at FROM smol_search d JOIN smol_bodies b ON b.smol_id = d.smol_id, "
             "unnest(b.whole) AS u;"
             "SET session_replication_role = DEFAULT;"
-            "INSERT INTO search_lexemes (lexeme, smols) SELECT lexeme, count(*) FROM search_postings GROUP BY lexeme"
+            "INSERT INTO search_lexemes (lexeme, smols) SELECT p.lexeme, count(*) FILTER (WHERE s.public AND s.safe) "
+            "FROM search_postings p JOIN smols s ON s.id = p.smol_id GROUP BY p.lexeme"
         )
         await conn.execute("SET maintenance_work_mem = '512MB'")
         await conn.execute("ALTER TABLE search_postings ADD PRIMARY KEY (smol_id, lexeme)")

@@ -74,7 +74,9 @@ async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: lis
     words = lexicon_words(" ".join([title, " ".join(style), lyrics, description]))
     variants = [(variant, word) for word in sorted(words) for variant in typo_variants(word)]
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT true FROM smols WHERE id = $1 FOR KEY SHARE", smol_id):
+        # (a share lock: a change of visibility waits, so the counts of listed smols stay exact; schema/015)
+        listed = await conn.fetchval("SELECT public AND safe FROM smols WHERE id = $1 FOR SHARE", smol_id)
+        if listed is None:
             return False
         await conn.execute(
             "INSERT INTO smol_search (smol_id, head, created_at, style, mood, theme) SELECT $1, "
@@ -97,13 +99,14 @@ async def save_index(pool: asyncpg.Pool, smol_id: str, *, title: str, style: lis
         await conn.executemany(
             "INSERT INTO search_words (variant, word) VALUES ($1, $2) ON CONFLICT DO NOTHING", variants
         )
-        await _save_postings(conn, smol_id)
+        await _save_postings(conn, smol_id, listed)
     return True
 
 
-async def _save_postings(conn: asyncpg.Connection, smol_id: str) -> None:
-    """The smol's lexemes with their impact (schema/013), and the change in how many smols hold each lexeme, counted
-    in one statement in lexeme order (so concurrent index steps lock counters in the same order: no deadlock)."""
+async def _save_postings(conn: asyncpg.Connection, smol_id: str, listed: bool) -> None:
+    """The smol's lexemes with their impact (schema/013), and, if it is `listed` (anyone may see it), the change in
+    how many such smols hold each lexeme (schema/015; a lexeme new to the index gets a counter either way), counted in
+    one statement in lexeme order (so concurrent index steps lock counters in the same order: no deadlock)."""
     before = await conn.fetch("DELETE FROM search_postings WHERE smol_id = $1 RETURNING lexeme", smol_id)
     after = await conn.fetch(
         "INSERT INTO search_postings (smol_id, lexeme, impact, created_at) "
@@ -113,7 +116,7 @@ async def _save_postings(conn: asyncpg.Connection, smol_id: str) -> None:
         smol_id,
     )
     old, new = {row["lexeme"] for row in before}, {row["lexeme"] for row in after}
-    change = sorted([(lexeme, 1) for lexeme in new - old] + [(lexeme, -1) for lexeme in old - new])
+    change = sorted([(lexeme, int(listed)) for lexeme in new - old] + [(lexeme, -1) for lexeme in old - new if listed])
     if change:
         await conn.execute(
             "INSERT INTO search_lexemes (lexeme, smols) SELECT * FROM unnest($1::text[], $2::int[]) "
@@ -170,11 +173,13 @@ def _prefix_term(q: str) -> tuple[str, str] | None:
     return q[: match.start()], match.group(1).lower()
 
 
-def _seen(stems: str, viewer: str) -> str:
-    """SQL: a smol the viewer may see holds one of the lexemes `stems`. (OFFSET 0 keeps it a subquery that stops at
-    the first such smol: as a join, Postgres may first hash every smol holding a common word.)"""
+def _seen(stems: str, viewer: str, lexeme: str | None = None) -> str:
+    """SQL: a smol the viewer may see holds one of the lexemes `stems` (or the one `lexeme`: as `= ANY(ARRAY[x])`,
+    Postgres may plan it as a scan of every posting). (OFFSET 0 keeps it a subquery that stops at the first such
+    smol: as a join, Postgres may first hash every smol holding a common word.)"""
+    held = f"p.lexeme = {lexeme}" if lexeme else f"p.lexeme = ANY({stems})"
     return (f"EXISTS (SELECT 1 FROM search_postings p JOIN smols s ON s.id = p.smol_id "
-            f"WHERE p.lexeme = ANY({stems}) AND {visible_to(viewer)} OFFSET 0)")  # fmt: skip
+            f"WHERE {held} AND {visible_to(viewer)} OFFSET 0)")  # fmt: skip
 
 
 async def _corrections(conn: asyncpg.Connection, q: str, unknown: list[str], viewer: str | None) -> str | None:
@@ -236,10 +241,10 @@ def _lexemes(tsquery: str | None) -> list[str] | None:
 @dataclass
 class Words:
     """What a plain query asks for. `slots`: per word, the lexemes that satisfy it and what a match through each is
-    worth (the word 1, its typo correction TYPO_SHARE, the most common completions of a word being typed 1); a smol
-    matches when it holds one lexeme of every slot (None: the query has phrases, "or" or "-not"). `held`: how many
-    smols hold each slot; `indexed`: how many smols are indexed (the planner's estimate). `unknown`: the query's
-    words of 4+ letters no smol the viewer may see holds."""
+    worth (the word 1, its typo correction TYPO_SHARE, the most common completions of a word being typed that a smol
+    the viewer may see holds 1); a smol matches when it holds one lexeme of every slot (None: the query has phrases,
+    "or" or "-not"). `held`: how many smols anyone may see hold each slot; `indexed`: how many smols are indexed (the
+    planner's estimate). `unknown`: the query's words of 4+ letters no smol the viewer may see holds."""
 
     slots: list[dict[str, float]] | None
     held: list[int]
@@ -251,11 +256,14 @@ async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None
                  corrected: str | None = None) -> Words:  # fmt: skip
     """The query's Words; with `corrected`, typo corrections join the slots (and `unknown` is not looked for)."""
     asked = [] if corrected else [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
+    # (in the collation of the postings' index: compared in "C", the index could not serve, and every posting was read)
+    seen_completion = _seen("", "$7", lexeme='c.lexeme COLLATE "default"')
     row = await conn.fetchrow(
         "SELECT websearch_to_tsquery('english', $1)::text AS whole, websearch_to_tsquery('english', $2)::text "
         "AS corrected, websearch_to_tsquery('english', $3)::text AS before, (SELECT jsonb_object_agg(lexeme, smols) "
-        "FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme LIKE $4 ORDER BY smols DESC, lexeme LIMIT $5) "
-        "AS c) AS completions, (SELECT jsonb_object_agg(lexeme, smols) FROM search_lexemes WHERE lexeme = ANY("
+        "FROM (SELECT lexeme, smols FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme LIKE $4 "
+        f"ORDER BY smols DESC, lexeme OFFSET 0) AS c WHERE {seen_completion} LIMIT $5) AS c) AS completions, "
+        "(SELECT jsonb_object_agg(lexeme, smols) FROM search_lexemes WHERE lexeme = ANY("
         "tsvector_to_array(to_tsvector('english', concat_ws(' ', $1, $2))))) AS counts, "
         "(SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass) AS indexed, "
         "array(SELECT w FROM unnest($6::text[]) AS w, LATERAL tsvector_to_array(to_tsvector('english', w)) AS stems "
@@ -305,8 +313,9 @@ async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str |
         found = _best_entries(condition, f"${len(args) + 1}", "", "")
         args.append(limit)
     else:
-        if 0 in held:
+        if 0 in held and viewer is None:  # (counts are of smols anyone may see: a viewer may hold others)
             return []
+        held = [max(1, n) for n in held]
         # planned for these words: how to join them depends on how many smols hold each (a plan made without them
         # was seen to cost 10×)
         await conn.set_session("plan_cache_mode", "force_custom_plan")

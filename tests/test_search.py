@@ -277,6 +277,51 @@ async def test_typo_correction_never_reveals_words_of_smols_others_cannot_see(po
     assert ids_of(await found(http, hidden["unsafe"] + " ", OWNER, stack))[0] == unsafe
 
 
+async def test_completions_never_reveal_words_of_smols_others_cannot_see(pool, store, http, stack):
+    """The words a prefix completes to are the most common among smols anyone may see: a hidden smol neither offers a
+    word of its own nor, by holding a visible one, pushes another out (either would tell a stranger what it holds)."""
+    prefix = word()[:6]
+    visible = [f"{prefix}{chr(ord('b') + n)}x" for n in range(search.COMPLETIONS + 1)]  # (one more than offered)
+    await seeded(pool, store, *[Seed(title=f"{w} song", style=["pop"], songs=False) for w in visible])
+    before = {viewer: ids_of(await found(http, prefix, viewer, stack)) for viewer in (None, STRANGER)}
+    assert len(before[None]) == search.COMPLETIONS  # the commonest, then in word order: the last one left out
+    hidden = f"{prefix}ax"  # (first in word order)
+    holding = f"{hidden} {visible[-1]}"
+    private, _, deleted = await seeded(
+        pool, store,
+        Seed(title=holding, style=["pop"], lyrics=holding, address=OWNER, public=False, songs=False),
+        Seed(title=holding, style=["pop"], lyrics=holding, address=OWNER, safe=False, songs=False),
+        Seed(title=holding, style=["pop"], lyrics=holding, address=OWNER, songs=False),
+    )  # fmt: skip
+    await repo.delete_smol(pool, deleted)
+    for viewer in (None, STRANGER):
+        assert ids_of(await found(http, prefix, viewer, stack)) == before[viewer], viewer
+    assert private in ids_of(await found(http, hidden[:-1], OWNER, stack))  # the owner's own word is offered to them
+
+
+async def test_the_count_of_smols_holding_a_word_follows_who_may_see_them(pool, store):
+    """(what completions are ranked by: schema/015)"""
+    word_ = word()
+    term = await pool.fetchval("SELECT lexeme FROM unnest(to_tsvector('english', $1))", word_)
+
+    async def count() -> int | None:
+        return await pool.fetchval("SELECT smols FROM search_lexemes WHERE lexeme = $1", term)
+
+    (hidden,) = await seeded(pool, store, Seed(title=word_, style=["pop"], public=False, songs=False))
+    assert await count() == 0  # (known, held by no smol anyone may see)
+    (shown,) = await seeded(pool, store, Seed(title=word_, style=["pop"], songs=False))
+    assert await count() == 1
+    assert await repo.toggle_public(pool, hidden, "GSEARCHOWNER") is True and await count() == 2
+    assert await repo.toggle_public(pool, shown, "GSEARCHOWNER") is False and await count() == 1
+    await pool.execute("UPDATE smols SET safe = false WHERE id = $1", hidden)  # (flagged)
+    assert await count() == 0
+    assert await index(pool, store, hidden) and await count() == 0  # (indexed again: still hidden)
+    await pool.execute("UPDATE smols SET safe = true, public = true WHERE id = ANY($1)", [hidden, shown])
+    assert await count() == 2
+    await repo.delete_smol(pool, shown)
+    assert await count() == 1
+
+
 async def test_trending_counts_plays_views_and_likes_within_the_period(pool, store, http):
     term = word()
     a, b, c = await seeded(pool, store, *[Seed(title=f"{term} {n}", style=["pop", "happy"], songs=False)
