@@ -26,8 +26,8 @@ class PublicReadCache:
     What an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
     `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one a few seconds old
     tells nobody more.
-    - Any request that may change something (a method other than GET, HEAD or OPTIONS, unless refused with a 4xx)
-      empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
+    - Any request that may change something (a method other than GET, HEAD or OPTIONS, from a known caller, unless
+      refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
       within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
     - A request with credentials (a bearer token, an API key, the session cookie) always goes through: it may be
       refused (a revoked key), and it may see its owner's private smols. Other cookies (a site's analytics, say)
@@ -69,7 +69,9 @@ class PublicReadCache:
 
     async def _write(self, scope, receive, send) -> None:
         """A request that may change something: what was kept is forgotten once it has, and any answer being made
-        meanwhile is not kept (it may have read the state before). A refused one (4xx) changed nothing."""
+        meanwhile is not kept (it may have read the state before). A refused one (4xx) changed nothing, nor did one
+        from a caller the auth dependency did not identify (`POST /logout`, a sign-in: no smol changes without its
+        owner; otherwise anyone could keep the memory empty)."""
         status = []
 
         async def noted(message):
@@ -80,7 +82,7 @@ class PublicReadCache:
         try:
             await self.app(scope, receive, noted)
         finally:
-            if not status or not 400 <= status[0] < 500:
+            if scope.get(IDENTIFIED) and (not status or not 400 <= status[0] < 500):
                 self._forget()
 
     async def _make(self, scope, receive, send, key) -> None:

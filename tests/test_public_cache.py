@@ -144,11 +144,12 @@ async def test_a_kept_answer_is_sent_as_it_was_made_whoever_asks(cached):
     assert "access-control-allow-origin" not in stranger.headers and "access-control-allow-origin" not in plain.headers
 
 
-async def test_a_refused_write_keeps_what_was_kept(cached, pool):
+async def test_a_refused_or_anonymous_write_keeps_what_was_kept(cached, pool):
     before = await newest(cached)
     made = (await insert_smol(pool, OWNER))["id"]
     assert (await cached.put(f"/likes/{made}")).status_code == 401  # refused: nothing changed
     assert (await cached.post("/nothing-here")).status_code in (404, 405)
+    assert (await cached.post("/logout")).status_code == 204  # nobody's: no smol changed (anyone may send it)
     assert await newest(cached) == before  # still kept
 
 
