@@ -27,8 +27,8 @@ class PublicReadCache:
     `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one a few seconds old
     tells nobody more.
     - Any request that may change something (a method other than GET, HEAD or OPTIONS, from a known caller, unless
-      refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once; other processes'
-      within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
+      refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once;
+      other processes' within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
     - A request with credentials (a bearer token, an API key, the session cookie) always goes through: it may be
       refused (a revoked key), and it may see its owner's private smols. Other cookies (a site's analytics, say)
       change nothing the API answers, so they do not count. An answer made for a known caller (the auth dependency
