@@ -4,6 +4,7 @@ import asyncio
 import json
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -13,7 +14,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 
-from smol import api_keys, idempotency
+from smol import api_keys, idempotency, passkeys
 from smol.errors import Conflict, Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
 from smol.settings import Settings
 from smol.store import ObjectStore
@@ -148,8 +149,27 @@ async def _optional_user(request: Request) -> User | None:
     if not request.headers.get("authorization"):
         _refuse_cross_site_cookie(request)
     claims = verify_token(request.app.state.settings, token)
+    if claims.get("key"):
+        await _refuse_ended_session(request, claims)
     request.scope[IDENTIFIED] = True
     return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
+
+
+_bindings: dict[tuple[str, str], tuple[float, int | None]] = {}  # (passkey, address) -> looked up at, generation
+
+
+async def _refuse_ended_session(request: Request, claims: dict) -> None:
+    """401 for a passkey session whose binding is gone or was replaced (its generation, smol/passkeys.py), looked up
+    at most every `session_check_seconds` per passkey and process. (Tokens without a passkey are issued by operators'
+    tools, not by sign-in.)"""
+    binding, now = (str(claims["key"]), claims["sub"]), time.monotonic()
+    kept = _bindings.get(binding)
+    if kept is None or now - kept[0] >= request.app.state.settings.session_check_seconds:
+        if len(_bindings) >= 4096:
+            _bindings.clear()
+        kept = _bindings[binding] = (now, await passkeys.generation(await _pool(request), *binding))
+    if kept[1] is None or claims.get("gen", 0) != kept[1]:
+        raise Unauthorized("this session has ended: sign in again")
 
 
 async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:

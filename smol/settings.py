@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
+    session_check_seconds: float = Field(
+        default=30, ge=0, description="How long a session's passkey binding is taken as still valid before it is "
+        "looked up again (a replaced binding's tokens stop working within this)",
+    )  # fmt: skip
+    wallet_check_timeout: float = Field(
+        default=5, gt=0, description="Longest a sign-in waits for the Stellar RPC to say who signs for its wallet"
+    )
     codec_keys: dict[str, SecretStr] = Field(
         default={DEV_CODEC_KEY_ID: SecretStr(DEV_CODEC_KEY)},
         description='Keys of the Temporal payload codec, JSON {"key id": "base64 of 32 bytes"}; '

@@ -14,10 +14,14 @@ KEPT = 4096  # tokens whose claims are remembered once verified (past that, the 
 _verified: dict[tuple[str, str], tuple[int, dict]] = {}  # (secret, token) -> its expiry, its claims
 
 
-def issue_token(settings: Settings, address: str, key: str = "", username: str = "", premium: bool = False) -> str:
-    """`premium` adds the claim that lets the holder get signed URLs of premium catalog tracks."""
+def issue_token(settings: Settings, address: str, key: str = "", username: str = "", premium: bool = False,
+                generation: int = 0) -> str:  # fmt: skip
+    """`premium` adds the claim that lets the holder get signed URLs of premium catalog tracks; `generation`, that of
+    the passkey's binding (claim `gen`, left out when 0: a replaced binding's tokens stop working, api/deps.py)."""
     now = int(time.time())
     claims = {"sub": address, "key": key, "usr": username, "iat": now, "exp": now + settings.jwt_days * 86400}
+    if generation:
+        claims["gen"] = generation
     if premium:
         claims["premium"] = True
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)

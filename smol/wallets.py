@@ -5,8 +5,11 @@ the address follows from the credential alone (passkey-kit `src/utils.ts`, `deri
 """
 
 import hashlib
+from dataclasses import dataclass
 
-from stellar_sdk import Address, Keypair, StrKey, xdr
+from stellar_sdk import Address, Keypair, StrKey, scval, xdr
+
+from smol.stellar_rpc import StellarRpc
 
 # passkey-kit's deployer: Keypair.fromRawEd25519Seed(sha256("kalepail")), GC2C7AWL…SXFO
 PASSKEY_KIT_DEPLOYER = Keypair.from_raw_ed25519_seed(hashlib.sha256(b"kalepail").digest()).public_key
@@ -33,3 +36,56 @@ def wallet_address(credential_id: bytes, deployer: str, network_passphrase: str)
 def wallet_addresses(credential_id: bytes, deployers: list[str], network_passphrase: str) -> list[str]:
     """The address under each deployer, in the order given (the first is the one the server picks)."""
     return [wallet_address(credential_id, deployer, network_passphrase) for deployer in deployers]
+
+
+@dataclass
+class OnChain:
+    """What the network holds of a passkey's wallet: whether it is deployed, and the secp256r1 public key (SEC 1,
+    uncompressed, 65 bytes) of its signer for the credential, if it has one."""
+
+    deployed: bool
+    signer_key: bytes | None
+
+
+def _wallet_keys(address: str, credential_id: bytes) -> list[xdr.LedgerKey]:
+    """The wallet's instance, and where passkey-kit wallets keep the credential's signer: under
+    `SignerKey::Secp256r1(credential id)` (smart-wallet; persistent or temporary storage), or under the raw credential
+    id (the earlier webauthn-wallet)."""
+    contract = Address(address).to_xdr_sc_address()
+    signer = scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(credential_id)])
+    stored = [(xdr.SCVal(xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE), xdr.ContractDataDurability.PERSISTENT)]
+    stored += [(key, durability) for key in (signer, scval.to_bytes(credential_id))
+               for durability in (xdr.ContractDataDurability.PERSISTENT, xdr.ContractDataDurability.TEMPORARY)]
+    return [xdr.LedgerKey(xdr.LedgerEntryType.CONTRACT_DATA,
+                          contract_data=xdr.LedgerKeyContractData(contract=contract, key=key, durability=durability))
+            for key, durability in stored]  # fmt: skip
+
+
+def _signer_key(value: xdr.SCVal) -> bytes | None:
+    """The public key in a stored signer: `SignerVal::Secp256r1(key, …)`, or the key itself (webauthn-wallet)."""
+    if value.type == xdr.SCValType.SCV_BYTES:
+        found = value.bytes.sc_bytes
+    elif value.type == xdr.SCValType.SCV_VEC and value.vec and len(value.vec.sc_vec) >= 2:
+        kind, found = value.vec.sc_vec[0], value.vec.sc_vec[1]
+        if kind.type != xdr.SCValType.SCV_SYMBOL or kind.sym.sc_symbol != b"Secp256r1":
+            return None
+        found = found.bytes.sc_bytes if found.type == xdr.SCValType.SCV_BYTES else None
+    else:
+        return None
+    return found if found is not None and len(found) == 65 else None
+
+
+async def on_chain(rpc: StellarRpc, address: str, credential_id: bytes) -> OnChain:
+    """The wallet at `address` as the network holds it (StellarRpcError when the RPC cannot say)."""
+    keys = _wallet_keys(address, credential_id)
+    result = await rpc.call("getLedgerEntries", {"keys": [key.to_xdr() for key in keys]})
+    deployed, signer = False, None
+    for entry in result.get("entries") or []:
+        data = xdr.LedgerEntryData.from_xdr(entry["xdr"])
+        if data.type != xdr.LedgerEntryType.CONTRACT_DATA:
+            continue
+        if data.contract_data.key.type == xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
+            deployed = True
+        else:
+            signer = signer or _signer_key(data.contract_data.val)
+    return OnChain(deployed=deployed, signer_key=signer)

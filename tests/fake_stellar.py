@@ -34,6 +34,8 @@ class FakeStellarRpc(FakeService):
         self.send_status: list[str] = []
         self.send_delays: list[float] = []
         self.never_apply = False
+        # deployed passkey-kit wallets: address -> {credential id: (signer public key, SEC 1 65 bytes; durability)}
+        self.wallets: dict[str, dict[bytes, tuple[bytes, str]]] = {}
         self.lock = threading.Lock()
 
     # -- the ledger ------------------------------------------------------------------------------------------------
@@ -76,6 +78,18 @@ class FakeStellarRpc(FakeService):
         entries = []
         for key_xdr in params.get("keys") or []:
             key = stellar_xdr.LedgerKey.from_xdr(key_xdr)
+            if key.type == stellar_xdr.LedgerEntryType.CONTRACT_DATA:
+                if (value := self._contract_data(key.contract_data)) is not None:
+                    entry = stellar_xdr.LedgerEntryData(
+                        stellar_xdr.LedgerEntryType.CONTRACT_DATA,
+                        contract_data=stellar_xdr.ContractDataEntry(
+                            ext=stellar_xdr.ExtensionPoint(0), contract=key.contract_data.contract,
+                            key=key.contract_data.key, durability=key.contract_data.durability, val=value,
+                        ),
+                    )  # fmt: skip
+                    entries.append({"key": key_xdr, "xdr": entry.to_xdr(), "lastModifiedLedgerSeq": self.ledger - 1,
+                                    "liveUntilLedgerSeq": self.ledger + 100_000})  # fmt: skip
+                continue
             if key.type != stellar_xdr.LedgerEntryType.ACCOUNT:
                 continue
             account = StrKey.encode_ed25519_public_key(key.account.account_id.account_id.ed25519.uint256)
@@ -91,6 +105,28 @@ class FakeStellarRpc(FakeService):
             )  # fmt: skip
             entries.append({"key": key_xdr, "xdr": entry.to_xdr(), "lastModifiedLedgerSeq": self.ledger - 1})
         return {"entries": entries, "latestLedger": self.ledger}
+
+    def _contract_data(self, key: stellar_xdr.LedgerKeyContractData) -> stellar_xdr.SCVal | None:
+        """A deployed wallet's instance, and its signers as passkey-kit's smart wallet stores them: under
+        `SignerKey::Secp256r1(credential id)`, `SignerVal::Secp256r1(public key, expiration, limits)`."""
+        signers = self.wallets.get(Address.from_xdr_sc_address(key.contract).address)
+        if signers is None:
+            return None
+        if key.key.type == stellar_xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
+            executable = stellar_xdr.ContractExecutable(stellar_xdr.ContractExecutableType.CONTRACT_EXECUTABLE_WASM,
+                                                        wasm_hash=stellar_xdr.Hash(b"\x07" * 32))  # fmt: skip
+            return stellar_xdr.SCVal(stellar_xdr.SCValType.SCV_CONTRACT_INSTANCE,
+                                     instance=stellar_xdr.SCContractInstance(executable=executable, storage=None))
+        if key.key.type != stellar_xdr.SCValType.SCV_VEC or len(key.key.vec.sc_vec) != 2:
+            return None
+        kind, credential = key.key.vec.sc_vec
+        if kind.type != stellar_xdr.SCValType.SCV_SYMBOL or kind.sym.sc_symbol != b"Secp256r1":
+            return None
+        public_key, durability = signers.get(credential.bytes.sc_bytes, (None, None))
+        if public_key is None or key.durability.name.lower() != durability:
+            return None
+        unlimited = scval.to_vec([scval.to_void()])  # (SignerExpiration(None), SignerLimits(None))
+        return scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(public_key), unlimited, unlimited])
 
     def rpc_simulateTransaction(self, params):
         """Recording mode: the authorization entries the contract needs (the user's and the server's)."""

@@ -9,14 +9,15 @@ import struct
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from soft_webauthn import SoftWebauthnDevice
-from stellar_sdk import Keypair
+from stellar_sdk import Keypair, scval
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url as b64
 
 from smol.settings import Settings
 from smol.tokens import verify_token
-from smol.wallets import PASSKEY_KIT_DEPLOYER, wallet_address
+from smol.wallets import PASSKEY_KIT_DEPLOYER, _signer_key, wallet_address
 from tests.support import _stop, wait_for
 
 ORIGIN = "http://localhost:5173"
@@ -356,3 +357,102 @@ async def test_several_deployers_each_credential_still_one_address(stack, pool):
             assert verify_token(stack.settings, connected.text)["sub"] == under_second
     finally:
         _stop(api)
+
+
+# A credential id is no secret once its wallet is deployed (the wallet stores it on chain): the wallet's signer, read
+# from the network (here tests/fake_stellar.py), decides who holds the address.
+
+
+@pytest.fixture(scope="module")
+def chain_api(stack, rpc):
+    api, url = stack.start_api(stellar_rpc_url=rpc.url)
+    yield url
+    _stop(api)
+
+
+@pytest.fixture
+async def on_chain(chain_api):
+    async with httpx.AsyncClient(base_url=chain_api, timeout=20) as client:
+        yield client
+
+
+def impostor(victim: SoftWebauthnDevice) -> SoftWebauthnDevice:
+    """An authenticator of the attacker's that names the victim's credential id as its own (any client can)."""
+    device = SoftWebauthnDevice()
+    make_key = device.cred_init
+
+    def cred_init(rp_id, user_handle):
+        make_key(rp_id, user_handle)
+        device.credential_id = victim.credential_id
+
+    device.cred_init = cred_init
+    return device
+
+
+def signer_key(device: SoftWebauthnDevice) -> bytes:
+    return device.private_key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+async def test_a_deployed_wallet_refuses_a_passkey_that_is_not_its_signer(on_chain, rpc, pool):
+    victim = SoftWebauthnDevice()
+    own = registration(victim)
+    address = wallet_of(own)
+    rpc.wallets[address] = {victim.credential_id: (signer_key(victim), "persistent")}  # (deployed)
+
+    forged = registration(impostor(victim))
+    assert forged["id"] == own["id"]
+    refused = await login(on_chain, "create", forged, address, username="mallory-on-chain")
+    assert refused.status_code == 403 and "not a signer" in refused.text, refused.text
+    assert await nothing_stored(pool, forged, "mallory-on-chain")
+
+    made = await login(on_chain, "create", own, address, username="victim")
+    assert made.status_code == 200, made.text
+    assert await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", own["id"])
+    assert (await login(on_chain, "connect", assertion(victim), address)).status_code == 200
+
+    other = SoftWebauthnDevice()
+    removed = registration(other)
+    rpc.wallets[wallet_of(removed)] = {}  # deployed, and this passkey is not (or no longer) among its signers
+    assert (await login(on_chain, "create", removed, None)).status_code == 403
+
+
+async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_wallets_signer(on_chain, rpc, pool):
+    victim = SoftWebauthnDevice()
+    own = registration(victim)
+    address = wallet_of(own)
+    attacker = impostor(victim)
+    first = await login(on_chain, "create", registration(attacker), address)  # before the wallet is deployed
+    assert first.status_code == 200, first.text
+    as_attacker = {"Authorization": f"Bearer {first.text}"}
+    assert (await on_chain.get("/created", headers=as_attacker)).status_code == 200
+    assert not await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", own["id"])
+
+    rpc.wallets[address] = {victim.credential_id: (signer_key(victim), "temporary")}  # now deployed: the victim's
+    refused = await login(on_chain, "connect", assertion(attacker), address)
+    assert refused.status_code == 401 and "not a signer" in refused.text, refused.text
+    made = await login(on_chain, "create", own, address)  # the owner's registration replaces the attacker's
+    assert made.status_code == 200, made.text
+    assert (await on_chain.get("/created", headers=as_attacker)).status_code == 401  # the attacker's session ended
+    assert (await on_chain.get("/created", headers={"Authorization": f"Bearer {made.text}"})).status_code == 200
+    assert (await login(on_chain, "connect", assertion(victim), address)).status_code == 200
+    assert (await login(on_chain, "connect", assertion(attacker), address)).status_code == 401
+
+
+async def test_a_binding_the_network_could_not_check_is_confirmed_at_a_later_sign_in(on_chain, http, rpc, pool):
+    device = SoftWebauthnDevice()
+    credential = registration(device)
+    address = wallet_of(credential)
+    assert (await login(http, "create", credential, address)).status_code == 200  # (this API: no network)
+    assert not await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", credential["id"])
+    rpc.wallets[address] = {device.credential_id: (signer_key(device), "persistent")}
+    assert (await login(on_chain, "connect", assertion(device), address)).status_code == 200
+    assert await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", credential["id"])
+
+
+def test_a_wallets_stored_signer_is_read_in_either_contract_layout():
+    key = b"\x04" + os.urandom(64)
+    assert _signer_key(scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(key), scval.to_void()])) == key
+    assert _signer_key(scval.to_bytes(key)) == key  # (the earlier webauthn-wallet: the key itself)
+    assert _signer_key(scval.to_vec([scval.to_symbol("Ed25519"), scval.to_bytes(key)])) is None
+    assert _signer_key(scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(key[:33])])) is None
+    assert _signer_key(scval.to_uint32(7)) is None

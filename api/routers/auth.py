@@ -1,21 +1,26 @@
 """Passkey login (WebAuthn registration and assertion) and logout, with the session token as body and cookie."""
 
 import json
+import logging
 from typing import Literal
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from webauthn import verify_authentication_response, verify_registration_response
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, decode_credential_public_key
+from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
 from webauthn.helpers.exceptions import WebAuthnException
 
 from api.deps import COOKIE, PoolDep, SettingsDep
 from smol import passkeys, wallets
-from smol.errors import Forbidden, InvalidInput, Unauthorized
+from smol.errors import Forbidden, InvalidInput, StellarRpcError, Unauthorized
 from smol.settings import Settings
+from smol.stellar_rpc import StellarRpc
 from smol.tokens import issue_token
 
+log = logging.getLogger("smol.api")
 router = APIRouter(tags=["auth"])
 TEXT = {"content": {"text/plain": {}}}
 
@@ -59,7 +64,29 @@ def _wallet_addresses(settings: Settings, credential_id: bytes) -> list[str]:
     return wallets.wallet_addresses(credential_id, settings.wallet_deployers, settings.stellar_network_passphrase)
 
 
-async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
+def _sec1(cose_key: bytes) -> bytes | None:
+    """A P-256 credential public key as a wallet stores it (SEC 1, uncompressed); None for other keys."""
+    key = decode_credential_public_key(cose_key)
+    if not isinstance(key, DecodedEC2PublicKey) or len(key.x) != 32 or len(key.y) != 32:
+        return None
+    return b"\x04" + key.x + key.y
+
+
+async def _signer_on_chain(settings: Settings, address: str, credential_id: bytes, cose_key: bytes) -> bool | None:
+    """Whether the wallet deployed at `address` has this key as the credential's signer; None when no wallet is
+    deployed there, or the network cannot say (then the binding stays unconfirmed, checked again at each login)."""
+    async with httpx.AsyncClient(timeout=settings.wallet_check_timeout) as http:
+        try:
+            found = await wallets.on_chain(StellarRpc(http, settings.stellar_rpc_url), address, credential_id)
+        except StellarRpcError as exc:
+            log.warning("could not look up wallet %s on the network: %s", address, exc)
+            return None
+    if not found.deployed and found.signer_key is None:
+        return None
+    return found.signer_key is not None and found.signer_key == _sec1(cose_key)
+
+
+async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str, int]:
     challenge = _client_challenge(body.response, "webauthn.create")
     verified = _verify(settings, lambda rp_id: verify_registration_response(
         credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
@@ -71,13 +98,19 @@ async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str
     address = body.contractId or derived[0]
     if address not in derived:
         raise Forbidden("contractId is not the wallet address of this passkey")
+    # (a credential id is public once its wallet is deployed: the wallet's own signer decides who holds it)
+    signer = await _signer_on_chain(settings, address, verified.credential_id, verified.credential_public_key)
+    if signer is False:
+        raise Forbidden("this passkey is not a signer of the wallet deployed at its address")
     username = body.username or ""
-    await passkeys.register(pool, challenge=challenge, credential_id=body.keyId, address=address, username=username,
-                            public_key=verified.credential_public_key, sign_count=verified.sign_count)  # fmt: skip
-    return address, username
+    generation = await passkeys.register(
+        pool, challenge=challenge, credential_id=body.keyId, address=address, username=username,
+        public_key=verified.credential_public_key, sign_count=verified.sign_count, on_chain=bool(signer),
+    )  # fmt: skip
+    return address, username, generation
 
 
-async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]:
+async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str, int]:
     challenge = _client_challenge(body.response, "webauthn.get")
     stored = await passkeys.find(pool, body.keyId)
     if stored is None:
@@ -92,11 +125,18 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str]
         expected_origin=settings.webauthn_origins, credential_public_key=stored["public_key"],
         credential_current_sign_count=stored["sign_count"],
     ))  # fmt: skip
+    if not stored["on_chain"]:  # registered before its wallet was deployed (or while the network was unreachable)
+        signer = await _signer_on_chain(settings, stored["address"], base64url_to_bytes(body.keyId),
+                                        stored["public_key"])  # fmt: skip
+        if signer is False:
+            raise Unauthorized("this passkey is not a signer of the wallet deployed at its address")
+        if signer:
+            await passkeys.confirm_on_chain(pool, body.keyId, stored["public_key"])
     if not await passkeys.spend_challenge(pool, challenge):
         raise Unauthorized("this assertion was already used")
     if not await passkeys.advance_counter(pool, body.keyId, stored["sign_count"], verified.new_sign_count):
         raise Unauthorized("this assertion was already used")
-    return stored["address"], stored["username"]
+    return stored["address"], stored["username"], stored["generation"]
 
 
 @router.post(
@@ -116,8 +156,8 @@ async def login(body: LoginBody, request: Request, response: Response, pool: Poo
         raise InvalidInput("an Origin (or Referer) header is required")
     if body.response.get("id") != body.keyId:
         raise InvalidInput("keyId does not match the credential's id")
-    address, username = await (_register if body.type == "create" else _connect)(body, pool, settings)
-    token = issue_token(settings, address, key=body.keyId, username=username)
+    address, username, generation = await (_register if body.type == "create" else _connect)(body, pool, settings)
+    token = issue_token(settings, address, key=body.keyId, username=username, generation=generation)
     response.set_cookie(
         COOKIE, token, max_age=settings.jwt_days * 86400, path="/", samesite="lax", httponly=True,
         secure=request.url.scheme == "https",
