@@ -172,6 +172,16 @@ async def _refuse_ended_session(request: Request, claims: dict) -> None:
         raise Unauthorized("this session has ended: sign in again")
 
 
+async def end_sessions_everywhere(request: Request) -> None:
+    """End every session of the caller's passkey (its binding's next generation): a token that leaked stops working
+    within `session_check_seconds` in every process, at once in this one."""
+    user = await _optional_user(request)
+    if user is None or not user.key:
+        raise Unauthorized("ending sessions everywhere needs a passkey session (API keys are revoked at /keys)")
+    await passkeys.end_sessions(await _pool(request), user.key, user.address)
+    _bindings.pop((user.key, user.address), None)
+
+
 async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
     if user is None:
         raise Unauthorized("authentication required")

@@ -65,6 +65,11 @@ async def confirm_on_chain(pool: asyncpg.Pool, credential_id: str, public_key: b
                        credential_id, public_key)  # fmt: skip
 
 
+async def end_sessions(pool: asyncpg.Pool, credential_id: str, address: str) -> None:
+    await pool.execute("UPDATE passkeys SET generation = generation + 1 WHERE credential_id = $1 AND address = $2",
+                       credential_id, address)  # fmt: skip
+
+
 async def generation(pool: asyncpg.Pool, credential_id: str, address: str) -> int | None:
     """The generation of the credential's binding to `address`; None when there is none (replaced, or never was)."""
     return await pool.fetchval("SELECT generation FROM passkeys WHERE credential_id = $1 AND address = $2",

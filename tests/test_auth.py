@@ -186,6 +186,23 @@ async def test_logout_clears_the_cookie(http):
     assert "smol_token=" in response.headers["set-cookie"] and "Max-Age=0" in response.headers["set-cookie"]
 
 
+async def test_logout_everywhere_ends_every_session_of_the_passkey(stack, http, registered):
+    device, address, first = registered
+    second = await login(http, "connect", assertion(device), address)
+    sessions = [{"Authorization": f"Bearer {token}"} for token in (first.text, second.text)]
+    http.cookies.clear()  # (the sign-ins set the cookie)
+    assert (await http.post("/logout", params={"everywhere": "true"})).status_code == 401  # (whose?)
+    operator = stack.auth(address)  # (a token without a passkey: an operator's tool's)
+    assert (await http.post("/logout", params={"everywhere": "true"}, headers=operator)).status_code == 401
+    assert all([(await http.get("/created", headers=session)).status_code == 200 for session in sessions])
+    ended = await http.post("/logout", params={"everywhere": "true"}, headers=sessions[1])
+    assert ended.status_code == 204 and "Max-Age=0" in ended.headers["set-cookie"]
+    assert [(await http.get("/created", headers=session)).status_code for session in sessions] == [401, 401]
+    again = await login(http, "connect", assertion(device), address)
+    assert again.status_code == 200
+    assert (await http.get("/created", headers={"Authorization": f"Bearer {again.text}"})).status_code == 200
+
+
 # The wallet address a registration is bound to (issue 11 item 1)
 
 

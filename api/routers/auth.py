@@ -13,7 +13,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, decode_cred
 from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
 from webauthn.helpers.exceptions import WebAuthnException
 
-from api.deps import COOKIE, PoolDep, SettingsDep
+from api.deps import COOKIE, PoolDep, SettingsDep, end_sessions_everywhere
 from smol import passkeys, wallets
 from smol.errors import Forbidden, InvalidInput, StellarRpcError, Unauthorized
 from smol.settings import Settings
@@ -165,8 +165,11 @@ async def login(body: LoginBody, request: Request, response: Response, pool: Poo
     return token
 
 
-@router.post("/logout", status_code=204, summary="Clear the session cookie")
-async def logout() -> Response:
+@router.post("/logout", status_code=204, summary="Clear the session cookie; `everywhere`: end every session of the "
+             "passkey", responses={401: {"description": "everywhere without a passkey session", **TEXT}})  # fmt: skip
+async def logout(request: Request, everywhere: bool = False) -> Response:
+    if everywhere:
+        await end_sessions_everywhere(request)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", samesite="lax", httponly=True)
     return response
