@@ -5,12 +5,14 @@ A request carries `Smol-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.
 """
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -84,12 +86,25 @@ def _target(url: str) -> httpx.URL:
     return target
 
 
+# Webhook hosts are looked up on threads of their own, and given up on after RESOLVE_SECONDS: a name whose DNS server
+# answers slowly (anyone may own one) cannot hold the threads every other lookup and file operation of the process use.
+RESOLVE_SECONDS = 5
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+async def _lookup(host: str, port: int) -> list:
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    return await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
+
+
 async def resolve_destination(url: str, allow_private: bool) -> tuple[httpx.URL, str]:
     """The parsed URL and the address to connect to, once every address its host resolves to was checked."""
     target = _target(url)
     port = target.port or (443 if target.scheme == "https" else 80)
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(target.raw_host.decode(), port, type=socket.SOCK_STREAM)
+        found = await asyncio.wait_for(_lookup(target.raw_host.decode(), port), RESOLVE_SECONDS)
+    except TimeoutError:  # (before OSError, which it is)
+        raise Unresolvable(f"webhook_url host {target.host!r} did not resolve within {RESOLVE_SECONDS} s") from None
     except (OSError, UnicodeError):
         raise Unresolvable(f"webhook_url host {target.host!r} does not resolve") from None
     addresses = [info[4][0].split("%", 1)[0] for info in found]

@@ -6,6 +6,7 @@ import json
 import socket
 import ssl
 import tempfile
+import threading
 import time
 
 import httpx
@@ -17,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from temporalio.client import WorkflowFailureError
 
 from contracts.smol import Payload, SmolInput
+from smol import webhooks
 from smol.errors import InvalidInput
 from smol.ids import new_smol_id
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
@@ -138,7 +140,7 @@ class Resolver:
 
     def __init__(self, monkeypatch, *answers: str):
         self.answers, self.asked = list(answers), []
-        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", self.getaddrinfo)
+        monkeypatch.setattr(webhooks, "_lookup", self.getaddrinfo)
 
     async def getaddrinfo(self, host, port, *args, **kwargs):
         self.asked.append(host)
@@ -231,3 +233,24 @@ async def test_resolving_keeps_only_real_urls():
     for url in ["http://[::1/hook", "http://example.com:99999/", "http:///hook", "http://\x00/"]:
         with pytest.raises(InvalidInput):
             await resolve_destination(url, allow_private=True)
+
+
+async def test_a_host_that_resolves_too_slowly_is_refused_in_time_on_threads_of_its_own(monkeypatch):
+    """(a DNS server anyone may run can answer slowly: it must hold neither the request nor the process's threads)"""
+    released, threads = threading.Event(), []
+
+    def slow_getaddrinfo(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        released.wait(5)
+        return []
+
+    monkeypatch.setattr(webhooks, "RESOLVE_SECONDS", 0.3)
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    try:
+        started = time.monotonic()
+        with pytest.raises(webhooks.Unresolvable, match="did not resolve within"):
+            await resolve_destination("https://slow.example/hook", allow_private=False)
+        assert time.monotonic() - started < 3
+        assert threads[0].startswith("webhook-dns")  # (not the default executor's, which file and other work need)
+    finally:
+        released.set()
