@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = Field(default=False, description="Allow webhooks to loopback/private addresses")
     jwt_secret: SecretStr = SecretStr("dev-only-secret-set-SMOL_JWT_SECRET-in-production")
     jwt_days: int = 30
+    max_event_streams: int = Field(
+        default=1000, ge=1, description="Live event streams (GET /{id}/events) one API process keeps open at most; "
+        "past it a new one is 503 with Retry-After",
+    )  # fmt: skip
     session_check_seconds: float = Field(
         default=30, ge=0, description="How long a session's passkey binding is taken as still valid before it is "
         "looked up again (a replaced binding's tokens stop working within this)",

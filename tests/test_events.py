@@ -3,8 +3,10 @@
 import asyncio
 import json
 
+import httpx
+
 from contracts.smol import PauseSignal
-from tests.support import metric_value, wait_for
+from tests.support import _stop, metric_value, wait_for
 from tests.workers import activities_with, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 
@@ -93,3 +95,30 @@ async def test_others_see_a_public_smol_only_once_it_was_found_safe(stack, http)
             assert set(state["kv_do"]) == {"image"} and set(state["wf"]) == {"status"}, state
     assert any(set(state["kv_do"]) == {"image"} for state in states)  # it was watched before the verdict
     assert "d1" in states[-1] and states[-1]["kv_do"]["payload"]["prompt"] == "a disco for everyone"
+
+
+async def test_past_the_most_live_streams_a_new_one_is_503_until_one_ends(stack, pool, temporal, task_queue):
+    api, url = stack.start_api(max_event_streams=2)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as http, worker_for(temporal, task_queue,
+                                                                                 activities_with(stack, pool)):
+            smol_id, handle = await start_smol(temporal, task_queue, prompt="a crowded frog")
+            await handle.signal(SmolWorkflow.pause, PauseSignal("crowded"))
+            await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+            async with http.stream("GET", f"/{smol_id}/events") as first, \
+                    http.stream("GET", f"/{smol_id}/events") as second:  # fmt: skip
+                assert first.status_code == second.status_code == 200
+                lines = [first.aiter_lines(), second.aiter_lines()]  # (kept: one dropped closes its stream)
+                for each in lines:
+                    await anext(each)  # (running)
+                async with asyncio.timeout(10), http.stream("GET", f"/{smol_id}/events") as refused:
+                    assert refused.status_code == 503 and refused.headers["retry-after"]
+            for _ in range(40):  # closed by their clients: a new one may open
+                async with http.stream("GET", f"/{smol_id}/events") as again:
+                    if again.status_code == 200:
+                        break
+                await asyncio.sleep(0.25)
+            assert again.status_code == 200
+            await handle.terminate("enough")
+    finally:
+        _stop(api)

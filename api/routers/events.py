@@ -12,7 +12,7 @@ from api.errors import UNAVAILABLE
 from api.services.smols import detail
 from api.views import NOT_FOUND, public_base
 from smol import api_keys
-from smol.errors import SmolError
+from smol.errors import ServiceUnavailable, SmolError
 
 router = APIRouter(tags=["smols"])
 POLL_SECONDS = 0.5
@@ -20,6 +20,7 @@ KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 3600
 KEY_CHECK_SECONDS = 5  # a stream opened with an API key ends this soon after the key is revoked
 ENDED = ("errored", "terminated")
+_open = [0]  # streams open in this process
 
 
 def _event(name: str, data: dict) -> str:
@@ -36,8 +37,18 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                       settings: SettingsDep) -> StreamingResponse:  # fmt: skip
     viewer, base = (user.address if user else None), public_base(request, settings)
     first = await detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
+    if _open[0] >= settings.max_event_streams:  # (each polls the database twice a second for up to an hour)
+        raise ServiceUnavailable("too many live streams at the moment: poll GET /{id} instead, or try again later")
 
     async def stream():
+        _open[0] += 1  # (counted once it runs: a stream never started is never counted)
+        try:
+            async for event in _events():
+                yield event
+        finally:
+            _open[0] -= 1
+
+    async def _events():
         body, last_sent, last_write = first, None, time.monotonic()
         deadline, key_checked = time.monotonic() + MAX_STREAM_SECONDS, time.monotonic()
         while time.monotonic() < deadline:
