@@ -27,7 +27,7 @@ HEAD_SAMPLE = 2000  # the newest matches in title and style tags ranked per quer
 SAMPLE = 100  # matches of a query's rarest word read (best first) to rank a query of several words
 COMPLETIONS = 16  # the most common lexemes a word being typed may complete to
 POSTINGS_SLOTS = 2  # queries of more words are served by the GIN indexes: each word more cost the postings more
-# (100,000 smols, common words, medians: 2 words 6.0 vs 10.9 ms, 3 words 20.1 vs 10.1, 8 words 275 vs 10.3; printed
+# (100,000 smols, common words, medians: 2 words 9.6 vs 14.4 ms, 3 words 22.1 vs 10.9, 8 words 476 vs 13.6; printed
 # by bench/search.py)
 CANDIDATES = 100  # the best matches of each kind checked for visibility before the query falls back to all
 REFINE_SHARE = 3.0  # how much a `refine` text match adds to a cosine similarity
