@@ -5,10 +5,12 @@ the address follows from the credential alone (passkey-kit `src/utils.ts`, `deri
 """
 
 import hashlib
+import struct
 from dataclasses import dataclass
 
 from stellar_sdk import Address, Keypair, StrKey, scval, xdr
 
+from smol.errors import StellarRpcError
 from smol.stellar_rpc import StellarRpc
 
 # passkey-kit's deployer: Keypair.fromRawEd25519Seed(sha256("kalepail")), GC2C7AWL…SXFO
@@ -80,12 +82,15 @@ async def on_chain(rpc: StellarRpc, address: str, credential_id: bytes) -> OnCha
     keys = _wallet_keys(address, credential_id)
     result = await rpc.call("getLedgerEntries", {"keys": [key.to_xdr() for key in keys]})
     deployed, signer = False, None
-    for entry in result.get("entries") or []:
-        data = xdr.LedgerEntryData.from_xdr(entry["xdr"])
-        if data.type != xdr.LedgerEntryType.CONTRACT_DATA:
-            continue
-        if data.contract_data.key.type == xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
-            deployed = True
-        else:
-            signer = signer or _signer_key(data.contract_data.val)
+    try:
+        for entry in result.get("entries") or []:
+            data = xdr.LedgerEntryData.from_xdr(entry["xdr"])
+            if data.type != xdr.LedgerEntryType.CONTRACT_DATA:
+                continue
+            if data.contract_data.key.type == xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
+                deployed = True
+            else:
+                signer = signer or _signer_key(data.contract_data.val)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, EOFError, struct.error):
+        raise StellarRpcError("Stellar RPC getLedgerEntries answered what is not a ledger entry") from None
     return OnChain(deployed=deployed, signer_key=signer)

@@ -15,9 +15,11 @@ from stellar_sdk import Keypair, scval
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url as b64
 
+from smol.errors import StellarRpcError
 from smol.settings import Settings
 from smol.tokens import verify_token
 from smol.wallets import PASSKEY_KIT_DEPLOYER, _signer_key, wallet_address
+from smol.wallets import on_chain as on_chain_wallet
 from tests.support import _stop, wait_for
 
 ORIGIN = "http://localhost:5173"
@@ -473,3 +475,14 @@ def test_a_wallets_stored_signer_is_read_in_either_contract_layout():
     assert _signer_key(scval.to_vec([scval.to_symbol("Ed25519"), scval.to_bytes(key)])) is None
     assert _signer_key(scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(key[:33])])) is None
     assert _signer_key(scval.to_uint32(7)) is None
+
+
+async def test_an_answer_that_is_no_ledger_entry_leaves_the_wallet_unknown():
+    """(so a sign-in treats it as a network that cannot say, not as a 500)"""
+
+    class Garbled:
+        async def call(self, method, params):
+            return {"entries": [{"xdr": "not base64!"}, {"key": "k"}]}
+
+    with pytest.raises(StellarRpcError):
+        await on_chain_wallet(Garbled(), wallet_of(registration(SoftWebauthnDevice())), b"credential")
