@@ -148,11 +148,18 @@ async def _optional_user(request: Request) -> User | None:
         return None
     if not request.headers.get("authorization"):
         _refuse_cross_site_cookie(request)
+    claims = await session_claims(request, token)
+    request.scope[IDENTIFIED] = True
+    return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
+
+
+async def session_claims(request: Request, token: str) -> dict:
+    """The claims of a valid session token (smol/tokens.py), refusing one whose passkey binding ended: every route
+    that reads a token itself (operators', premium) goes through here too."""
     claims = verify_token(request.app.state.settings, token)
     if claims.get("key"):
         await _refuse_ended_session(request, claims)
-    request.scope[IDENTIFIED] = True
-    return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
+    return claims
 
 
 _bindings: dict[tuple[str, str], tuple[float, int | None]] = {}  # (passkey, address) -> looked up at, generation

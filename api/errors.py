@@ -19,7 +19,9 @@ RETRY_AFTER = "5"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 # Postgres or the object store unreachable, restarting, out of connections or resources (smol.outages, which the
 # pipeline's durable steps wait out), and any S3 error: none of them is the client's fault.
-UNAVAILABLE = (*DATABASE_DOWN, asyncpg.InsufficientResourcesError, BotoCoreError, ClientError)
+# A deadlock or serialization failure passes on a retry as well.
+UNAVAILABLE = (*DATABASE_DOWN, asyncpg.InsufficientResourcesError, asyncpg.TransactionRollbackError, BotoCoreError,
+               ClientError)  # fmt: skip
 
 
 async def service_unavailable(request: Request, exc: Exception) -> PlainTextResponse:

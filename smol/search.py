@@ -119,8 +119,9 @@ async def _save_postings(conn: asyncpg.Connection, smol_id: str, listed: bool) -
     change = sorted([(lexeme, int(listed)) for lexeme in new - old] + [(lexeme, -1) for lexeme in old - new if listed])
     if change:
         await conn.execute(
-            "INSERT INTO search_lexemes (lexeme, smols) SELECT * FROM unnest($1::text[], $2::int[]) "
-            "ORDER BY 1 ON CONFLICT (lexeme) DO UPDATE SET smols = search_lexemes.smols + EXCLUDED.smols",
+            "INSERT INTO search_lexemes (lexeme, smols) SELECT * FROM unnest($1::text[], $2::int[]) AS c(lexeme, n) "
+            'ORDER BY lexeme COLLATE "C" '
+            "ON CONFLICT (lexeme) DO UPDATE SET smols = search_lexemes.smols + EXCLUDED.smols",
             [lexeme for lexeme, _ in change], [n for _, n in change],
         )  # fmt: skip
 
@@ -256,19 +257,23 @@ async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None
                  corrected: str | None = None) -> Words:  # fmt: skip
     """The query's Words; with `corrected`, typo corrections join the slots (and `unknown` is not looked for)."""
     asked = [] if corrected else [w for w in dict.fromkeys(_LEXICON.findall(q.lower())) if len(w) <= 24]
-    # (in the collation of the postings' index: compared in "C", the index could not serve, and every posting was read)
+    # Completions: the commonest words held by smols anyone may see (counted so, schema/015; words of hidden smols
+    # alone are neither offered nor even read: a partial index leaves them out), each checked once more against the
+    # rule, in the collation of the postings' index (compared in "C", the index could not serve). The prefix is a
+    # range of the index, with bounds a plan made once can use (LIKE $4 could not: every word was read).
     seen_completion = _seen("", "$7", lexeme='c.lexeme COLLATE "default"')
     row = await conn.fetchrow(
         "SELECT websearch_to_tsquery('english', $1)::text AS whole, websearch_to_tsquery('english', $2)::text "
         "AS corrected, websearch_to_tsquery('english', $3)::text AS before, (SELECT jsonb_object_agg(lexeme, smols) "
-        "FROM (SELECT lexeme, smols FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme LIKE $4 "
-        f"ORDER BY smols DESC, lexeme OFFSET 0) AS c WHERE {seen_completion} LIMIT $5) AS c) AS completions, "
+        "FROM (SELECT lexeme, smols FROM search_lexemes WHERE lexeme >= $4 AND lexeme < $8 AND smols > 0 "
+        f"ORDER BY smols DESC, lexeme LIMIT $5) AS c WHERE {seen_completion}) AS completions, "
         "(SELECT jsonb_object_agg(lexeme, smols) FROM search_lexemes WHERE lexeme = ANY("
         "tsvector_to_array(to_tsvector('english', concat_ws(' ', $1, $2))))) AS counts, "
         "(SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass) AS indexed, "
         "array(SELECT w FROM unnest($6::text[]) AS w, LATERAL tsvector_to_array(to_tsvector('english', w)) AS stems "
         f"WHERE cardinality(stems) > 0 AND NOT {_seen('stems', '$7')}) AS unknown",
-        q, corrected, typed[0] if typed else None, f"{typed[1]}%" if typed else None, COMPLETIONS, asked, viewer,
+        q, corrected, typed[0] if typed else None, typed[1] if typed else None, COMPLETIONS, asked, viewer,
+        typed[1][:-1] + chr(ord(typed[1][-1]) + 1) if typed else None,  # (just past every word with the prefix)
     )  # fmt: skip
     whole, completions, unknown = _lexemes(row["whole"]), row["completions"] or {}, row["unknown"]
     if whole is None:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from smol.errors import InvalidInput
+from smol.errors import InvalidInput, ServiceUnavailable
 
 SIGNATURE_HEADER = "Smol-Signature"
 EVENT_ID_HEADER = "Smol-Event-Id"
@@ -88,13 +88,22 @@ def _target(url: str) -> httpx.URL:
 
 # Webhook hosts are looked up on threads of their own, and given up on after RESOLVE_SECONDS: a name whose DNS server
 # answers slowly (anyone may own one) cannot hold the threads every other lookup and file operation of the process use.
+# When all of them are still busy (lookups given up on keep their thread until the resolver answers), a new one is
+# 503: the caller's name was never looked up, so it is not told that it does not resolve.
 RESOLVE_SECONDS = 5
-_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+RESOLVERS = 4
+_RESOLVER = ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="webhook-dns")
+_resolving = [0]  # lookups running on those threads
 
 
 async def _lookup(host: str, port: int) -> list:
+    if _resolving[0] >= RESOLVERS:
+        raise ServiceUnavailable("webhook host names cannot be looked up at the moment; try again shortly")
+    _resolving[0] += 1
     lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    return await asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
+    running = asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
+    running.add_done_callback(lambda _: _resolving.__setitem__(0, _resolving[0] - 1))
+    return await asyncio.shield(running)  # (given up on: it still holds its thread until it ends, and is counted)
 
 
 async def resolve_destination(url: str, allow_private: bool) -> tuple[httpx.URL, str]:

@@ -19,7 +19,7 @@ from temporalio.client import WorkflowFailureError
 
 from contracts.smol import Payload, SmolInput
 from smol import webhooks
-from smol.errors import InvalidInput
+from smol.errors import InvalidInput, ServiceUnavailable
 from smol.ids import new_smol_id
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
 from tests.support import WEBHOOK_SECRET, Receiver, _stop, wait_for
@@ -252,5 +252,15 @@ async def test_a_host_that_resolves_too_slowly_is_refused_in_time_on_threads_of_
             await resolve_destination("https://slow.example/hook", allow_private=False)
         assert time.monotonic() - started < 3
         assert threads[0].startswith("webhook-dns")  # (not the default executor's, which file and other work need)
+        monkeypatch.setattr(webhooks, "RESOLVERS", 1)  # the one given up on still holds its thread: no more now
+        with pytest.raises(ServiceUnavailable):
+            await resolve_destination("https://another.example/hook", allow_private=False)
+        released.set()
+        for _ in range(50):  # (once it ends, lookups go on)
+            if not webhooks._resolving[0]:
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(webhooks.Unresolvable, match="does not resolve"):
+            await resolve_destination("https://another.example/hook", allow_private=False)
     finally:
         released.set()

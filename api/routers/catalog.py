@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import SettingsDep, StoreDep, TemporalDep, UserDep, _token
+from api.deps import SettingsDep, StoreDep, TemporalDep, UserDep, _token, session_claims
 from api.services import catalog as service
 from contracts.catalog import PREMIUM_MODELS, premium_input
 from smol.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from smol.tokens import verify_token
 
 router = APIRouter(tags=["catalog"])
 JSON_LIST = {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
@@ -76,12 +75,12 @@ async def free_audio(date: str, name: str, store: StoreDep) -> Response:
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})  # fmt: skip
 
 
-def _premium_caller(request: Request) -> None:
+async def _premium_caller(request: Request) -> None:
     """401 without a valid token; 403 for a token without the premium claim."""
     token = _token(request)
     if not token:
         raise Unauthorized("a premium token is required")
-    if verify_token(request.app.state.settings, token).get("premium") is not True:
+    if (await session_claims(request, token)).get("premium") is not True:
         raise Forbidden("this token does not carry the premium claim")
 
 

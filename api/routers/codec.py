@@ -19,11 +19,10 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import COOKIE
+from api.deps import COOKIE, session_claims
 from smol.codec import CodecError
 from smol.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from smol.settings import Settings
-from smol.tokens import verify_token
 
 router = APIRouter(tags=["operators"])
 
@@ -58,7 +57,7 @@ def _same(given: str, secret) -> bool:
     return secret is not None and hmac.compare_digest(given.encode(), secret.get_secret_value().encode())
 
 
-def _operator(request: Request) -> None:
+async def _operator(request: Request) -> None:
     settings: Settings = request.app.state.settings
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     bearer = value.strip() if scheme.lower() == "bearer" else ""
@@ -67,7 +66,7 @@ def _operator(request: Request) -> None:
     token = bearer or request.cookies.get(COOKIE)
     if not token:
         raise Unauthorized("operators only: Bearer SMOL_CODEC_TOKEN, or the session of an operator's address")
-    if verify_token(settings, token)["sub"] not in settings.admin_addresses:
+    if (await session_claims(request, token))["sub"] not in settings.admin_addresses:
         raise Forbidden("operators only")
 
 
