@@ -60,6 +60,24 @@ async def find(pool: asyncpg.Pool, credential_id: str) -> asyncpg.Record | None:
     )
 
 
+async def take_over(pool: asyncpg.Pool, credential_id: str, stored: asyncpg.Record, public_key: bytes,
+                    sign_count: int) -> int:  # fmt: skip
+    """The binding now holds the key the deployed wallet names for the credential (its holder just logged in with it):
+    the next generation, so the sessions of whoever bound another key end; the username they chose goes too."""
+    async with pool.acquire() as conn, conn.transaction():
+        generation = await conn.fetchval(
+            "UPDATE passkeys SET public_key = $2, sign_count = $3, on_chain = true, username = '', "
+            "generation = generation + 1 WHERE credential_id = $1 AND public_key = $4 RETURNING generation",
+            credential_id, public_key, sign_count, stored["public_key"],
+        )  # fmt: skip
+        if generation is None:
+            raise Unauthorized("this assertion was already used")  # (another login changed the binding meanwhile)
+        if stored["username"]:
+            await conn.execute("DELETE FROM users WHERE address = $1 AND username = $2", stored["address"],
+                               stored["username"])  # fmt: skip
+    return generation
+
+
 async def confirm_on_chain(pool: asyncpg.Pool, credential_id: str, public_key: bytes) -> None:
     await pool.execute("UPDATE passkeys SET on_chain = true WHERE credential_id = $1 AND public_key = $2",
                        credential_id, public_key)  # fmt: skip

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
         default=30, ge=0, description="How long a session's passkey binding is taken as still valid before it is "
         "looked up again (a replaced binding's tokens stop working within this)",
     )  # fmt: skip
+    wallet_check: Literal["required", "off"] = Field(
+        default="required", description="required: registering a passkey asks the Stellar RPC who signs for its "
+        "wallet (503 when it cannot say); off: no lookups, for development without a network",
+    )  # fmt: skip
     wallet_check_timeout: float = Field(
         default=5, gt=0, description="Longest a sign-in waits for the Stellar RPC to say who signs for its wallet"
     )

@@ -6,7 +6,6 @@ the address follows from the credential alone (passkey-kit `src/utils.ts`, `deri
 
 import hashlib
 import struct
-from dataclasses import dataclass
 
 from stellar_sdk import Address, Keypair, StrKey, scval, xdr
 
@@ -40,24 +39,13 @@ def wallet_addresses(credential_id: bytes, deployers: list[str], network_passphr
     return [wallet_address(credential_id, deployer, network_passphrase) for deployer in deployers]
 
 
-@dataclass
-class OnChain:
-    """What the network holds of a passkey's wallet: whether it is deployed, and the secp256r1 public key (SEC 1,
-    uncompressed, 65 bytes) of its signer for the credential, if it has one."""
-
-    deployed: bool
-    signer_key: bytes | None
-
-
 def _wallet_keys(address: str, credential_id: bytes) -> list[xdr.LedgerKey]:
-    """The wallet's instance, and where passkey-kit wallets keep the credential's signer: under
-    `SignerKey::Secp256r1(credential id)` (smart-wallet; persistent or temporary storage), or under the raw credential
-    id (the earlier webauthn-wallet)."""
+    """Where passkey-kit wallets keep the credential's signer: under `SignerKey::Secp256r1(credential id)`
+    (smart-wallet; persistent or temporary storage), or under the raw credential id (the earlier webauthn-wallet)."""
     contract = Address(address).to_xdr_sc_address()
     signer = scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(credential_id)])
-    stored = [(xdr.SCVal(xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE), xdr.ContractDataDurability.PERSISTENT)]
-    stored += [(key, durability) for key in (signer, scval.to_bytes(credential_id))
-               for durability in (xdr.ContractDataDurability.PERSISTENT, xdr.ContractDataDurability.TEMPORARY)]
+    stored = [(key, durability) for key in (signer, scval.to_bytes(credential_id))
+              for durability in (xdr.ContractDataDurability.PERSISTENT, xdr.ContractDataDurability.TEMPORARY)]
     return [xdr.LedgerKey(xdr.LedgerEntryType.CONTRACT_DATA,
                           contract_data=xdr.LedgerKeyContractData(contract=contract, key=key, durability=durability))
             for key, durability in stored]  # fmt: skip
@@ -77,20 +65,18 @@ def _signer_key(value: xdr.SCVal) -> bytes | None:
     return found if found is not None and len(found) == 65 else None
 
 
-async def on_chain(rpc: StellarRpc, address: str, credential_id: bytes) -> OnChain:
-    """The wallet at `address` as the network holds it (StellarRpcError when the RPC cannot say)."""
+async def on_chain(rpc: StellarRpc, address: str, credential_id: bytes) -> bytes | None:
+    """The secp256r1 public key (SEC 1, uncompressed, 65 bytes) the wallet at `address` holds for the credential, as
+    the network has it; None when it holds none where passkey-kit keeps them (StellarRpcError when the RPC cannot
+    say)."""
     keys = _wallet_keys(address, credential_id)
     result = await rpc.call("getLedgerEntries", {"keys": [key.to_xdr() for key in keys]})
-    deployed, signer = False, None
+    signer = None
     try:
         for entry in result.get("entries") or []:
             data = xdr.LedgerEntryData.from_xdr(entry["xdr"])
-            if data.type != xdr.LedgerEntryType.CONTRACT_DATA:
-                continue
-            if data.contract_data.key.type == xdr.SCValType.SCV_LEDGER_KEY_CONTRACT_INSTANCE:
-                deployed = True
-            else:
+            if data.type == xdr.LedgerEntryType.CONTRACT_DATA:
                 signer = signer or _signer_key(data.contract_data.val)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, EOFError, struct.error):
         raise StellarRpcError("Stellar RPC getLedgerEntries answered what is not a ledger entry") from None
-    return OnChain(deployed=deployed, signer_key=signer)
+    return signer

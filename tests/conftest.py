@@ -98,7 +98,8 @@ def stack(tmp_path_factory):
             # minting configured (so its routes check requests); no mint reaches this stack's RPC
             "SMOL_CONTRACT_ID": "CAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABSC4",
             "SMOL_STELLAR_SECRET": "SDDQJNGWFZRB6PKKONKH55CFJNOW6BK2UDONBLF45CHPT6L5OZPAHKPR",
-            "SMOL_STELLAR_RPC_URL": "http://127.0.0.1:9",  # (unreachable: sign-ins cannot look wallets up)
+            "SMOL_STELLAR_RPC_URL": "http://127.0.0.1:9",  # (unreachable: no network here)
+            "SMOL_WALLET_CHECK": "off",  # (sign-ins do not look wallets up; tests/test_auth.py's chain_api does)
             "SMOL_SESSION_CHECK_SECONDS": "0",  # (a session's binding looked up on every request)
         }
         settings = Settings(

@@ -384,7 +384,7 @@ async def test_several_deployers_each_credential_still_one_address(stack, pool):
 
 @pytest.fixture(scope="module")
 def chain_api(stack, rpc):
-    api, url = stack.start_api(stellar_rpc_url=rpc.url)
+    api, url = stack.start_api(stellar_rpc_url=rpc.url, wallet_check="required")
     yield url
     _stop(api)
 
@@ -430,12 +430,14 @@ async def test_a_deployed_wallet_refuses_a_passkey_that_is_not_its_signer(on_cha
     assert (await login(on_chain, "connect", assertion(victim), address)).status_code == 200
 
     other = SoftWebauthnDevice()
-    removed = registration(other)
-    rpc.wallets[wallet_of(removed)] = {}  # deployed, and this passkey is not (or no longer) among its signers
-    assert (await login(on_chain, "create", removed, None)).status_code == 403
+    elsewhere = registration(other)
+    rpc.wallets[wallet_of(elsewhere)] = {}  # deployed, its signer kept where we do not look: nobody is locked out
+    assert (await login(on_chain, "create", elsewhere, None)).status_code == 200
+    assert not await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", elsewhere["id"])
 
 
-async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_wallets_signer(on_chain, rpc, pool):
+async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_wallets_signer(on_chain, rpc, pool,
+                                                                                           stack):  # fmt: skip
     victim = SoftWebauthnDevice()
     own = registration(victim)
     address = wallet_of(own)
@@ -447,14 +449,41 @@ async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_walle
     assert not await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", own["id"])
 
     rpc.wallets[address] = {victim.credential_id: (signer_key(victim), "temporary")}  # now deployed: the victim's
-    refused = await login(on_chain, "connect", assertion(attacker), address)
-    assert refused.status_code == 401 and "not a signer" in refused.text, refused.text
-    made = await login(on_chain, "create", own, address)  # the owner's registration replaces the attacker's
-    assert made.status_code == 200, made.text
+    assert (await login(on_chain, "connect", assertion(attacker), address)).status_code == 401
+    # the owner logs in with the passkey the wallet names (a real authenticator cannot register its credential again)
+    owner = await login(on_chain, "connect", assertion(victim), address)
+    assert owner.status_code == 200, owner.text
+    assert verify_token(stack.settings, owner.text)["gen"] == 1
     assert (await on_chain.get("/created", headers=as_attacker)).status_code == 401  # the attacker's session ended
-    assert (await on_chain.get("/created", headers={"Authorization": f"Bearer {made.text}"})).status_code == 200
+    assert (await on_chain.get("/created", headers={"Authorization": f"Bearer {owner.text}"})).status_code == 200
     assert (await login(on_chain, "connect", assertion(victim), address)).status_code == 200
     assert (await login(on_chain, "connect", assertion(attacker), address)).status_code == 401
+    assert await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", own["id"])
+
+
+async def test_an_unconfirmed_binding_yields_to_the_owners_registration_too(on_chain, rpc):
+    victim = SoftWebauthnDevice()
+    own = registration(victim)
+    address = wallet_of(own)
+    attacker = impostor(victim)
+    first = await login(on_chain, "create", registration(attacker), address)  # before the wallet is deployed
+    assert first.status_code == 200, first.text
+    rpc.wallets[address] = {victim.credential_id: (signer_key(victim), "persistent")}
+    made = await login(on_chain, "create", own, address)
+    assert made.status_code == 200, made.text
+    assert (await on_chain.get("/created", headers={"Authorization": f"Bearer {first.text}"})).status_code == 401
+
+
+async def test_no_passkey_is_registered_while_the_network_cannot_say_who_holds_its_wallet(stack, pool):
+    api, url = stack.start_api(stellar_rpc_url="http://127.0.0.1:9", wallet_check="required")
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+            credential = registration(SoftWebauthnDevice())
+            refused = await login(http, "create", credential, None, username="while-offline")
+            assert refused.status_code == 503 and refused.headers["retry-after"], refused.text
+            assert await nothing_stored(pool, credential, "while-offline")
+    finally:
+        _stop(api)
 
 
 async def test_a_binding_the_network_could_not_check_is_confirmed_at_a_later_sign_in(on_chain, http, rpc, pool):

@@ -4,6 +4,7 @@ import json
 import logging
 from typing import Literal
 
+import cbor2
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -15,7 +16,7 @@ from webauthn.helpers.exceptions import WebAuthnException
 
 from api.deps import COOKIE, PoolDep, SettingsDep, end_sessions_everywhere
 from smol import passkeys, wallets
-from smol.errors import Forbidden, InvalidInput, StellarRpcError, Unauthorized
+from smol.errors import Forbidden, InvalidInput, ServiceUnavailable, StellarRpcError, Unauthorized
 from smol.settings import Settings
 from smol.stellar_rpc import StellarRpc
 from smol.tokens import issue_token
@@ -72,18 +73,19 @@ def _sec1(cose_key: bytes) -> bytes | None:
     return b"\x04" + key.x + key.y
 
 
-async def _signer_on_chain(settings: Settings, address: str, credential_id: bytes, cose_key: bytes) -> bool | None:
-    """Whether the wallet deployed at `address` has this key as the credential's signer; None when no wallet is
-    deployed there, or the network cannot say (then the binding stays unconfirmed, checked again at each login)."""
-    async with httpx.AsyncClient(timeout=settings.wallet_check_timeout) as http:
-        try:
-            found = await wallets.on_chain(StellarRpc(http, settings.stellar_rpc_url), address, credential_id)
-        except StellarRpcError as exc:
-            log.warning("could not look up wallet %s on the network: %s", address, exc)
-            return None
-    if not found.deployed and found.signer_key is None:
+def _cose(sec1: bytes) -> bytes:
+    """A wallet's P-256 signer key as WebAuthn verifies with it (COSE, ES256)."""
+    return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: sec1[1:33], -3: sec1[33:65]})
+
+
+async def _wallet_signer(settings: Settings, address: str, credential_id: bytes) -> bytes | None:
+    """The public key the wallet at `address` holds for the credential; None when it holds none where passkey-kit
+    keeps them (not deployed yet, or kept elsewhere), or when SMOL_WALLET_CHECK is off. StellarRpcError when the
+    network cannot say."""
+    if settings.wallet_check == "off":
         return None
-    return found.signer_key is not None and found.signer_key == _sec1(cose_key)
+    async with httpx.AsyncClient(timeout=settings.wallet_check_timeout) as http:
+        return await wallets.on_chain(StellarRpc(http, settings.stellar_rpc_url), address, credential_id)
 
 
 async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str, int]:
@@ -98,14 +100,19 @@ async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str
     address = body.contractId or derived[0]
     if address not in derived:
         raise Forbidden("contractId is not the wallet address of this passkey")
-    # (a credential id is public once its wallet is deployed: the wallet's own signer decides who holds it)
-    signer = await _signer_on_chain(settings, address, verified.credential_id, verified.credential_public_key)
-    if signer is False:
+    # A credential id is public once its wallet is deployed: the wallet's own signer decides who holds it. (With no
+    # answer from the network, nobody may claim it: anyone could while the network was slow.)
+    try:
+        signer = await _wallet_signer(settings, address, verified.credential_id)
+    except StellarRpcError as exc:
+        log.warning("could not look up wallet %s on the network: %s", address, exc)
+        raise ServiceUnavailable("the Stellar network could not be asked who holds this wallet; try again") from None
+    if signer is not None and signer != _sec1(verified.credential_public_key):
         raise Forbidden("this passkey is not a signer of the wallet deployed at its address")
     username = body.username or ""
     generation = await passkeys.register(
         pool, challenge=challenge, credential_id=body.keyId, address=address, username=username,
-        public_key=verified.credential_public_key, sign_count=verified.sign_count, on_chain=bool(signer),
+        public_key=verified.credential_public_key, sign_count=verified.sign_count, on_chain=signer is not None,
     )  # fmt: skip
     return address, username, generation
 
@@ -120,20 +127,26 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str,
     if stored["address"] not in _wallet_addresses(settings, base64url_to_bytes(body.keyId)):
         # bound before registration proved the address (migration 007): it may not be this passkey's wallet
         raise Unauthorized("this passkey is bound to an address that is not its wallet (an unproven, older binding)")
+    key, signer = stored["public_key"], None
+    if not stored["on_chain"]:  # registered before its wallet was deployed (or with SMOL_WALLET_CHECK off)
+        try:
+            signer = await _wallet_signer(settings, stored["address"], base64url_to_bytes(body.keyId))
+        except StellarRpcError as exc:  # (logging in stays possible; it is checked again the next time)
+            log.warning("could not look up wallet %s on the network: %s", stored["address"], exc)
+        if signer is not None and signer != _sec1(key):
+            key = _cose(signer)  # the wallet names another key: only its holder may log in, and then owns the binding
     verified = _verify(settings, lambda rp_id: verify_authentication_response(
         credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
-        expected_origin=settings.webauthn_origins, credential_public_key=stored["public_key"],
-        credential_current_sign_count=stored["sign_count"],
+        expected_origin=settings.webauthn_origins, credential_public_key=key,
+        credential_current_sign_count=stored["sign_count"] if key == stored["public_key"] else 0,
     ))  # fmt: skip
-    if not stored["on_chain"]:  # registered before its wallet was deployed (or while the network was unreachable)
-        signer = await _signer_on_chain(settings, stored["address"], base64url_to_bytes(body.keyId),
-                                        stored["public_key"])  # fmt: skip
-        if signer is False:
-            raise Unauthorized("this passkey is not a signer of the wallet deployed at its address")
-        if signer:
-            await passkeys.confirm_on_chain(pool, body.keyId, stored["public_key"])
     if not await passkeys.spend_challenge(pool, challenge):
         raise Unauthorized("this assertion was already used")
+    if key != stored["public_key"]:
+        generation = await passkeys.take_over(pool, body.keyId, stored, key, verified.new_sign_count)
+        return stored["address"], "", generation
+    if signer is not None:
+        await passkeys.confirm_on_chain(pool, body.keyId, key)
     if not await passkeys.advance_counter(pool, body.keyId, stored["sign_count"], verified.new_sign_count):
         raise Unauthorized("this assertion was already used")
     return stored["address"], stored["username"], stored["generation"]
