@@ -69,8 +69,9 @@ def _token(request: Request) -> str | None:
     return request.cookies.get(COOKIE)
 
 
-# Where a JSON body may hold a number that is not finite: NaN, Infinity, or one too large for a float (1e999)
-_MAYBE_NOT_FINITE = re.compile(rb"NaN|Infinity|\d[eE]|\d{300}")
+# Where a JSON body may hold a number that is not finite: NaN, Infinity, or one too large for a float (1e999: an
+# exponent of 3 digits or more, or 300 digits and more)
+_MAYBE_NOT_FINITE = re.compile(rb"NaN|Infinity|\d[eE]\+?\d{3}|\d{300}")
 
 
 def _finite(text: str) -> float:

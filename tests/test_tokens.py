@@ -1,8 +1,10 @@
 import time
+from types import SimpleNamespace
 
 import jwt
 import pytest
 
+from api import deps
 from smol.errors import Unauthorized
 from smol.settings import Settings
 from smol.tokens import issue_token, verify_token
@@ -59,3 +61,24 @@ def test_an_expiry_given_as_text_is_read_as_pyjwt_reads_it():
     token = jwt.encode({"sub": "G", "exp": str(int(time.time()) + 60)}, secret, algorithm="HS256")
     for _ in range(2):  # (verified, then remembered)
         assert verify_token(SETTINGS, token)["sub"] == "G"
+
+
+async def test_a_sessions_binding_is_looked_up_at_most_once_in_its_window(monkeypatch):
+    """(api/deps.py: the test stack looks it up on every request, SMOL_SESSION_CHECK_SECONDS=0)"""
+    looked_up = []
+
+    class Pool:
+        async def fetchval(self, query, *args):
+            looked_up.append(args)
+            return len(looked_up) - 1  # generation 0, then 1 (the binding's sessions were ended meanwhile)
+
+    state = SimpleNamespace(settings=Settings(session_check_seconds=0.2), pool=Pool(), migrations=None)
+    request = SimpleNamespace(app=SimpleNamespace(state=state))
+    claims = {"key": "credential-" + str(time.time()), "sub": "GADDR", "gen": 0}
+    await deps._refuse_ended_session(request, claims)
+    await deps._refuse_ended_session(request, claims)  # (within the window: remembered)
+    assert len(looked_up) == 1
+    time.sleep(0.25)
+    with pytest.raises(Unauthorized, match="ended"):
+        await deps._refuse_ended_session(request, claims)
+    assert len(looked_up) == 2
