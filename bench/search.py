@@ -8,7 +8,7 @@ The load on the API comes from wrk (Debian's package), on SQL from asyncpg, on t
 Postgres. The API is asked twice: as anonymous callers ask it (an answer made in the last 2 s is reused,
 api/public_cache.py), and as a signed-in caller (a bearer token: every answer made afresh).
 
-    .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10]
+    .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10] [--api-workers 1]
 """
 
 import argparse
@@ -233,7 +233,7 @@ async def run(args) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk (Debian: apt-get install wrk)")
     rng = random.Random(11)
-    with bench_stack(worker=False) as stack:
+    with bench_stack(worker=False, api_workers=args.api_workers) as stack:
         visible = await seed(stack["database_url"], args.smols)
         texts, ids = queries(rng), rng.sample(visible, 200)
         pool = await open_pool(stack["database_url"], min_size=args.clients, max_size=args.clients)
@@ -289,6 +289,7 @@ def main() -> None:
     parser.add_argument("--smols", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (uvicorn --workers)")
     asyncio.run(run(parser.parse_args()))
 
 
