@@ -22,6 +22,8 @@ from smol.tokens import verify_token
 
 COOKIE = "smol_token"
 IDENTIFIED = "smol.identified"  # set in the ASGI scope of a request whose caller is known: its answer is theirs
+# set by a route whose answer does not depend on who asks (api/public_cache.py may then give it to any valid caller)
+SAME_FOR_EVERYONE = "smol.same_for_everyone"
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"  # printable ASCII
 
 
@@ -188,6 +190,21 @@ async def end_sessions_everywhere(request: Request) -> None:
         raise Unauthorized("ending sessions everywhere needs a passkey session (API keys are revoked at /keys)")
     await passkeys.end_sessions(await _pool(request), user.key, user.address)
     _bindings.pop((user.key, user.address), None)
+
+
+async def credentials_accepted(scope) -> bool:
+    """Whether the request's credentials would get past `_optional_user`: a valid caller may be given an answer that
+    is the same for everyone; any other request goes to its route, which refuses it as usual (401, 403, 503)."""
+    try:
+        await _optional_user(Request(scope))
+    except Exception:  # (whatever the reason, the route says it properly)
+        return False
+    return True
+
+
+def same_for_everyone(request: Request) -> None:
+    """Mark the answer as one that does not depend on who asks (see `SAME_FOR_EVERYONE`)."""
+    request.scope[SAME_FOR_EVERYONE] = True
 
 
 async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:

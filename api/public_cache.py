@@ -7,7 +7,7 @@ import math
 import re
 import time
 
-from api.deps import COOKIE, IDENTIFIED
+from api.deps import COOKIE, IDENTIFIED, SAME_FOR_EVERYONE, credentials_accepted
 
 CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
 SESSION_COOKIE = COOKIE.lower().encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
@@ -29,11 +29,13 @@ class PublicReadCache:
     - Any request that may change something (a method other than GET, HEAD or OPTIONS, from a known caller, unless
       refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once;
       other processes' within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
-    - A request with credentials (a bearer token, an API key, the session cookie) always goes through: it may be
-      refused (a revoked key), and it may see its owner's private smols. Other cookies (a site's analytics, say)
-      change nothing the API answers, so they do not count. An answer made for a known caller (the auth dependency
-      marks the request, api/deps.py `IDENTIFIED`: whatever credential it came with) or one that sets a cookie is
-      never kept.
+    - A request with credentials (a bearer token, an API key, the session cookie) may see its owner's private
+      smols, so it goes through, unless the copy kept was marked by its route as the same for everyone (api/deps.py
+      `SAME_FOR_EVERYONE`: the public list, artists, stats) and the credentials are accepted (`credentials_accepted`:
+      a revoked key, an ended session still get their 401). Other cookies (a site's analytics, say) change nothing
+      the API answers, so they do not count. An answer made for a known caller (the auth dependency marks the
+      request, `IDENTIFIED`: whatever credential it came with) is never kept unless its route marked it the same
+      for everyone; one that sets a cookie never is.
     - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
       to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
       after that is made while its caller waits.
@@ -41,8 +43,8 @@ class PublicReadCache:
 
     def __init__(self, app, seconds: float, pages: int = 1024):
         self.app, self.seconds, self.most = app, seconds, pages
-        # (path, query) -> (made at, route, messages, bytes)
-        self.pages: dict[tuple[str, bytes], tuple[float, object, list[dict], int]] = {}
+        # (path, query) -> (made at, route, messages, bytes, the same for everyone)
+        self.pages: dict[tuple[str, bytes], tuple[float, object, list[dict], int, bool]] = {}
         self.size = 0
         self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
         self.writes = 0  # requests that may have changed something, so far
@@ -53,11 +55,13 @@ class PublicReadCache:
             return await self.app(scope, receive, send)
         if scope["method"] not in READS:
             return await self._write(scope, receive, send)
-        if not self._cacheable(scope):
+        if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
         key = (scope["path"], scope["query_string"])
         kept = self.pages.get(key)
         age = time.monotonic() - kept[0] if kept is not None else math.inf
+        if _with_credentials(scope) and not (kept is not None and kept[4] and await credentials_accepted(scope)):
+            return await self._make(scope, receive, send, key)  # (kept only if its route marks it for everyone)
         if age < 2 * self.seconds:
             if age >= self.seconds and key not in self.making:  # due: made afresh while this copy still serves
                 self._remake(scope, key)
@@ -96,9 +100,10 @@ class PublicReadCache:
         size = sum(len(m.get("body", b"")) for m in messages)
         whole = messages and messages[0].get("status") == 200 and not messages[-1].get("more_body")
         whole = whole and not any(name == b"set-cookie" for name, _ in messages[0].get("headers", []))
-        whole = whole and not scope.get(IDENTIFIED)
+        for_everyone = bool(scope.get(SAME_FOR_EVERYONE))
+        whole = whole and (for_everyone or not scope.get(IDENTIFIED))
         if whole and size <= LARGEST and self.writes == writes:  # (not made before a write that emptied the memory)
-            self._keep(key, (made, scope.get("route"), messages, size))
+            self._keep(key, (made, scope.get("route"), messages, size, for_everyone))
 
     def _remake(self, scope, key) -> None:
         """Make the answer again in the background, as the same request made by nobody (its answer only kept)."""
@@ -136,12 +141,11 @@ class PublicReadCache:
         self.pages.clear()
         self.size = 0
 
-    @staticmethod
-    def _cacheable(scope) -> bool:
-        if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
-            return False
-        return not any(name in CREDENTIALS or (name == b"cookie" and SESSION_COOKIE in value.lower())
-                       for name, value in scope["headers"])  # fmt: skip
+
+
+def _with_credentials(scope) -> bool:
+    return any(name in CREDENTIALS or (name == b"cookie" and SESSION_COOKIE in value.lower())
+               for name, value in scope["headers"])  # fmt: skip
 
 
 def _copy(message: dict) -> dict:

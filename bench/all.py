@@ -63,11 +63,13 @@ def ms(figure: str) -> float:
 def catalog() -> list[Row]:
     out = run("catalog.py")
     api, uncached = find(rf"GET /        API {WRK}", out), find(rf"\(signed in, made afresh\)\s+{WRK}", out)
+    signed = find(rf"\(signed in\)\s+{WRK}", out)
     detail = find(rf"GET /{{id}}    API {WRK}", out)
     floor, detail_floor = re.findall(rf"\n\s+SQL {WRK}", out)[:2]  # (in that order)
     rows = []
     for what, (_, p99, rps) in (("`GET /`, 100,000 smols, 50 clients, anonymous", api),
-                                ("`GET /`, same, signed in (made afresh every time)", uncached)):  # fmt: skip
+                                ("`GET /`, same, signed in", signed),
+                                ("`GET /`, same, signed in, made afresh (a query of its own)", uncached)):  # fmt: skip
         ratio = float(rps) / float(floor[2])
         figure, floor_figure = f"{float(rps):,.0f} req/s, p99 {ms(p99):.0f} ms", f"SQL {float(floor[2]):,.0f} req/s"
         rows.append(Row(what, figure, floor_figure, ratio, "≥ 0.5× the floor, p99 ≤ 50 ms",

@@ -1,7 +1,8 @@
 """GET / and GET /{id} with a big catalog (default 100,000 smols), against their floor: the same queries the
 routes run (smol/repo.py), called straight on asyncpg at the same concurrency with a pool of the API's size.
-GET / is asked twice: as anonymous callers ask it (answered from memory, api/public_cache.py), and with a cookie
-(which the memory never answers: the route's own cost).
+GET / is asked three ways: as anonymous callers ask it (answered from memory, api/public_cache.py), signed in (the
+same copy, once the token passes), and signed in with a query of its own each time (made afresh: the route's own
+cost).
 
     .venv/bin/python bench/catalog.py [--smols 100000] [--clients 50] [--seconds 10]
 """
@@ -21,6 +22,8 @@ from stack import bench_stack, signed_in  # noqa: E402
 
 from smol import repo  # noqa: E402
 from smol.db import open_pool  # noqa: E402
+
+FRESH_QUERIES = Path(__file__).resolve().parent / "fresh_queries.lua"
 
 
 async def direct(database_url: str, query, clients: int, seconds: float) -> str:
@@ -58,7 +61,8 @@ async def run(args) -> None:
 
         url = stack["url"]
         print(f"  GET /        API {wrk(url + '/', args.clients, args.seconds)}")
-        uncached = wrk(url + "/", args.clients, args.seconds, headers=signed_in())
+        print(f"  (signed in) {wrk(url + '/', args.clients, args.seconds, headers=signed_in())}")
+        uncached = wrk(url + "/", args.clients, args.seconds, headers=signed_in(), script=FRESH_QUERIES)
         print(f"  (signed in, made afresh) {uncached}")
         print(f"               SQL {await direct(stack['database_url'], list_page, args.clients, args.seconds)}")
         print(f"  GET /{{id}}    API {wrk(url + '/' + one, args.clients, args.seconds)}")

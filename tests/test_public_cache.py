@@ -45,12 +45,16 @@ async def test_a_page_is_kept_briefly_for_anonymous_callers_only(cached, pool, s
     made = (await insert_smol(pool, OWNER))["id"]  # behind the API's back
     assert await newest(cached) == before and made not in before  # kept
     assert made in await newest(cached, params={"limit": 41})  # another page is made afresh
-    assert made in await newest(cached, headers=stack.auth(OTHER))  # a caller with credentials goes through
-    session = f"theme=dark; {COOKIE}={stack.token(OTHER)}"
-    assert made in await newest(cached, headers={"Cookie": session})  # the session cookie among others, too
     assert await newest(cached, headers={"Cookie": "theme=dark; _ga=GA1.2.3"}) == before  # other cookies: kept
+    # The public list is the same for everyone: a signed-in caller gets the copy too, once their credentials pass.
+    assert await newest(cached, headers=stack.auth(OTHER)) == before
+    session = f"theme=dark; {COOKIE}={stack.token(OTHER)}"
+    assert await newest(cached, headers={"Cookie": session}) == before
     assert (await cached.get("/", params={"limit": 40}, headers={"Authorization": "Bearer nope"})).status_code == 401
     assert (await cached.get("/", params={"limit": 40}, headers={"X-API-Key": "smol_sk_nope"})).status_code == 401
+    ended = issue_token(stack.settings, OTHER, key="a-passkey-no-longer-bound")  # (a signed token, session over)
+    refused = await cached.get("/", params={"limit": 40}, headers={"Authorization": f"Bearer {ended}"})
+    assert refused.status_code == 401 and "ended" in refused.text
     assert made in await newest(cached, params={"address": OWNER})  # (another page, made afresh)
     await asyncio.sleep(SECONDS + 0.5)
     assert made not in await newest(cached)  # due: this caller still gets the copy, while it is made afresh
@@ -120,7 +124,9 @@ async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, 
     assert (await cached.get("/stats")).json() == smols.json()  # kept
     assert await found() == []  # kept
     assert await found(headers=stack.auth(OTHER)) == [made]  # a caller with credentials goes through
-    assert (await cached.get("/stats", headers=stack.auth(OTHER))).json()["smols"] == smols.json()["smols"] + 1
+    assert (await cached.get("/stats", headers=stack.auth(OTHER))).json() == smols.json()  # the same for everyone
+    assert (await cached.get("/stats", params={"n": 1}, headers=stack.auth(OTHER))).json()["smols"] == (
+        smols.json()["smols"] + 1)  # (another query: made afresh)
     await asyncio.sleep(2 * SECONDS + 0.5)
     assert await found() == [made]  # made afresh
     await pool.execute("UPDATE smols SET public = false WHERE id = $1", made)

@@ -2,10 +2,10 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 
-from api.deps import OptionalUserDep, PoolDep, SearchPoolDep
+from api.deps import OptionalUserDep, PoolDep, SearchPoolDep, same_for_everyone
 from api.models import SmolList, SmolListItem
 from api.pagination import decode_cursor, page, parse_limit
 from api.views import list_item
@@ -119,7 +119,8 @@ class Artists(BaseModel):
     artists: list[Artist]
 
 
-@router.get("/artists", response_model=Artists, summary="Creators of public smols, by plays")
+@router.get("/artists", response_model=Artists, summary="Creators of public smols, by plays",
+            dependencies=[Depends(same_for_everyone)])
 async def artists(pool: PoolDep, response: Response, limit: Annotated[int, Query(ge=1, le=100)] = 20):
     response.headers["Cache-Control"] = "public, max-age=30"
     rows = await search.artists(pool, limit)
@@ -136,7 +137,8 @@ class Stats(BaseModel):
     minted: int
 
 
-@router.get("/stats", response_model=Stats, summary="Counts: smols, public smols, plays, likes, users, minted")
+@router.get("/stats", response_model=Stats, summary="Counts: smols, public smols, plays, likes, users, minted",
+            dependencies=[Depends(same_for_everyone)])
 async def stats(pool: PoolDep, response: Response):
     response.headers["Cache-Control"] = "public, max-age=30"
     return await search.stats(pool)

@@ -16,6 +16,7 @@ from api.deps import (
     StoreDep,
     TemporalDep,
     UserDep,
+    same_for_everyone,
 )
 from api.models import (
     MAX_METADATA_VALUE,
@@ -50,11 +51,12 @@ AUTH_ERRORS = {401: {"description": "No valid token", "content": {"text/plain": 
 
 @router.get("/", response_model=SmolList, summary="Public smols, newest first (paged); one creator's with ?address=")
 async def list_smols(
-    pool: PoolDep, response: Response, user: OptionalUserDep, limit: str | None = LimitQuery,
+    pool: PoolDep, request: Request, response: Response, user: OptionalUserDep, limit: str | None = LimitQuery,
     cursor: str | None = CursorQuery,
     address: Annotated[str | None, Query(max_length=100, description="only this creator's smols")] = None,
 ):  # fmt: skip
     if address is None:
+        same_for_everyone(request)
         response.headers["Cache-Control"] = "public, max-age=30, stale-while-revalidate=60"
         return await _smol_page(lambda n, after: repo.list_public(pool, n, after), limit, cursor)
     viewer = user.address if user else None  # the creator also sees their private smols
