@@ -33,6 +33,7 @@ class User:
     key: str = ""
     username: str = ""
     api_key: str | None = None  # the id of the API key the request came with (None: a session token)
+    generation: int = 0  # of the passkey binding the session token was issued for (`key`)
 
 
 async def _settings(request: Request) -> Settings:
@@ -153,7 +154,8 @@ async def _optional_user(request: Request) -> User | None:
         _refuse_cross_site_cookie(request)
     claims = await session_claims(request, token)
     request.scope[IDENTIFIED] = True
-    return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")))
+    return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")),
+                generation=int(claims.get("gen", 0)))  # fmt: skip
 
 
 async def session_claims(request: Request, token: str) -> dict:

@@ -293,7 +293,7 @@ async def _words(conn: asyncpg.Connection, q: str, typed: tuple[str, str] | None
     slots = [slot for n, slot in enumerate(slots) if slot not in slots[:n]]  # ("sky sky sky" asks for one word)
     counts = (row["counts"] or {}) | completions
     held = [sum(counts.get(lexeme, 0) for lexeme in slot) for slot in slots]
-    return Words(slots, held, max([row["indexed"] or 0, *held]), unknown)
+    return Words(slots, held, max([row["indexed"] or 0, *held, 1]), unknown)  # (-1 or 0 before the first ANALYZE)
 
 
 async def _search_postings(conn: asyncpg.Connection, words: Words, viewer: str | None, limit: int,

@@ -1,6 +1,7 @@
 """Rules on what a client may ask for, shared by the API and the pipeline's first step."""
 
 import re
+import unicodedata
 
 from smol.errors import InvalidInput
 
@@ -35,3 +36,15 @@ def check_playlist(playlist: str | None) -> str | None:
 def storable(text: str) -> bool:
     """Whether Postgres can hold this text: no NUL, no lone surrogate (what a JSON "\\ud800" decodes to)."""
     return _UNSTORABLE.search(text) is None
+
+
+# Control, format (the bidirectional overrides among them), private-use, unassigned and separator characters: a
+# display name holding one could pass for another's or reorder the text around it ("\u202egnp.exe").
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def check_display_name(name: str) -> str:
+    """A display name shown beside a user's smols: visible characters and plain spaces only, trimmed."""
+    if any(unicodedata.category(char) in _HIDDEN_CATEGORIES for char in name):
+        raise ValueError("a display name may hold only visible characters and spaces")
+    return name.strip()

@@ -77,7 +77,8 @@ def _target(url: str) -> httpx.URL:
         raise InvalidInput("webhook_url is too long")
     try:
         target = httpx.URL(url)
-    except httpx.InvalidURL:
+        target.host  # noqa: B018 (decodes an IDNA host: a malformed "xn--" label fails here)
+    except (httpx.InvalidURL, UnicodeError):
         raise InvalidInput("webhook_url is not a valid URL") from None
     if target.scheme not in ("http", "https") or not target.host or target.userinfo:
         raise InvalidInput("webhook_url must be an http(s) URL without credentials")

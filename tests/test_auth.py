@@ -7,6 +7,7 @@ import os
 import struct
 
 import asyncpg
+import cbor2
 import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -182,6 +183,28 @@ async def test_missing_origin_and_malformed_bodies_are_4xx(http):
         assert 400 <= response.status_code < 500, (body, response.status_code, response.text)
 
 
+async def test_a_malformed_credential_is_refused_without_the_librarys_words(http):
+    credential = registration(SoftWebauthnDevice())
+    listed = {**credential, "response": {**credential["response"], "attestationObject": b64(cbor2.dumps([1, 2]))}}
+    response = await login(http, "create", listed, wallet_of(credential))
+    assert response.status_code == 401 and response.text.endswith("the credential is malformed"), response.text
+
+
+@pytest.mark.parametrize("name", ["\u202egnp.exe", "ann\u200b", "tab\there", "line\u2028break", "\x07bell"])
+async def test_a_display_name_with_hidden_characters_is_refused_and_nothing_is_stored(http, pool, name):
+    credential = registration(SoftWebauthnDevice())
+    response = await login(http, "create", credential, wallet_of(credential), username=name)
+    assert response.status_code == 422 and "visible characters" in response.text, response.text
+    assert await nothing_stored(pool, credential)
+
+
+async def test_a_display_name_is_trimmed(http, pool):
+    credential = registration(SoftWebauthnDevice())
+    address = wallet_of(credential)
+    assert (await login(http, "create", credential, address, username="  Zoë Ann  ")).status_code == 200
+    assert await pool.fetchval("SELECT username FROM users WHERE address = $1", address) == "Zoë Ann"
+
+
 async def test_logout_clears_the_cookie(http):
     response = await http.post("/logout")
     assert response.status_code == 204
@@ -197,12 +220,19 @@ async def test_logout_everywhere_ends_every_session_of_the_passkey(stack, http, 
     operator = stack.auth(address)  # (a token without a passkey: an operator's tool's)
     assert (await http.post("/logout", params={"everywhere": "true"}, headers=operator)).status_code == 401
     assert all([(await http.get("/created", headers=session)).status_code == 200 for session in sessions])
+    made = (await http.post("/keys", json={"name": "left behind"}, headers=sessions[0])).json()["key"]
+    kept = (await http.post("/keys", json={"name": "operator's"}, headers=operator)).json()["key"]
+    assert (await http.get("/created", headers={"X-API-Key": made})).status_code == 200
     ended = await http.post("/logout", params={"everywhere": "true"}, headers=sessions[1])
     assert ended.status_code == 204 and "Max-Age=0" in ended.headers["set-cookie"]
     assert [(await http.get("/created", headers=session)).status_code for session in sessions] == [401, 401]
+    assert (await http.get("/created", headers={"X-API-Key": made})).status_code == 401  # (a session's key ends too)
+    assert (await http.get("/created", headers={"X-API-Key": kept})).status_code == 200  # (made without a passkey)
     again = await login(http, "connect", assertion(device), address)
     assert again.status_code == 200
-    assert (await http.get("/created", headers={"Authorization": f"Bearer {again.text}"})).status_code == 200
+    session = {"Authorization": f"Bearer {again.text}"}
+    assert (await http.get("/created", headers=session)).status_code == 200
+    assert [key["name"] for key in (await http.get("/keys", headers=session)).json()] == ["operator's"]
 
 
 # The wallet address a registration is bound to (issue 11 item 1)
@@ -446,6 +476,7 @@ async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_walle
     assert first.status_code == 200, first.text
     as_attacker = {"Authorization": f"Bearer {first.text}"}
     assert (await on_chain.get("/created", headers=as_attacker)).status_code == 200
+    left_behind = (await on_chain.post("/keys", json={"name": "mine now"}, headers=as_attacker)).json()["key"]
     assert not await pool.fetchval("SELECT on_chain FROM passkeys WHERE credential_id = $1", own["id"])
 
     rpc.wallets[address] = {victim.credential_id: (signer_key(victim), "temporary")}  # now deployed: the victim's
@@ -455,6 +486,7 @@ async def test_a_binding_made_before_the_wallet_was_deployed_yields_to_the_walle
     assert owner.status_code == 200, owner.text
     assert verify_token(stack.settings, owner.text)["gen"] == 1
     assert (await on_chain.get("/created", headers=as_attacker)).status_code == 401  # the attacker's session ended
+    assert (await on_chain.get("/created", headers={"X-API-Key": left_behind})).status_code == 401  # and their key
     assert (await on_chain.get("/created", headers={"Authorization": f"Bearer {owner.text}"})).status_code == 200
     assert (await login(on_chain, "connect", assertion(victim), address)).status_code == 200
     assert (await login(on_chain, "connect", assertion(attacker), address)).status_code == 401

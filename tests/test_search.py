@@ -255,6 +255,21 @@ async def test_private_unsafe_and_deleted_smols_are_shown_to_their_owner_only(po
     assert shown in ids_of(await found(http, term)) and private in ids_of(await found(http, term))
 
 
+async def test_words_nobody_may_see_before_the_index_was_ever_analyzed(pool, store, http, stack):
+    """A new deployment: Postgres has not yet counted the indexed smols (reltuples -1). Two words that only a private
+    smol holds, asked by a signed-in caller, are 200 with nothing for a stranger and the smol for its owner."""
+    a, b = word(), word()
+    mine = (await seeded(pool, store, Seed(title=f"{a} {b}", style=["pop"], address=OWNER, public=False,
+                                           songs=False)))[0]  # fmt: skip
+    counted = await pool.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'smol_search'::regclass")
+    await pool.execute("UPDATE pg_class SET reltuples = -1 WHERE oid = 'smol_search'::regclass")
+    try:
+        assert await found(http, f"{a} {b}", STRANGER, stack) == []
+        assert ids_of(await found(http, f"{a} {b}", OWNER, stack)) == [mine]
+    finally:
+        await pool.execute("UPDATE pg_class SET reltuples = $1 WHERE oid = 'smol_search'::regclass", counted)
+
+
 async def test_typo_correction_never_reveals_words_of_smols_others_cannot_see(pool, store, http, stack):
     """A word only private, unsafe or deleted smols contain is unknown to everyone else: a stranger's query for it is
     corrected to the nearest visible word, exactly as if those smols did not exist."""

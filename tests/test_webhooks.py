@@ -86,6 +86,8 @@ def guarded_api(stack):
         ("ftp://example.com/hook", "http(s)"),
         ("http://user:pass@example.com/hook", "without credentials"),
         ("http://no-such-host.invalid/hook", "does not resolve"),
+        ("http://xn--/hook", "not a valid URL"),  # (a malformed IDNA label)
+        ("http://xn--zz-zz.example/hook", "not a valid URL"),
     ],
 )
 async def test_private_and_malformed_webhook_urls_are_refused(stack, guarded_api, url, words):

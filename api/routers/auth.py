@@ -8,7 +8,7 @@ import cbor2
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from webauthn import verify_authentication_response, verify_registration_response
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, decode_credential_public_key
 from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
@@ -20,6 +20,7 @@ from smol.errors import Forbidden, InvalidInput, ServiceUnavailable, StellarRpcE
 from smol.settings import Settings
 from smol.stellar_rpc import StellarRpc
 from smol.tokens import issue_token
+from smol.validation import check_display_name
 
 log = logging.getLogger("smol.api")
 router = APIRouter(tags=["auth"])
@@ -36,6 +37,11 @@ class LoginBody(BaseModel):
     )  # fmt: skip
     response: dict = Field(description="the PublicKeyCredential as JSON, binary fields in base64url")
     username: str | None = Field(default=None, max_length=64)
+
+    @field_validator("username")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        return None if value is None else check_display_name(value)
 
 
 def _client_challenge(credential: dict, ceremony: str) -> str:
@@ -58,6 +64,9 @@ def _verify(settings: Settings, check):
             return check(rp_id)
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             error = exc
+    if not isinstance(error, WebAuthnException):  # (the library tripped over a malformed field: not for clients)
+        log.info("passkey verification failed: %r", error)
+        raise Unauthorized("passkey verification failed: the credential is malformed")
     raise Unauthorized(f"passkey verification failed: {error}")
 
 

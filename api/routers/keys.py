@@ -46,7 +46,7 @@ def _session_only(user) -> None:
              responses={**ERRORS, 409: {"description": f"{api_keys.MAX_KEYS} live keys already", **TEXT}})  # fmt: skip
 async def create_key(body: NewKey, user: UserDep, pool: PoolDep):
     _session_only(user)
-    created = await api_keys.create(pool, user.address, body.name)
+    created = await api_keys.create(pool, user.address, body.name, user.key or None, user.generation)
     if created is None:
         raise Conflict(f"at most {api_keys.MAX_KEYS} live API keys; revoke one first")
     return created

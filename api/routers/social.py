@@ -127,7 +127,8 @@ def _summary(row) -> dict:
 
 async def _checked_smols(pool, body: MixtapeBody, address: str) -> list[str]:
     smols = list(dict.fromkeys(body.smols))
-    missing = [s for s in smols if s not in await social.existing_smols(pool, smols, address)]
+    existing = await social.existing_smols(pool, smols, address)  # (once: not per smol)
+    missing = [s for s in smols if s not in existing]
     if missing:
         raise InvalidInput(f"unknown smols: {', '.join(missing[:5])}")
     return smols
