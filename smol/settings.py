@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Live event streams (GET /{id}/events) one API process keeps open at most; "
         "past it a new one is 503 with Retry-After",
     )  # fmt: skip
+    max_event_streams_per_client: int = Field(
+        default=16, ge=1, description="Of those, open at once by one caller: a signed-in address, else one client "
+        "address (behind a proxy, uvicorn's --forwarded-allow-ips must name it for X-Forwarded-For to count)",
+    )  # fmt: skip
     session_check_seconds: float = Field(
         default=30, ge=0, description="How long a session's passkey binding is taken as still valid before it is "
         "looked up again (a replaced binding's tokens stop working within this)",

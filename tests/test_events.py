@@ -6,7 +6,7 @@ import json
 import httpx
 
 from contracts.smol import PauseSignal
-from tests.support import _stop, metric_value, wait_for
+from tests.support import _stop, insert_smol, metric_value, wait_for
 from tests.workers import activities_with, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 
@@ -97,8 +97,11 @@ async def test_others_see_a_public_smol_only_once_it_was_found_safe(stack, http)
     assert "d1" in states[-1] and states[-1]["kv_do"]["payload"]["prompt"] == "a disco for everyone"
 
 
-async def test_past_the_most_live_streams_a_new_one_is_503_until_one_ends(stack, pool, temporal, task_queue):
-    api, url = stack.start_api(max_event_streams=2)
+async def test_past_the_most_live_streams_a_new_one_is_refused_until_one_ends(stack, pool, temporal, task_queue):
+    """At most 3 live streams in the process (503 past it) and 2 per caller (429): one client cannot take them all.
+    A finished smol's stream, which ends at once, is always served."""
+    api, url = stack.start_api(max_event_streams=3, max_event_streams_per_client=2)
+    finished = (await insert_smol(pool, "GCROWD"))["id"]
     try:
         async with httpx.AsyncClient(base_url=url, timeout=20) as http, worker_for(temporal, task_queue,
                                                                                  activities_with(stack, pool)):
@@ -112,7 +115,15 @@ async def test_past_the_most_live_streams_a_new_one_is_503_until_one_ends(stack,
                 for each in lines:
                     await anext(each)  # (running)
                 async with asyncio.timeout(10), http.stream("GET", f"/{smol_id}/events") as refused:
-                    assert refused.status_code == 503 and refused.headers["retry-after"]
+                    assert refused.status_code == 429 and refused.headers["retry-after"]  # (this caller's two)
+                async with http.stream("GET", f"/{smol_id}/events", headers=stack.auth("GWATCHER")) as third:
+                    assert third.status_code == 200
+                    lines.append(third.aiter_lines())
+                    await anext(lines[-1])
+                    async with asyncio.timeout(10), http.stream("GET", f"/{smol_id}/events",
+                                                                headers=stack.auth("GLATE")) as refused:  # fmt: skip
+                        assert refused.status_code == 503 and refused.headers["retry-after"]  # (all three)
+                    assert [name for name, _ in await read_events(http, f"/{finished}/events")] == ["state", "end"]
             for _ in range(40):  # closed by their clients: a new one may open
                 async with http.stream("GET", f"/{smol_id}/events") as again:
                     if again.status_code == 200:

@@ -12,7 +12,7 @@ from api.errors import UNAVAILABLE
 from api.services.smols import detail
 from api.views import NOT_FOUND, public_base
 from smol import api_keys
-from smol.errors import ServiceUnavailable, SmolError
+from smol.errors import ServiceUnavailable, SmolError, TooManyRequests
 
 router = APIRouter(tags=["smols"])
 POLL_SECONDS = 0.5
@@ -21,6 +21,11 @@ MAX_STREAM_SECONDS = 3600
 KEY_CHECK_SECONDS = 5  # a stream opened with an API key ends this soon after the key is revoked
 ENDED = ("errored", "terminated")
 _open = [0]  # streams open in this process
+_open_by: dict[str, int] = {}  # of those, by caller (address, else client address)
+
+
+def _finished(body: dict) -> bool:
+    return "d1" in body or body.get("wf", {}).get("status") in ENDED
 
 
 def _event(name: str, data: dict) -> str:
@@ -37,16 +42,25 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                       settings: SettingsDep) -> StreamingResponse:  # fmt: skip
     viewer, base = (user.address if user else None), public_base(request, settings)
     first = await detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
-    if _open[0] >= settings.max_event_streams:  # (each polls the database twice a second for up to an hour)
-        raise ServiceUnavailable("too many live streams at the moment: poll GET /{id} instead, or try again later")
+    caller = viewer or (request.client.host if request.client else "")
+    # (each open stream polls the database twice a second for up to an hour; one of a finished smol ends at once)
+    if not _finished(first):
+        if _open[0] >= settings.max_event_streams:
+            raise ServiceUnavailable("too many live streams at the moment: poll GET /{id} instead, or try again later")
+        if _open_by.get(caller, 0) >= settings.max_event_streams_per_client:
+            raise TooManyRequests(f"at most {settings.max_event_streams_per_client} live streams open at once per "
+                                  "caller: close one, or poll GET /{id}", retry_after=POLL_SECONDS * 10)  # fmt: skip
 
     async def stream():
         _open[0] += 1  # (counted once it runs: a stream never started is never counted)
+        _open_by[caller] = _open_by.get(caller, 0) + 1
         try:
             async for event in _events():
                 yield event
         finally:
             _open[0] -= 1
+            if (left := _open_by.pop(caller) - 1) > 0:
+                _open_by[caller] = left
 
     async def _events():
         body, last_sent, last_write = first, None, time.monotonic()
@@ -57,7 +71,7 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
             if encoded != last_sent:
                 yield _event("state", body)
                 last_sent, last_write = encoded, time.monotonic()
-            if "d1" in body or body.get("wf", {}).get("status") in ENDED:
+            if _finished(body):
                 yield _event("end", {"status": body.get("wf", {}).get("status", "complete")})
                 return
             if time.monotonic() - last_write > KEEPALIVE_SECONDS:
