@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 import struct
 
 import asyncpg
@@ -203,6 +204,32 @@ async def test_a_display_name_is_trimmed(http, pool):
     address = wallet_of(credential)
     assert (await login(http, "create", credential, address, username="  Zoë Ann  ")).status_code == 200
     assert await pool.fetchval("SELECT username FROM users WHERE address = $1", address) == "Zoë Ann"
+
+
+async def test_registrations_from_one_client_address_are_limited(stack, pool):
+    """Each account brings its own allowance of smols: one client may register SMOL_REGISTRATIONS_PER_HOUR passkeys
+    an hour (the address behind a proxy the API trusts: uvicorn reads X-Forwarded-For from loopback)."""
+    api, url = stack.start_api(registrations_per_hour=2)
+    client = f"203.0.113.{secrets.randbelow(250) + 1}, 198.51.100.{secrets.randbelow(250) + 1}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async def register_from(forwarded: str) -> httpx.Response:
+                credential = registration(SoftWebauthnDevice())
+                body = {"type": "create", "keyId": credential["id"], "response": credential}
+                return await http.post("/login", json=body, headers={"Origin": ORIGIN, "X-Forwarded-For": forwarded})
+
+            assert [(await register_from(client)).status_code for _ in range(2)] == [200, 200]
+            refused = await register_from(client)
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 3000, refused.text
+            assert (await register_from(client.split(",")[0] + "1, 192.0.2.1")).status_code == 200  # another client
+            device = SoftWebauthnDevice()
+            registration(device)  # (made on the device only: never registered)
+            unknown = assertion(device)
+            body = {"type": "connect", "keyId": unknown["id"], "response": unknown}
+            signing_in = await http.post("/login", json=body, headers={"Origin": ORIGIN, "X-Forwarded-For": client})
+            assert signing_in.status_code != 429  # (signing in is not registering)
+    finally:
+        _stop(api)
 
 
 async def test_logout_clears_the_cookie(http):

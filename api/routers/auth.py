@@ -15,8 +15,8 @@ from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
 from webauthn.helpers.exceptions import WebAuthnException
 
 from api.deps import COOKIE, PoolDep, SettingsDep, end_sessions_everywhere
-from smol import passkeys, wallets
-from smol.errors import Forbidden, InvalidInput, ServiceUnavailable, StellarRpcError, Unauthorized
+from smol import passkeys, repo, wallets
+from smol.errors import Forbidden, InvalidInput, ServiceUnavailable, StellarRpcError, TooManyRequests, Unauthorized
 from smol.settings import Settings
 from smol.stellar_rpc import StellarRpc
 from smol.tokens import issue_token
@@ -161,6 +161,16 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str,
     return stored["address"], stored["username"], stored["generation"]
 
 
+async def _take_registration_slot(pool, settings: Settings, request: Request) -> None:
+    """Count one registration for the client's address, or 429 past SMOL_REGISTRATIONS_PER_HOUR: a new account
+    is a new allowance of smols (and of paid provider calls), so accounts must not come for free."""
+    client = request.client.host if request.client else ""
+    wait = await repo.take_create_slot(pool, f"register:{client}", settings.registrations_per_hour, 3600)
+    if wait is not None:
+        raise TooManyRequests(f"at most {settings.registrations_per_hour} passkeys registered an hour from one "
+                              "address; try again later", wait)  # fmt: skip
+
+
 @router.post(
     "/login",
     response_class=PlainTextResponse,
@@ -171,6 +181,7 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str,
         401: {"description": "Verification failed, unknown passkey, or a replay", **TEXT},
         403: {"description": "contractId is not the wallet address derived from the passkey", **TEXT},
         409: {"description": "The passkey, or the address, is already registered", **TEXT},
+        429: {"description": "Too many passkeys registered from this client address; see Retry-After", **TEXT},
     },
 )
 async def login(body: LoginBody, request: Request, response: Response, pool: PoolDep, settings: SettingsDep) -> str:
@@ -178,6 +189,8 @@ async def login(body: LoginBody, request: Request, response: Response, pool: Poo
         raise InvalidInput("an Origin (or Referer) header is required")
     if body.response.get("id") != body.keyId:
         raise InvalidInput("keyId does not match the credential's id")
+    if body.type == "create":
+        await _take_registration_slot(pool, settings, request)
     address, username, generation = await (_register if body.type == "create" else _connect)(body, pool, settings)
     token = issue_token(settings, address, key=body.keyId, username=username, generation=generation)
     response.set_cookie(
