@@ -14,7 +14,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 
-from smol import api_keys, idempotency, passkeys
+from smol import api_keys, idempotency, passkeys, repo
 from smol.errors import Conflict, Forbidden, InvalidInput, ServiceUnavailable, Unauthorized
 from smol.settings import Settings
 from smol.store import ObjectStore
@@ -194,14 +194,22 @@ async def end_sessions_everywhere(request: Request) -> None:
     _bindings.pop((user.key, user.address), None)
 
 
-async def credentials_accepted(scope) -> bool:
-    """Whether the request's credentials would get past `_optional_user`: a valid caller may be given an answer that
-    is the same for everyone; any other request goes to its route, which refuses it as usual (401, 403, 503)."""
+async def accepted_caller(scope) -> User | None:
+    """The caller, if the request's credentials get past `_optional_user`, else None: a valid caller may be given
+    an answer that is the same for them as for anyone; any other request goes to its route, which refuses it as
+    usual (401, 403, 503)."""
     try:
-        await _optional_user(Request(scope))
+        return await _optional_user(Request(scope))
     except Exception:  # (whatever the reason, the route says it properly)
+        return None
+
+
+async def hides_nothing(scope, user: User) -> bool:
+    """Whether the caller owns no smol only they may see (smol/repo.py); False when the database cannot say."""
+    try:
+        return await repo.hides_nothing(await _pool(Request(scope)), user.address)
+    except Exception:  # (the route will say what is wrong)
         return False
-    return True
 
 
 def same_for_everyone(request: Request) -> None:

@@ -7,7 +7,7 @@ import math
 import re
 import time
 
-from api.deps import COOKIE, IDENTIFIED, SAME_FOR_EVERYONE, credentials_accepted
+from api.deps import COOKIE, IDENTIFIED, SAME_FOR_EVERYONE, accepted_caller, hides_nothing
 
 CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
 SESSION_COOKIE = COOKIE.lower().encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
@@ -30,12 +30,15 @@ class PublicReadCache:
       refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once;
       other processes' within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
     - A request with credentials (a bearer token, an API key, the session cookie) may see its owner's private
-      smols, so it goes through, unless the copy kept was marked by its route as the same for everyone (api/deps.py
-      `SAME_FOR_EVERYONE`: the public list, artists, stats) and the credentials are accepted (`credentials_accepted`:
-      a revoked key, an ended session still get their 401). Other cookies (a site's analytics, say) change nothing
-      the API answers, so they do not count. An answer made for a known caller (the auth dependency marks the
-      request, `IDENTIFIED`: whatever credential it came with) is never kept unless its route marked it the same
-      for everyone; one that sets a cookie never is.
+      smols. Once its credentials pass the routes' own check (`accepted_caller`: a revoked key, an ended session
+      still get their 401 from the route), it is answered as anyone is when what anyone sees is what it sees: the
+      copy kept was marked by its route as the same for everyone (api/deps.py `SAME_FOR_EVERYONE`: the public list,
+      artists, stats), or the caller owns no smol only they may see (smol/repo.py `hides_nothing`, looked up at most
+      every `seconds` per caller; a caller's new private smol may thus show in their own search up to 3 × `seconds`
+      late, as another process's writes do). Otherwise it goes through. Other cookies (a site's analytics, say)
+      change nothing the API answers, so they do not count. An answer made for a known caller (the auth dependency
+      marks the request, `IDENTIFIED`: whatever credential it came with) is never kept unless its route marked it
+      the same for everyone; one that sets a cookie never is.
     - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
       to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
       after that is made while its caller waits.
@@ -49,6 +52,7 @@ class PublicReadCache:
         self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
         self.writes = 0  # requests that may have changed something, so far
         self.remaking: set[asyncio.Task] = set()
+        self.hiding: dict[str, tuple[float, bool]] = {}  # address -> (looked up at, owns nothing only they may see)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or self.seconds <= 0:
@@ -60,8 +64,11 @@ class PublicReadCache:
         key = (scope["path"], scope["query_string"])
         kept = self.pages.get(key)
         age = time.monotonic() - kept[0] if kept is not None else math.inf
-        if _with_credentials(scope) and not (kept is not None and kept[4] and await credentials_accepted(scope)):
-            return await self._make(scope, receive, send, key)  # (kept only if its route marks it for everyone)
+        if _with_credentials(scope):
+            if not await self._as_anyone(scope, kept if age < 2 * self.seconds else None):
+                return await self._make(scope, receive, send, key)  # (kept only if its route marks it for everyone)
+            scope["headers"] = [(name, value) for name, value in scope["headers"] if not _credential(name, value)]
+            scope.pop(IDENTIFIED, None)
         if age < 2 * self.seconds:
             if age >= self.seconds and key not in self.making:  # due: made afresh while this copy still serves
                 self._remake(scope, key)
@@ -70,6 +77,22 @@ class PublicReadCache:
                 await send(_copy(message))
             return
         await self._make(scope, receive, send, key)
+
+    async def _as_anyone(self, scope, kept) -> bool:
+        """Whether a request with credentials is answered as anyone is (see the class)."""
+        caller = await accepted_caller(scope)
+        if caller is None:
+            return False
+        if kept is not None and kept[4]:
+            return True
+        now, writes, known = time.monotonic(), self.writes, self.hiding.get(caller.address)
+        if known is None or now - known[0] >= self.seconds:
+            known = (now, await hides_nothing(scope, caller))
+            if self.writes == writes:  # (not looked up before a write that emptied the memory)
+                if len(self.hiding) >= 4096:
+                    self.hiding.clear()
+                self.hiding[caller.address] = known
+        return known[1]
 
     async def _write(self, scope, receive, send) -> None:
         """A request that may change something: what was kept is forgotten once it has, and any answer being made
@@ -139,13 +162,17 @@ class PublicReadCache:
     def _forget(self) -> None:
         self.writes += 1
         self.pages.clear()
+        self.hiding.clear()
         self.size = 0
 
 
 
+def _credential(name: bytes, value: bytes) -> bool:
+    return name in CREDENTIALS or (name == b"cookie" and SESSION_COOKIE in value.lower())
+
+
 def _with_credentials(scope) -> bool:
-    return any(name in CREDENTIALS or (name == b"cookie" and SESSION_COOKIE in value.lower())
-               for name, value in scope["headers"])  # fmt: skip
+    return any(_credential(name, value) for name, value in scope["headers"])
 
 
 def _copy(message: dict) -> dict:

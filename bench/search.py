@@ -5,8 +5,9 @@ The smols are inserted straight into Postgres: rows, steps, documents, typo word
 distributed vocabulary, audio features drawn around each genre's tempo), then the indexes are built. The indexing
 cost is measured on a real smol: two 30 s songs from the local synthesiser, `analyze_smol` + `index_smol`.
 The load on the API comes from wrk (Debian's package), on SQL from asyncpg, on the same two cores as the API and
-Postgres. The API is asked twice: as anonymous callers ask it (an answer made in the last 2 s is reused,
-api/public_cache.py), and as a signed-in caller (a bearer token: every answer made afresh).
+Postgres. The API is asked three ways: as anonymous callers ask it (an answer made in the last 2 s is reused,
+api/public_cache.py), as a signed-in caller who owns no private smol (a bearer token: answered as anyone is, once
+the token passes), and as that caller with a query parameter of its own each time (every answer made afresh).
 
     .venv/bin/python bench/search.py [--smols 100000] [--clients 10] [--seconds 10] [--api-workers 1]
 """
@@ -161,12 +162,22 @@ def queries(rng: random.Random) -> list[str]:
     return out
 
 
-def wrk_paths(url: str, paths: list[str], clients: int, seconds: int, headers: tuple[str, ...] = ()) -> str:
+def wrk_paths(url: str, paths: list[str], clients: int, seconds: int, headers: tuple[str, ...] = (),
+              fresh: bool = False) -> str:  # fmt: skip
     """wrk's figures for GETs cycling through `paths` (wrk, not a Python client: an httpx client on the same two
-    cores used about as much CPU as the API it measured)."""
+    cores used about as much CPU as the API it measured). `fresh`: each with a query parameter of its own (`n`,
+    which the routes ignore), so that no answer can come from the API's memory of recent reads."""
     listed = ",".join(json.dumps(path) for path in paths)
-    cycle = f"local paths = {{{listed}}}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n  return " \
-            "wrk.format('GET', paths[i])\nend\n"  # fmt: skip
+    own = "(string.find(paths[i], '?') and '&' or '?') .. 'n=' .. id .. '-' .. count" if fresh else "''"
+    cycle = f"""local paths = {{{listed}}}
+local i, count, threads = 0, 0, 0
+function setup(thread) threads = threads + 1; thread:set("id", threads) end
+request = function()
+  i = i % #paths + 1
+  count = count + 1
+  return wrk.format('GET', paths[i] .. {own})
+end
+"""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(cycle)
         script.flush()
@@ -264,7 +275,9 @@ async def run(args) -> None:
             for name, kind, call, arguments in (("search", "search", sql_search, texts),
                                                 ("search/{id}/similar", "similar", sql_similar, ids)):  # fmt: skip
                 print(f"  GET /{name:<21}{wrk_paths(stack['url'], paths[kind], args.clients, args.seconds)}")
-                fresh = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, signed_in())
+                signed = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, signed_in())
+                print(f"    (signed in) {signed}")
+                fresh = wrk_paths(stack["url"], paths[kind], args.clients, args.seconds, signed_in(), fresh=True)
                 print(f"    (signed in, made afresh) {fresh}")
                 sql = await load(call, arguments, args.clients, args.seconds)
                 print(f"    same SQL, asyncpg     {percentiles(sql)}   {len(sql) / args.seconds:8.0f} req/s")

@@ -21,6 +21,13 @@ def visible_to(viewer: str | None, alias: str = "s") -> str:
     return anyone if viewer is None else f"({anyone} OR {alias}.address = {viewer})"
 
 
+async def hides_nothing(pool: asyncpg.Pool, viewer: str) -> bool:
+    """Whether the viewer owns no smol that only they may see: by the rule above, every read then shows them exactly
+    what it shows anyone."""
+    return not await pool.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM smols s WHERE s.address = $1 AND NOT {visible_to(None)})", viewer)
+
+
 def visible_in_progress(kv_do: dict, viewer: str | None) -> bool:
     """The same rule for a smol still being made, from its step data in the `kv_do` shape (`payload`, `nsfw`): asked
     for in public, and already found safe (until the verdict is in, its prompt and what came of it may be unsafe)."""

@@ -117,15 +117,16 @@ async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, 
         assert response.status_code == 200, response.text
         return [result["Id"] for result in response.json()["results"]]
 
+    await insert_smol(pool, OWNER, kind="private")  # (OWNER owns a smol only they may see)
     smols = await cached.get("/stats")
     assert await found() == []
     made = await insert(pool, store, Seed(title=f"{word} song", style=["jazz"], songs=False, address=OWNER))
     await index(pool, store, made)  # (behind the API's back)
     assert (await cached.get("/stats")).json() == smols.json()  # kept
     assert await found() == []  # kept
-    assert await found(headers=stack.auth(OTHER)) == [made]  # a caller with credentials goes through
-    assert (await cached.get("/stats", headers=stack.auth(OTHER))).json() == smols.json()  # the same for everyone
-    assert (await cached.get("/stats", params={"n": 1}, headers=stack.auth(OTHER))).json()["smols"] == (
+    assert await found(headers=stack.auth(OWNER)) == [made]  # a caller with smols only they see: made afresh
+    assert (await cached.get("/stats", headers=stack.auth(OWNER))).json() == smols.json()  # the same for everyone
+    assert (await cached.get("/stats", params={"n": 1}, headers=stack.auth(OWNER))).json()["smols"] == (
         smols.json()["smols"] + 1)  # (another query: made afresh)
     await asyncio.sleep(2 * SECONDS + 0.5)
     assert await found() == [made]  # made afresh
@@ -136,6 +137,33 @@ async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, 
     assert (await cached.get(f"/search/{made}/similar")).status_code == 404  # a refusal is never kept
     await pool.execute("UPDATE smols SET public = true WHERE id = $1", made)
     assert (await cached.get(f"/search/{made}/similar")).status_code == 200
+
+
+async def test_a_signed_in_caller_who_owns_nothing_hidden_is_answered_as_anyone(cached, pool, stack, tmp_path):
+    """What anyone sees is all such a caller may see: they get the kept copy, once their credentials pass. Once a
+    smol of theirs is private (through this API: a write), their answers are made for them again."""
+    store, word = FileStore(tmp_path), f"seen{secrets.token_hex(4)}"
+    plain = f"GPLAIN{secrets.token_hex(4).upper()}"
+
+    async def found(**request) -> list[str]:
+        response = await cached.get("/search", params={"q": word}, **request)
+        assert response.status_code == 200, response.text
+        return [result["Id"] for result in response.json()["results"]]
+
+    assert await found() == []
+    theirs = await insert(pool, store, Seed(title=f"{word} song", style=["jazz"], songs=False, address=plain))
+    await index(pool, store, theirs)  # (behind the API's back)
+    assert await found() == []  # kept
+    assert await found(headers=stack.auth(plain)) == []  # the same copy
+    assert await found(headers={"Cookie": f"{COOKIE}={stack.token(plain)}"}) == []
+    refused = await cached.get("/search", params={"q": word}, headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401
+    assert await found(headers=stack.auth(OWNER)) == [theirs]  # (OWNER owns private smols: made afresh)
+    assert (await cached.put(f"/{theirs}", headers=stack.auth(plain))).status_code == 204  # now private
+    assert await found(headers=stack.auth(plain)) == [theirs]  # theirs alone to see: made for them
+    assert await found() == []
+    await asyncio.sleep(2 * SECONDS + 0.5)
+    assert await found(headers=stack.auth(plain)) == [theirs]
 
 
 async def test_a_kept_answer_is_sent_as_it_was_made_whoever_asks(cached):
