@@ -62,13 +62,13 @@ class PublicReadCache:
         if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
             return await self.app(scope, receive, send)
         key = (scope["path"], scope["query_string"])
-        kept = self.pages.get(key)
-        age = time.monotonic() - kept[0] if kept is not None else math.inf
         if _with_credentials(scope):
-            if not await self._as_anyone(scope, kept if age < 2 * self.seconds else None):
+            if not await self._as_anyone(scope, key):
                 return await self._make(scope, receive, send, key)  # (kept only if its route marks it for everyone)
             scope["headers"] = [(name, value) for name, value in scope["headers"] if not _credential(name, value)]
             scope.pop(IDENTIFIED, None)
+        kept = self.pages.get(key)  # (after any wait above: a write meanwhile may have emptied the memory)
+        age = time.monotonic() - kept[0] if kept is not None else math.inf
         if age < 2 * self.seconds:
             if age >= self.seconds and key not in self.making:  # due: made afresh while this copy still serves
                 self._remake(scope, key)
@@ -78,12 +78,13 @@ class PublicReadCache:
             return
         await self._make(scope, receive, send, key)
 
-    async def _as_anyone(self, scope, kept) -> bool:
+    async def _as_anyone(self, scope, key) -> bool:
         """Whether a request with credentials is answered as anyone is (see the class)."""
         caller = await accepted_caller(scope)
         if caller is None:
             return False
-        if kept is not None and kept[4]:
+        kept = self.pages.get(key)
+        if kept is not None and kept[4] and time.monotonic() - kept[0] < 2 * self.seconds:
             return True
         now, writes, known = time.monotonic(), self.writes, self.hiding.get(caller.address)
         if known is None or now - known[0] >= self.seconds:
