@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted (413 above)")
     creates_per_minute: int = Field(default=10, ge=1, description="Smols one address may start per minute (429 above)")
+    count_once_seconds: float = Field(
+        default=600, ge=0, description="A listener's plays of one song, and views of one smol, count once in this "
+        "time (0: every request counts)",
+    )  # fmt: skip
     registrations_per_hour: int = Field(
         default=10, ge=1, description="Passkeys one client address may register per hour (429 above): each new "
         "account has creates of its own",

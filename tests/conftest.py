@@ -101,6 +101,7 @@ def stack(tmp_path_factory):
             "SMOL_STELLAR_RPC_URL": "http://127.0.0.1:9",  # (unreachable: no network here)
             "SMOL_WALLET_CHECK": "off",  # (sign-ins do not look wallets up; tests/test_auth.py's chain_api does)
             "SMOL_SESSION_CHECK_SECONDS": "0",  # (a session's binding looked up on every request)
+            "SMOL_COUNT_ONCE_SECONDS": "0",  # (tests count each play and view; test_media.py checks the window)
             "SMOL_REGISTRATIONS_PER_HOUR": "100000",  # (every test registers from 127.0.0.1; test_auth.py checks it)
         }
         settings = Settings(

@@ -1,5 +1,7 @@
 """Songs with byte ranges and play counts; covers with scaling; nothing outside the store is reachable."""
 
+import secrets
+
 import httpx
 import pytest
 
@@ -49,6 +51,28 @@ async def test_plays_count_whole_and_from_zero_requests_only(http, pool, finishe
     await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=0-99"})
     await http.get(f"/song/{song}.mp3", headers={"Range": "bytes=1000-1999"})
     assert await plays_of(pool, smol_id) == before + 2
+
+
+async def test_a_listener_counts_once_a_window_however_often_they_ask(stack, pool, finished_smol, song):
+    """With SMOL_COUNT_ONCE_SECONDS (default 10 minutes): asking again does not move trending; another listener (a
+    signed-in address, else a client address, here as a proxy the API trusts sends it) counts."""
+    api, url = stack.start_api(count_once_seconds=600)
+    smol_id = finished_smol["d1"]["Id"]
+    one, other = (f"192.0.2.{n}" for n in secrets.SystemRandom().sample(range(1, 255), 2))
+    views = "SELECT views FROM smols WHERE id = $1"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            plays, seen = await plays_of(pool, smol_id), await pool.fetchval(views, smol_id)
+            for _ in range(3):
+                assert (await http.get(f"/{smol_id}", headers={"X-Forwarded-For": one})).status_code == 200
+                assert (await http.get(f"/song/{song}.mp3", headers={"X-Forwarded-For": one})).status_code == 200
+            assert (await pool.fetchval(views, smol_id), await plays_of(pool, smol_id)) == (seen + 1, plays + 1)
+            await http.get(f"/{smol_id}", headers={"X-Forwarded-For": other})
+            await http.get(f"/song/{song}.mp3", headers={"X-Forwarded-For": other, "Range": "bytes=0-"})
+            await http.get(f"/{smol_id}", headers={"X-Forwarded-For": one, **stack.auth(OTHER)})  # (signed in)
+            assert (await pool.fetchval(views, smol_id), await plays_of(pool, smol_id)) == (seen + 3, plays + 2)
+    finally:
+        _stop(api)
 
 
 @pytest.mark.parametrize(

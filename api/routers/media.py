@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from PIL import Image
 
 from api.deps import PoolDep, SettingsDep, StoreDep, viewer_address
+from api.services import tallies
 from smol import repo
 from smol.errors import InvalidInput, NotFound, RangeNotSatisfiable
 from smol.ids import image_key, song_key
@@ -162,7 +163,8 @@ async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolD
     if download:
         headers["Content-Disposition"] = attachment(*await _title_and_variant(pool, music_id))
     byte_range = parse_range(request.headers.get("range"), size)
-    if request.method == "GET" and (byte_range is None or byte_range[0] == 0):
+    from_start = request.method == "GET" and (byte_range is None or byte_range[0] == 0)
+    if from_start and tallies.first_in_window(tallies.listener(request, viewer), music_id, settings.count_once_seconds):
         await repo.count_play(pool, music_id)
     if (cached := _not_modified(request, etag, headers)) is not None:
         return cached

@@ -27,7 +27,7 @@ from api.models import (
     SmolList,
 )
 from api.pagination import decode_cursor, page, parse_limit
-from api.services import smols
+from api.services import smols, tallies
 from api.views import NOT_FOUND, list_item, public_base
 from contracts.smol import Payload
 from smol import repo, search
@@ -145,8 +145,9 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
 )
 async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, request: Request,
                    response: Response, settings: SettingsDep):  # fmt: skip
-    body = await smols.detail(pool, temporal, id, user.address if user else None, public_base(request, settings),
-                              count_view=True)  # fmt: skip
+    viewer = user.address if user else None
+    counted = tallies.first_in_window(tallies.listener(request, viewer), id, settings.count_once_seconds)
+    body = await smols.detail(pool, temporal, id, viewer, public_base(request, settings), count_view=counted)
     if "wf" in body:
         response.headers["Cache-Control"] = "no-store"
     return body
