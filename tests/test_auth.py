@@ -213,11 +213,13 @@ async def test_registrations_from_one_client_address_are_limited(stack, pool):
     client = f"203.0.113.{secrets.randbelow(250) + 1}, 198.51.100.{secrets.randbelow(250) + 1}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            async def register_from(forwarded: str) -> httpx.Response:
-                credential = registration(SoftWebauthnDevice())
+            async def register_from(forwarded: str, origin: str = ORIGIN) -> httpx.Response:
+                credential = registration(SoftWebauthnDevice(), origin=origin)
                 body = {"type": "create", "keyId": credential["id"], "response": credential}
                 return await http.post("/login", json=body, headers={"Origin": ORIGIN, "X-Forwarded-For": forwarded})
 
+            failed = [(await register_from(client, "https://evil.example")).status_code for _ in range(3)]
+            assert failed == [401] * 3, failed  # (a registration that fails does not use up the client's allowance)
             assert [(await register_from(client)).status_code for _ in range(2)] == [200, 200]
             refused = await register_from(client)
             assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 3000, refused.text

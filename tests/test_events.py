@@ -1,6 +1,7 @@
 """GET /{id}/events: live progress as Server-Sent Events."""
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -130,6 +131,11 @@ async def test_past_the_most_live_streams_a_new_one_is_refused_until_one_ends(st
                         break
                 await asyncio.sleep(0.25)
             assert again.status_code == 200
+            async with contextlib.AsyncExitStack() as burst:  # (all asked at once: the count is taken at the check)
+                opening = [burst.enter_async_context(http.stream("GET", f"/{smol_id}/events", headers=stack.auth(
+                    "GBURST"))) for _ in range(12)]  # fmt: skip
+                statuses = sorted(response.status_code for response in await asyncio.gather(*opening))
+                assert statuses[:2] == [200, 200] and set(statuses[2:]) <= {429, 503}, statuses
             await handle.terminate("enough")
     finally:
         _stop(api)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from smol.store import S3Store
-from tests.support import CREDENTIALS, OTHER, OWNER, _stop, insert_smol, make_bucket, plays_of
+from tests.support import ADDRESS, CREDENTIALS, OTHER, OWNER, _stop, insert_smol, make_bucket, plays_of
 
 
 @pytest.fixture
@@ -63,6 +63,12 @@ async def test_a_listener_counts_once_a_window_however_often_they_ask(stack, poo
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             plays, seen = await plays_of(pool, smol_id), await pool.fetchval(views, smol_id)
+            owner = stack.auth(ADDRESS)
+            assert (await http.put(f"/{smol_id}", headers=owner)).status_code == 204  # private: a 404 counts nothing
+            try:
+                assert (await http.get(f"/{smol_id}", headers={"X-Forwarded-For": one})).status_code == 404
+            finally:
+                assert (await http.put(f"/{smol_id}", headers=owner)).status_code == 204
             for _ in range(3):
                 assert (await http.get(f"/{smol_id}", headers={"X-Forwarded-For": one})).status_code == 200
                 assert (await http.get(f"/song/{song}.mp3", headers={"X-Forwarded-For": one})).status_code == 200

@@ -97,7 +97,7 @@ async def _wallet_signer(settings: Settings, address: str, credential_id: bytes)
         return await wallets.on_chain(StellarRpc(http, settings.stellar_rpc_url), address, credential_id)
 
 
-async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str, int]:
+async def _register(body: LoginBody, pool, settings: Settings, request: Request) -> tuple[str, str, int]:
     challenge = _client_challenge(body.response, "webauthn.create")
     verified = _verify(settings, lambda rp_id: verify_registration_response(
         credential=body.response, expected_challenge=base64url_to_bytes(challenge), expected_rp_id=rp_id,
@@ -118,6 +118,7 @@ async def _register(body: LoginBody, pool, settings: Settings) -> tuple[str, str
         raise ServiceUnavailable("the Stellar network could not be asked who holds this wallet; try again") from None
     if signer is not None and signer != _sec1(verified.credential_public_key):
         raise Forbidden("this passkey is not a signer of the wallet deployed at its address")
+    await _take_registration_slot(pool, settings, request)  # (only a registration that would succeed counts)
     username = body.username or ""
     generation = await passkeys.register(
         pool, challenge=challenge, credential_id=body.keyId, address=address, username=username,
@@ -190,8 +191,9 @@ async def login(body: LoginBody, request: Request, response: Response, pool: Poo
     if body.response.get("id") != body.keyId:
         raise InvalidInput("keyId does not match the credential's id")
     if body.type == "create":
-        await _take_registration_slot(pool, settings, request)
-    address, username, generation = await (_register if body.type == "create" else _connect)(body, pool, settings)
+        address, username, generation = await _register(body, pool, settings, request)
+    else:
+        address, username, generation = await _connect(body, pool, settings)
     token = issue_token(settings, address, key=body.keyId, username=username, generation=generation)
     response.set_cookie(
         COOKIE, token, max_age=settings.jwt_days * 86400, path="/", samesite="lax", httponly=True,

@@ -24,6 +24,28 @@ _open = [0]  # streams open in this process
 _open_by: dict[str, int] = {}  # of those, by caller (address, else client address)
 
 
+class _HeldStream(StreamingResponse):
+    """A stream that keeps its caller's place among the open ones from the check until it ends, however it ends
+    (a client gone before the first byte included): counting at the check leaves no gap for a burst to slip through."""
+
+    def __init__(self, content, caller: str | None, **kwargs):
+        super().__init__(content, **kwargs)
+        self._caller = caller
+        if caller is not None:
+            _open[0] += 1
+            _open_by[caller] = _open_by.get(caller, 0) + 1
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if (caller := self._caller) is not None:
+                self._caller = None
+                _open[0] -= 1
+                if (left := _open_by.pop(caller) - 1) > 0:
+                    _open_by[caller] = left
+
+
 def _finished(body: dict) -> bool:
     return "d1" in body or body.get("wf", {}).get("status") in ENDED
 
@@ -50,17 +72,6 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
         if _open_by.get(caller, 0) >= settings.max_event_streams_per_client:
             raise TooManyRequests(f"at most {settings.max_event_streams_per_client} live streams open at once per "
                                   "caller: close one, or poll GET /{id}", retry_after=POLL_SECONDS * 10)  # fmt: skip
-
-    async def stream():
-        _open[0] += 1  # (counted once it runs: a stream never started is never counted)
-        _open_by[caller] = _open_by.get(caller, 0) + 1
-        try:
-            async for event in _events():
-                yield event
-        finally:
-            _open[0] -= 1
-            if (left := _open_by.pop(caller) - 1) > 0:
-                _open_by[caller] = left
 
     async def _events():
         body, last_sent, last_write = first, None, time.monotonic()
@@ -93,4 +104,5 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 return
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    held_by = None if _finished(first) else caller
+    return _HeldStream(_events(), held_by, media_type="text/event-stream", headers=headers)

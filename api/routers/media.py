@@ -164,8 +164,13 @@ async def get_song(music_id: str, request: Request, store: StoreDep, pool: PoolD
         headers["Content-Disposition"] = attachment(*await _title_and_variant(pool, music_id))
     byte_range = parse_range(request.headers.get("range"), size)
     from_start = request.method == "GET" and (byte_range is None or byte_range[0] == 0)
-    if from_start and tallies.first_in_window(tallies.listener(request, viewer), music_id, settings.count_once_seconds):
-        await repo.count_play(pool, music_id)
+    listener = tallies.listener(request, viewer)
+    if from_start and tallies.claim(listener, music_id, settings.count_once_seconds):
+        try:
+            await repo.count_play(pool, music_id)
+        except BaseException:
+            tallies.release(listener, music_id)
+            raise
     if (cached := _not_modified(request, etag, headers)) is not None:
         return cached
     if not download and (redirect := await _presigned(request, store, settings, key)) is not None:

@@ -146,8 +146,14 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
 async def get_smol(id: str, pool: PoolDep, temporal: TemporalDep, user: OptionalUserDep, request: Request,
                    response: Response, settings: SettingsDep):  # fmt: skip
     viewer = user.address if user else None
-    counted = tallies.first_in_window(tallies.listener(request, viewer), id, settings.count_once_seconds)
-    body = await smols.detail(pool, temporal, id, viewer, public_base(request, settings), count_view=counted)
+    listener = tallies.listener(request, viewer)
+    counts = tallies.claim(listener, id, settings.count_once_seconds)
+    body = None
+    try:
+        body = await smols.detail(pool, temporal, id, viewer, public_base(request, settings), count_view=counts)
+    finally:
+        if counts and (body is None or "d1" not in body):  # no view counted: not found, or still being made
+            tallies.release(listener, id)
     if "wf" in body:
         response.headers["Cache-Control"] = "no-store"
     return body

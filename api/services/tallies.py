@@ -3,29 +3,34 @@ move a smol up trending. A listener is a signed-in address, else a client addres
 in X-Forwarded-For when uvicorn trusts it). Kept per API process: with N processes, up to N counts a window."""
 
 import time
+from collections import OrderedDict
 
 from fastapi import Request
 
-MOST_KEPT = 200_000  # (listener, what) pairs remembered at most; past it, those whose window ended are dropped
-_counted: dict[tuple[str, str], float] = {}  # (listener, what) -> counted at
+MOST_KEPT = 200_000  # (listener, what) pairs remembered at most; past it the oldest are forgotten
+_counted: OrderedDict[tuple[str, str], float] = OrderedDict()  # (listener, what) -> counted at, oldest first
 
 
 def listener(request: Request, viewer: str | None) -> str:
     return viewer or (request.client.host if request.client else "")
 
 
-def first_in_window(who: str, what: str, seconds: float) -> bool:
-    """Whether `who` has not been counted for `what` in the last `seconds` (then this counts, from now)."""
+def claim(who: str, what: str, seconds: float) -> bool:
+    """Whether `who` has not been counted for `what` in the last `seconds`; if so it counts from now, until `release`
+    (for when nothing was counted after all: a 404, a smol still being made)."""
     if seconds <= 0:
         return True
     now = time.monotonic()
-    counted = _counted.get((who, what))
+    key = (who, what)
+    counted = _counted.get(key)
     if counted is not None and now - counted < seconds:
         return False
-    if len(_counted) >= MOST_KEPT:
-        for key in [key for key, at in _counted.items() if now - at >= seconds]:
-            del _counted[key]
-        if len(_counted) >= MOST_KEPT:  # (all recent: a flood of listeners; counting a few twice is the lesser harm)
-            _counted.clear()
-    _counted[(who, what)] = now
+    while _counted and (len(_counted) >= MOST_KEPT or now - next(iter(_counted.values())) >= seconds):
+        _counted.popitem(last=False)  # the oldest: its window ended, or a flood of listeners (counting twice is lesser)
+    _counted.pop(key, None)
+    _counted[key] = now
     return True
+
+
+def release(who: str, what: str) -> None:
+    _counted.pop((who, what), None)
