@@ -21,7 +21,7 @@ from smol.store import ObjectStore
 from smol.tokens import verify_token
 
 COOKIE = "smol_token"
-IDENTIFIED = "smol.identified"  # set in the ASGI scope of a request whose caller is known: its answer is theirs
+IDENTIFIED = "smol.identified"  # in the ASGI scope of a request whose caller is known, that User: its answer is theirs
 # set by a route whose answer does not depend on who asks (api/public_cache.py may then give it to any valid caller)
 SAME_FOR_EVERYONE = "smol.same_for_everyone"
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"  # printable ASCII
@@ -140,22 +140,26 @@ def _refuse_cross_site_cookie(request: Request) -> None:
 
 
 async def _optional_user(request: Request) -> User | None:
+    if (known := request.scope.get(IDENTIFIED)) is not None:  # (checked once a request: the read cache asks first)
+        return known
     token = _token(request)
     # (an API key comes in a header only: a cookie holding one would skip the check of where the request came from)
     if (key := _api_key(request, token if request.headers.get("authorization") else None)) is not None:
         found = await api_keys.owner(await _pool(request), key) if api_keys.looks_like_key(key) else None
         if found is None:
             raise Unauthorized("unknown or revoked API key")
-        request.scope[IDENTIFIED] = True
-        return User(address=found[1], api_key=found[0])
+        user = request.scope[IDENTIFIED] = User(address=found[1], api_key=found[0])
+        return user
     if token is None:
         return None
     if not request.headers.get("authorization"):
         _refuse_cross_site_cookie(request)
     claims = await session_claims(request, token)
-    request.scope[IDENTIFIED] = True
-    return User(address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")),
-                generation=int(claims.get("gen", 0)))  # fmt: skip
+    user = request.scope[IDENTIFIED] = User(
+        address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")),
+        generation=int(claims.get("gen", 0)),
+    )  # fmt: skip
+    return user
 
 
 async def session_claims(request: Request, token: str) -> dict:

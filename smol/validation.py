@@ -41,10 +41,19 @@ def storable(text: str) -> bool:
 # Control, format (the bidirectional overrides among them), private-use, unassigned and separator characters: a
 # display name holding one could pass for another's or reorder the text around it ("\u202egnp.exe").
 _HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern): a name of them looks empty.
+_BLANK = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
+_MOST_MARKS = 3  # combining marks on one character: enough for any script, too few to paint over the lines around
 
 
 def check_display_name(name: str) -> str:
     """A display name shown beside a user's smols: visible characters and plain spaces only, trimmed."""
-    if any(unicodedata.category(char) in _HIDDEN_CATEGORIES for char in name):
-        raise ValueError("a display name may hold only visible characters and spaces")
+    marks = 0
+    for char in name:
+        category = unicodedata.category(char)
+        if category in _HIDDEN_CATEGORIES or char in _BLANK or (category == "Zs" and char != " "):
+            raise ValueError("a display name may hold only visible characters and spaces")
+        marks = marks + 1 if category in ("Mn", "Me") else 0
+        if marks > _MOST_MARKS:
+            raise ValueError(f"a display name may hold at most {_MOST_MARKS} combining marks on a character")
     return name.strip()

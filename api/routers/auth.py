@@ -64,10 +64,24 @@ def _verify(settings: Settings, check):
             return check(rp_id)
         except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
             error = exc
-    if not isinstance(error, WebAuthnException):  # (the library tripped over a malformed field: not for clients)
-        log.info("passkey verification failed: %r", error)
-        raise Unauthorized("passkey verification failed: the credential is malformed")
-    raise Unauthorized(f"passkey verification failed: {error}")
+    log.info("passkey verification failed: %r", error)  # (the library's words name the configured origins)
+    reason = "the credential is malformed"  # (the library tripped over a malformed field)
+    if isinstance(error, WebAuthnException):
+        said = str(error).lower()
+        reason = next(reason for word, reason in _REASONS if word in said)
+    raise Unauthorized(f"passkey verification failed: {reason}")
+
+
+# What a client is told, by a word in the WebAuthn library's message (the first that appears in it).
+_REASONS = (
+    ("origin", "it was made for another site"),
+    ("rp id", "it was made for another site"),
+    ("challenge", "it does not answer the challenge it names"),
+    ("sign count", "its signature counter went back (a copied passkey?)"),
+    ("signature", "its signature does not verify"),
+    ("user", "the user was not present or not verified"),
+    ("", "it could not be verified"),
+)
 
 
 def _wallet_addresses(settings: Settings, credential_id: bytes) -> list[str]:
