@@ -233,25 +233,32 @@ async def detail(pool, temporal, smol_id: str, viewer: str | None, base: str, co
     """The GET /{id} body: the finished row's shape, or the workflow's while in progress; only the progress when the
     viewer may not see its content (repo.visible_in_progress). NotFound if the viewer may not see it at all."""
     row = await repo.smol_page(pool, smol_id, viewer, count_view)
-    if row["stored"] and row["id"] is None:  # finished, and not for this viewer
+    if row["id"] is None and not row["stored"]:
+        kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
+        if wf["status"] != "complete":
+            return await _in_progress_body(pool, smol_id, viewer, base, kv_do, wf)
+        row = await repo.smol_page(pool, smol_id, viewer, count_view)  # stored since the first read: it is there now
+        if row["id"] is None and not row["stored"]:
+            return await _in_progress_body(pool, smol_id, viewer, base, kv_do, wf)
+    if row["id"] is None:  # finished, and not for this viewer
         raise NotFound("smol not found")
-    if row["id"] is not None:
-        d1 = {
-            "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
-            "Created_At": when(row["created_at"]), "Public": int(row["public"]),
-            "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
-            "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
-        }  # fmt: skip
-        kv_do = _for_viewer(_finished_view(steps.read(row["steps"]), row["songs"]), row["address"] == viewer)
-        body = {"kv_do": with_absolute_audio(kv_do, base), "d1": d1, "liked": row["liked"]}
-        if (mint := row["mint"]) is not None:
-            body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
-                            "error": mint["error"]}  # fmt: skip
-        if row["address"] == viewer:
-            body["paid_calls"] = await repo.paid_calls(pool, smol_id)
-        return body
+    d1 = {
+        "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Song_2": row["song_2"],
+        "Created_At": when(row["created_at"]), "Public": int(row["public"]),
+        "Instrumental": int(row["instrumental"]), "Plays": row["plays"], "Views": row["views"],
+        "Address": row["address"], "Mint_Token": row["mint_token"], "Mint_Amm": row["mint_amm"],
+    }  # fmt: skip
+    kv_do = _for_viewer(_finished_view(steps.read(row["steps"]), row["songs"]), row["address"] == viewer)
+    body = {"kv_do": with_absolute_audio(kv_do, base), "d1": d1, "liked": row["liked"]}
+    if (mint := row["mint"]) is not None:
+        body["mint"] = {"id": mint["id"], "status": mint["status"], "tx_hash": mint["tx_hash"],
+                        "error": mint["error"]}  # fmt: skip
+    if row["address"] == viewer:
+        body["paid_calls"] = await repo.paid_calls(pool, smol_id)
+    return body
 
-    kv_do, wf = await _shared_workflow_view(temporal, pool, smol_id)
+
+async def _in_progress_body(pool, smol_id: str, viewer: str | None, base: str, kv_do: dict, wf: dict) -> dict:
     if not repo.visible_in_progress(kv_do, viewer):
         return {"kv_do": {"image": kv_do["image"]}, "wf": {"status": wf["status"]}, "liked": False}
     owner = viewer is not None and (kv_do.get("payload") or {}).get("address") == viewer
