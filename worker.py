@@ -59,14 +59,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             activities=activities.all() + minting.all() + catalog.all(),
             graceful_shutdown_timeout=timedelta(seconds=10),
             max_cached_workflows=settings.worker_cached_workflows,
+            max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
             **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
         )
         gc.collect()
         gc.freeze()  # (what startup loaded lives as long as the process: full collections need not walk it; api/app.py)
         async with worker:
-            log.info("worker polling task queue %r on %s (workflow sandbox %s, %d runs cached)", settings.task_queue,
-                     settings.temporal_address, "on" if settings.workflow_sandbox else "off",
-                     settings.worker_cached_workflows)  # fmt: skip
+            log.info("worker polling task queue %r on %s (workflow sandbox %s, %d runs cached, %d workflow tasks at "
+                     "once)", settings.task_queue, settings.temporal_address,
+                     "on" if settings.workflow_sandbox else "off", settings.worker_cached_workflows,
+                     settings.worker_workflow_tasks)  # fmt: skip
             await stop.wait()
             log.info("worker stopping")
     finally:

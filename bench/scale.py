@@ -6,7 +6,8 @@ renders the songs in the worker). With a poll interval above 10 s polling is ret
 no activity slot.
 
     .venv/bin/python bench/scale.py [--smols 1000] [--song-delay 60] [--song-seconds 2] [--poll-interval 15]
-                                    [--songs remote|local] [--cached-workflows 1000] [--no-sandbox]
+                                    [--songs remote|local] [--cached-workflows 1000] [--workflow-tasks 8]
+                                    [--no-sandbox]
 """
 
 import argparse
@@ -63,7 +64,8 @@ def cpu_seconds(pid: int) -> float:
 async def run(args) -> None:
     env = {"local_song_delay": args.song_delay, "song_seconds": args.song_seconds,
            "song_poll_interval": args.poll_interval, "song_stall_seconds": args.song_delay * 4,
-           "worker_cached_workflows": args.cached_workflows, "workflow_sandbox": args.sandbox}  # fmt: skip
+           "worker_cached_workflows": args.cached_workflows, "worker_workflow_tasks": args.workflow_tasks,
+           "workflow_sandbox": args.sandbox}  # fmt: skip
     service = None
     if args.songs == "remote":
         spawn = multiprocessing.get_context("spawn")
@@ -106,7 +108,8 @@ async def measure(args, env: dict) -> None:
         print(
             f"cores: {os.cpu_count()}, {args.smols} smols started in {time.perf_counter() - started:.1f}s; "
             f"song jobs take {args.song_delay}s, songs {args.song_seconds}s ({args.songs}), poll every "
-            f"{args.poll_interval}s; worker: {args.cached_workflows} runs cached, "
+            f"{args.poll_interval}s; worker: {args.cached_workflows} runs cached, {args.workflow_tasks} workflow "
+            "tasks at once, "
             f"sandbox {'on' if args.sandbox else 'off'}"
         )
 
@@ -152,6 +155,7 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=15)
     parser.add_argument("--songs", choices=["remote", "local"], default="remote")
     parser.add_argument("--cached-workflows", type=int, default=1000, help="SMOL_WORKER_CACHED_WORKFLOWS")
+    parser.add_argument("--workflow-tasks", type=int, default=8, help="SMOL_WORKER_WORKFLOW_TASKS")
     parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True, help="SMOL_WORKFLOW_SANDBOX")
     asyncio.run(run(parser.parse_args()))
 

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         default=1000, ge=0, le=100_000, description="Runs a worker keeps in memory between their tasks (others are "
         "replayed from their history when their next task comes)",
     )  # fmt: skip
+    worker_workflow_tasks: int = Field(
+        default=8, ge=2, le=1000, description="Workflow tasks a worker runs at once (the SDK's default is 100). They "
+        "share one interpreter: with many runs in flight, 100 at once each wait their turn past the 10 s task timeout, "
+        "and a timed-out task is replayed from its history elsewhere, so the backlog grows instead of shrinking",
+    )  # fmt: skip
     workflow_sandbox: bool = Field(
         default=True, description="Run workflow code in the SDK's sandbox (off: a run costs less memory to keep and "
         "half the CPU or less to replay; determinism is then left to the replay tests and the sandboxed test suite)",

@@ -16,7 +16,8 @@ from workflows.smol import SmolWorkflow
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("resumed_by", [{}, {"workflow_sandbox": "false", "worker_cached_workflows": "0"}],
+@pytest.mark.parametrize("resumed_by", [{}, {"workflow_sandbox": "false", "worker_cached_workflows": "0",
+                                              "worker_workflow_tasks": "2"}],
                          ids=["same", "unsandboxed-uncached"])  # fmt: skip
 async def test_killed_worker_resumes_without_calling_finished_steps_again(stack, pool, temporal, http, task_queue,
                                                                          resumed_by, tmp_path):  # fmt: skip
@@ -41,8 +42,8 @@ async def test_killed_worker_resumes_without_calling_finished_steps_again(stack,
         worker.wait()
 
     assert result.smol_id == smol_id
-    sandbox = "off, 0 runs cached" if resumed_by else "on, 1000 runs cached"
-    assert f"(workflow sandbox {sandbox})" in (tmp_path / "worker.log").read_text()
+    sandbox = "off, 0 runs cached, 2 workflow tasks" if resumed_by else "on, 1000 runs cached, 8 workflow tasks"
+    assert f"(workflow sandbox {sandbox} at once)" in (tmp_path / "worker.log").read_text()
     counts = await repo.provider_call_counts(pool, smol_id)
     assert counts == {"image": 1, "description": 1, "lyrics": 1, "nsfw": 1, "submit": 1, "archive": 2}, counts
     failed = await pool.fetchval("SELECT count(*) FROM provider_calls WHERE smol_id = $1 AND NOT ok", smol_id)
