@@ -5,7 +5,8 @@ or it is past its last ledger without having been included (then it can never be
 import asyncio
 
 import asyncpg
-from stellar_sdk import Keypair
+from stellar_sdk import Keypair, TransactionEnvelope
+from stellar_sdk import xdr as stellar_xdr
 from temporalio import activity
 
 from activities.attempts import heartbeating
@@ -31,7 +32,7 @@ from smol.errors import (
     StellarRpcError,
 )
 from smol.settings import Settings
-from smol.stellar import cosigned_transaction, mint_results, read_mint
+from smol.stellar import cosigned_transaction, mint_results, read_mint, resources_problem
 from smol.stellar_rpc import StellarRpc, result_code
 from workflows.policies import MINT_CONFIRM_EVERY
 
@@ -84,9 +85,24 @@ class MintActivities:
             mint["client_xdr"], server=server, sequence=sequence, passphrase=self.settings.stellar_network_passphrase,
             auth_valid_until=ledger + self.settings.mint_auth_ledgers, max_ledger=max_ledger,
         )  # fmt: skip
+        await self._check_by_simulation(envelope)
         await mints.save_transaction(self.pool, data.mint_id, envelope.hash_hex(), envelope.to_xdr(), max_ledger)
         await mints.set_status(self.pool, data.mint_id, "signed", envelope.hash_hex())
         return SignedMint(tx_hash=envelope.hash_hex(), max_ledger=max_ledger)
+
+    async def _check_by_simulation(self, envelope: TransactionEnvelope) -> None:
+        """The server pays the fee, also for a transaction that fails on chain: it is run first with every signature
+        checked (enforcing simulation), and sent only if it would succeed without declaring far more than it needs."""
+        answer = await self.rpc.simulate(envelope.to_xdr(), auth_mode="enforce")
+        if answer.get("error"):
+            raise MintRejected(f"the network's simulation refused the mint: {str(answer['error'])[:300]}")
+        try:
+            needed = stellar_xdr.SorobanTransactionData.from_xdr(answer["transactionData"])
+        except Exception:
+            raise StellarRpcError("simulateTransaction answered without readable transactionData") from None
+        problem = resources_problem(envelope, needed)
+        if problem:
+            raise MintRejected(problem)
 
     @activity.defn
     async def submit_mint(self, data: MintStep) -> SentMint:

@@ -218,6 +218,8 @@ class Settings(BaseSettings):
     mint_auth_ledgers: int = Field(default=60, ge=2, le=1000, description="server signatures expire after this")
     mint_tx_ledgers: int = Field(default=30, ge=2, le=1000, description="a mint transaction expires after this")
     mint_max_batch: int = Field(default=20, ge=1, le=100)
+    mints_per_hour: int = Field(default=20, ge=1, description="mint requests one address may make an hour (the "
+                                "server pays each one's fee)")  # fmt: skip
 
     # SoundFlow catalog (issue 15)
     catalog_plan: Path | None = Field(default=None, description="The daily plan YAML (default: the one in the repo)")

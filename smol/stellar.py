@@ -20,6 +20,8 @@ from smol.errors import InvalidMint
 
 SINGLE, BATCH = "coin_it", "coin_them"
 ADDRESS_CREDENTIALS = stellar_xdr.SorobanCredentialsType.SOROBAN_CREDENTIALS_ADDRESS
+VOID = stellar_xdr.SCValType.SCV_VOID
+RESOURCE_FEE_HEADROOM = 2  # the ledger may change between the client's simulation and ours
 
 
 @dataclass
@@ -116,6 +118,11 @@ def read_mint(xdr_text: str, *, passphrase: str, contract_id: str, issuer: str, 
     for entry in operation.auth:
         if entry.credentials.type != ADDRESS_CREDENTIALS:
             raise InvalidMint("authorization entries must use address credentials (sign for your address)")
+    if not any(_signed_by(entry, user) and entry.root_invocation.function.contract_fn == call
+               for entry in operation.auth):  # fmt: skip
+        raise InvalidMint("the transaction needs your signed authorization entry for this call")
+    if envelope.transaction.soroban_data is None:
+        raise InvalidMint("the transaction declares no Soroban resources: simulate it before signing")
     if envelope.transaction.fee > max_fee:
         raise InvalidMint(f"the fee may be at most {max_fee} stroops")
     return MintRequest(user=user, smol_ids=smol_ids, fee=envelope.transaction.fee)
@@ -125,6 +132,28 @@ def _entry_address(entry: stellar_xdr.SorobanAuthorizationEntry) -> str | None:
     if entry.credentials.type != ADDRESS_CREDENTIALS:
         return None
     return Address.from_xdr_sc_address(entry.credentials.address.address).address
+
+
+def _signed_by(entry: stellar_xdr.SorobanAuthorizationEntry, address: str) -> bool:
+    signature = entry.credentials.address.signature if entry.credentials.type == ADDRESS_CREDENTIALS else None
+    return _entry_address(entry) == address and signature is not None and signature.type != VOID
+
+
+def resources_problem(envelope: TransactionEnvelope, needed: stellar_xdr.SorobanTransactionData) -> str | None:
+    """Why the transaction's declared resources would cost the server for nothing, or None: fewer than the
+    simulation needs (it would fail on chain, fee charged), or a resource fee over RESOURCE_FEE_HEADROOM times it."""
+    declared = envelope.transaction.soroban_data
+    if declared is None:
+        return "the transaction declares no Soroban resources"
+    have, need = declared.resources, needed.resources
+    for field in ("instructions", "disk_read_bytes", "write_bytes"):
+        if getattr(have, field).uint32 < getattr(need, field).uint32:
+            return f"the transaction declares fewer {field.replace('_', ' ')} than it needs: simulate it again"
+    limit = RESOURCE_FEE_HEADROOM * needed.resource_fee.int64
+    if declared.resource_fee.int64 > limit:
+        return (f"the transaction's resource fee ({declared.resource_fee.int64} stroops) is over {limit}, "
+                f"{RESOURCE_FEE_HEADROOM} times what it needs")
+    return None
 
 
 def cosigned_transaction(xdr_text: str, *, server: Keypair, sequence: int, passphrase: str, auth_valid_until: int,

@@ -48,8 +48,11 @@ class StellarRpc:
             raise StellarRpcError(f"account {account} does not exist on this network", retryable=False)
         return stellar_xdr.LedgerEntryData.from_xdr(entries[0]["xdr"]).account.seq_num.sequence_number.int64
 
-    async def simulate(self, transaction_xdr: str) -> dict:
-        return await self.call("simulateTransaction", {"transaction": transaction_xdr})
+    async def simulate(self, transaction_xdr: str, auth_mode: str | None = None) -> dict:
+        """simulateTransaction; `auth_mode="enforce"` checks the authorization entries' signatures as the network
+        would. A refusal comes back as the result's `error`, not as a JSON-RPC error."""
+        params = {"transaction": transaction_xdr, **({"authMode": auth_mode} if auth_mode else {})}
+        return await self.call("simulateTransaction", params)
 
     async def send(self, transaction_xdr: str) -> dict:
         """sendTransaction, through the relay when one is configured."""

@@ -3,6 +3,7 @@ would (envelope signature, sequence number, ledger bounds, authorization-entry s
 `coin_it`/`coin_them` after `apply_after` seconds with a return value holding contract addresses.
 
 Knobs: `fail_on_chain` (the next applied transactions FAIL), `send_status` (answer ERROR/TRY_AGAIN_LATER once),
+`simulate_errors` (the next simulations fail, as a contract that traps),
 `send_delays` (accept, then answer late: a lost answer), `never_apply` (accepted but never included: it expires).
 """
 
@@ -34,6 +35,8 @@ class FakeStellarRpc(FakeService):
         self.send_status: list[str] = []
         self.send_delays: list[float] = []
         self.never_apply = False
+        self.simulate_errors: list[str] = []
+        self.simulated: list[dict] = []  # the params of every simulateTransaction
         # deployed passkey-kit wallets: address -> {credential id: (signer public key, SEC 1 65 bytes; durability)}
         self.wallets: dict[str, dict[bytes, tuple[bytes, str]]] = {}
         self.lock = threading.Lock()
@@ -129,10 +132,18 @@ class FakeStellarRpc(FakeService):
         return scval.to_vec([scval.to_symbol("Secp256r1"), scval.to_bytes(public_key), unlimited, unlimited])
 
     def rpc_simulateTransaction(self, params):
-        """Recording mode: the authorization entries the contract needs (the user's and the server's)."""
+        """Recording mode (the default without entries): the authorization entries the contract needs, the user's
+        and the server's. Enforcing mode (the default with entries): those entries checked, signatures included;
+        a failure is the result's `error`, as the RPC answers it. `simulate_errors` fails the next ones."""
         envelope = self._decode(params.get("transaction"))
+        self.simulated.append(params)
         operation = envelope.transaction.operations[0]
         user = scval.from_address(operation.host_function.invoke_contract.args[0]).address
+        enforce = params.get("authMode", "enforce" if operation.auth else "record") == "enforce"
+        error = self.simulate_errors.pop(0) if self.simulate_errors else None
+        error = error or (self._enforced_auth_problem(operation, user) if enforce else None)
+        if error:
+            return {"error": error, "events": [], "latestLedger": self.ledger}
         invocation = self.authorized_invocation(operation)
         auth = [self._unsigned_entry(address, invocation).to_xdr() for address in (user, self.server_account)]
         data = stellar_xdr.SorobanTransactionData(
@@ -191,20 +202,39 @@ class FakeStellarRpc(FakeService):
         if bounds is not None and bounds.max_ledger and self.ledger > bounds.max_ledger:
             return "txTOO_LATE"
         for entry in transaction.operations[0].auth:
-            credentials = entry.credentials.address
-            address = Address.from_xdr_sc_address(credentials.address).address
-            if credentials.signature.type == stellar_xdr.SCValType.SCV_VOID:
-                return f"txBAD_AUTH_EXTRA: {address} did not sign"
-            if credentials.signature_expiration_ledger.uint32 < self.ledger:
-                return "txSOROBAN_INVALID: authorization expired"
-            preimage = build_authorization_preimage(entry, credentials.signature_expiration_ledger.uint32,
-                                                    self.passphrase)  # fmt: skip
-            payload = authorization_payload_hash(preimage)
-            signature = credentials.signature.vec.sc_vec[0].map.sc_map
-            fields = {item.key.sym.sc_symbol.decode(): item.val.bytes.sc_bytes for item in signature}
-            key = Keypair.from_raw_ed25519_public_key(fields["public_key"])
-            if key.public_key != address or not verifies(key, payload, fields["signature"]):
-                return f"txBAD_AUTH_EXTRA: bad signature for {address}"
+            if problem := self._auth_problem(entry):
+                return problem
+        return None
+
+    def _auth_problem(self, entry: stellar_xdr.SorobanAuthorizationEntry) -> str | None:
+        credentials = entry.credentials.address
+        address = Address.from_xdr_sc_address(credentials.address).address
+        if credentials.signature.type == stellar_xdr.SCValType.SCV_VOID:
+            return f"txBAD_AUTH_EXTRA: {address} did not sign"
+        if credentials.signature_expiration_ledger.uint32 < self.ledger:
+            return "txSOROBAN_INVALID: authorization expired"
+        preimage = build_authorization_preimage(entry, credentials.signature_expiration_ledger.uint32,
+                                                self.passphrase)  # fmt: skip
+        payload = authorization_payload_hash(preimage)
+        signature = credentials.signature.vec.sc_vec[0].map.sc_map
+        fields = {item.key.sym.sc_symbol.decode(): item.val.bytes.sc_bytes for item in signature}
+        key = Keypair.from_raw_ed25519_public_key(fields["public_key"])
+        if key.public_key != address or not verifies(key, payload, fields["signature"]):
+            return f"txBAD_AUTH_EXTRA: bad signature for {address}"
+        return None
+
+    def _enforced_auth_problem(self, operation, user: str) -> str | None:
+        """Enforcing simulation: the contract's require_auth of the user and of the server, against the entries."""
+        call = operation.host_function.invoke_contract
+        signed = {}
+        for entry in operation.auth:
+            if problem := self._auth_problem(entry):
+                return f"HostError: Error(Auth, InvalidAction): {problem}"
+            if entry.root_invocation.function.contract_fn == call:
+                signed[Address.from_xdr_sc_address(entry.credentials.address.address).address] = entry
+        for address in (user, self.server_account):
+            if address not in signed:
+                return f"HostError: Error(Auth, InvalidAction): require_auth of {address} not authorized"
         return None
 
     def rpc_sendTransaction(self, params):

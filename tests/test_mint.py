@@ -6,9 +6,12 @@ import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 from pydantic import SecretStr
-from stellar_sdk import Keypair, StrKey
+from stellar_sdk import Keypair, StrKey, TransactionEnvelope, scval
+from stellar_sdk import xdr as stellar_xdr
+from stellar_sdk.auth import authorize_entry
 from temporalio.client import WorkflowFailureError
 
 from activities.failures import smol_worker
@@ -24,6 +27,7 @@ from workflows.mint import MintWorkflow
 @pytest.fixture
 def reset(rpc):
     rpc.fail_on_chain, rpc.send_status, rpc.send_delays, rpc.never_apply, rpc.apply_after = 0, [], [], False, 0.8
+    rpc.simulate_errors = []
     yield rpc
 
 
@@ -51,6 +55,35 @@ async def a_mintable_smol(pool, rpc_client) -> tuple[Keypair, str, str]:
 
 async def ask_to_mint(api, stack, user: Keypair, smol_id: str, xdr: str):
     return await api.post(f"/mint/{smol_id}", json={"xdr": xdr}, headers=stack.auth(user.public_key))
+
+
+def altered(xdr: str, auth=None, **transaction_fields) -> str:
+    """The client's transaction with its entries changed by `auth(entries)` or fields of the transaction replaced
+    (the client's own envelope signature does not matter: the server wraps the call in a transaction of its own)."""
+    envelope = TransactionEnvelope.from_xdr(xdr, PASSPHRASE)
+    operation = envelope.transaction.operations[0]
+    if auth is not None:
+        operation.auth = auth(operation.auth)
+    for name, value in transaction_fields.items():
+        setattr(envelope.transaction, name, value)
+    return envelope.to_xdr()
+
+
+def unsigned_entries(entries: list) -> list:
+    for entry in entries:
+        entry.credentials.address.signature = scval.to_void()
+    return entries
+
+
+def with_resources(xdr: str, resource_fee: int | None = None, instructions: int | None = None) -> str:
+    envelope = TransactionEnvelope.from_xdr(xdr, PASSPHRASE)
+    data = envelope.transaction.soroban_data
+    if resource_fee is not None:
+        envelope.transaction.fee += resource_fee - data.resource_fee.int64
+        data.resource_fee = stellar_xdr.Int64(resource_fee)
+    if instructions is not None:
+        data.resources.instructions = stellar_xdr.Uint32(instructions)
+    return envelope.to_xdr()
 
 
 def sends(rpc) -> int:
@@ -125,6 +158,9 @@ async def test_bad_requests_are_refused_before_anything_is_sent(stack, pool, api
     assert await status("/mint", {"xdr": good, "ids": [mine, mine]}) == 400
     assert await status("/mint", {"xdr": good, "ids": "x"}) == 422  # a type error is a validation error
     assert await status("/mint", {"xdr": good, "ids": [mine]}) == 400  # coin_it sent to the batch route
+    for unsigned in (altered(good, auth=lambda entries: []), altered(good, auth=unsigned_entries),
+                     altered(good, soroban_data=None)):  # fmt: skip
+        assert await status(f"/mint/{mine}", {"xdr": unsigned}) == 400
     assert sends(reset) == before and await pool.fetchval("SELECT count(*) FROM mints") == mints_before
 
 
@@ -178,6 +214,62 @@ async def test_a_refused_transaction_is_reported(stack, pool, temporal, api, rpc
             await mint_result(temporal, answer.json()["mint_id"])
     assert raised.value.cause.type == "MintRejected" and "txINTERNAL_ERROR" in str(raised.value.cause)
     assert (await repo.get_smol(pool, smol_id))["mint_token"] is None
+
+
+@pytest.mark.parametrize("trouble", ["the contract traps", "an entry signed by another key", "a resource fee 5x",
+                                     "too few instructions"])  # fmt: skip
+async def test_a_mint_that_would_cost_the_server_for_nothing_is_never_sent(stack, pool, temporal, api, rpc_client,
+                                                                          reset, mint_settings, trouble):  # fmt: skip
+    """The server pays the fee even for a transaction that fails on chain: an enforcing simulation runs it first,
+    and one it refuses, or that declares fewer resources or a far higher fee than it needs, is refused unsent."""
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
+    if trouble == "the contract traps":
+        reset.simulate_errors = ["HostError: Error(Contract, #7)"]
+    elif trouble == "an entry signed by another key":
+        impostor = Keypair.random()
+        xdr = altered(xdr, auth=lambda entries: [authorize_entry(entry, impostor, 10**6, PASSPHRASE)
+                                                 for entry in entries])  # fmt: skip
+    elif trouble == "a resource fee 5x":
+        xdr = with_resources(xdr, resource_fee=1_000_000)
+    else:
+        xdr = with_resources(xdr, instructions=1000)
+    before, simulated = sends(reset), len(reset.simulated)
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
+        assert answer.status_code == 202, answer.text
+        with pytest.raises(WorkflowFailureError) as raised:
+            await mint_result(temporal, answer.json()["mint_id"])
+    assert raised.value.cause.type == "MintRejected", raised.value.cause
+    assert sends(reset) == before and len(reset.simulated) > simulated
+    assert reset.simulated[-1]["authMode"] == "enforce"
+    body = (await api.get(f"/{smol_id}")).json()
+    assert body["d1"]["Mint_Token"] is None and body["mint"]["status"] == "failed"
+    again = await ask_to_mint(api, stack, user, smol_id, await client_xdr(rpc_client, user, [smol_id]))
+    assert again.status_code == 202  # released for another try
+    await temporal.get_workflow_handle(f"mint-{again.json()['mint_id']}").terminate("test over")
+
+
+async def test_mint_requests_of_one_address_are_limited(stack, pool, rpc_client, reset, mint_settings, temporal):
+    """Every mint request may cost the server a fee: SMOL_MINTS_PER_HOUR per address."""
+    process, url = stack.start_api(**mint_settings, mints_per_hour=2)
+    user, other = Keypair.random(), Keypair.random()
+    started = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as http:
+            for owner, expected in ((user, 202), (user, 202), (user, 429), (other, 202)):
+                smol_id = await a_smol(pool, owner.public_key)
+                xdr = await client_xdr(rpc_client, owner, [smol_id])
+                answer = await ask_to_mint(http, stack, owner, smol_id, xdr)
+                assert answer.status_code == expected, answer.text
+                if expected == 429:
+                    assert int(answer.headers["retry-after"]) > 3000 and "2 mint requests an hour" in answer.text
+                    assert not await pool.fetchval("SELECT count(*) FROM mint_claims WHERE smol_id = $1", smol_id)
+                else:
+                    started.append(answer.json()["mint_id"])
+    finally:
+        _stop(process)
+        for mint_id in started:
+            await temporal.get_workflow_handle(f"mint-{mint_id}").terminate("test over")
 
 
 async def test_an_expired_transaction_is_rebuilt_once_it_can_no_longer_land(stack, pool, temporal, api, rpc_client,

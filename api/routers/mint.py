@@ -7,8 +7,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import IdempotentDep, PoolDep, SettingsDep, TemporalDep, UserDep
 from contracts.mint import MintInput
-from smol import mints
-from smol.errors import InvalidInput, InvalidMint, ServiceUnavailable
+from smol import mints, repo
+from smol.errors import InvalidInput, InvalidMint, ServiceUnavailable, TooManyRequests
 from smol.ids import is_smol_id
 from smol.stellar import read_mint
 from smol.temporal import start_workflow
@@ -21,6 +21,7 @@ ERRORS = {
     404: {"description": "No such smol the caller can see", "content": {"text/plain": {}}},
     409: {"description": "Already minted, or being minted (or, with an Idempotency-Key, the first request with it "
                          "still being answered)", "content": {"text/plain": {}}},
+    429: {"description": "Over SMOL_MINTS_PER_HOUR for this address", "content": {"text/plain": {}}},
     503: {"description": "Minting is not configured, or the workflow service is down", "content": {"text/plain": {}}},
 }
 XdrBody = Body(None, embed=True, description="the transaction (base64 XDR) the client built and signed")
@@ -44,6 +45,9 @@ async def _start(pool, temporal, settings, user, xdr, smol_ids: list[str], batch
         raise InvalidMint("the transaction's salts are not the requested smol ids")
     if request.user != user.address:
         raise InvalidMint("the transaction mints for another address than the caller's")
+    wait = await repo.take_create_slot(pool, f"mint:{user.address}", settings.mints_per_hour, 3600)
+    if wait is not None:
+        raise TooManyRequests(f"at most {settings.mints_per_hour} mint requests an hour; try again later", wait)
     mint_id = uuid.uuid4().hex
     await mints.claim(pool, mint_id, user.address, smol_ids, batch, xdr)
     try:
