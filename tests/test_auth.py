@@ -47,6 +47,15 @@ def assertion(device: SoftWebauthnDevice, origin: str = ORIGIN, rp_id: str = RP_
     return {"id": b64(made["rawId"]), "rawId": b64(made["rawId"]), "type": "public-key", "response": response}
 
 
+def with_cose_key(credential: dict, key) -> dict:
+    """The registration with its credential public key replaced (attestation "none" signs nothing over it)."""
+    attestation = cbor2.loads(base64url_to_bytes(credential["response"]["attestationObject"]))
+    auth_data = attestation["authData"]
+    key_starts = 55 + int.from_bytes(auth_data[53:55], "big")  # rp id hash, flags, counter, aaguid, id length, id
+    attestation["authData"] = auth_data[:key_starts] + cbor2.dumps(key)
+    return {**credential, "response": {**credential["response"], "attestationObject": b64(cbor2.dumps(attestation))}}
+
+
 def wallet_of(credential: dict) -> str:
     """The passkey-kit wallet address of a credential (the only address `create` accepts for it)."""
     return wallet_address(base64url_to_bytes(credential["id"]), PASSKEY_KIT_DEPLOYER, TESTNET)
@@ -182,6 +191,9 @@ async def test_missing_origin_and_malformed_bodies_are_4xx(http):
          "response": {"id": "a", "response": {"clientDataJSON": "!!"}}},
         {"type": "create", "keyId": credential["id"], "contractId": "b",
          "response": {**credential, "response": {**credential["response"], "attestationObject": "AAAA"}}},
+        {"type": "create", "keyId": "a", "response": {"id": "a", "response": {"clientDataJSON": b64(b"[" * 100_000)}}},
+        {"type": "create", "keyId": credential["id"], "response": with_cose_key(credential, {1: 2, 3: -7, -1: 1})},
+        {"type": "create", "keyId": credential["id"], "response": with_cose_key(credential, [1, 2])},
     ]  # fmt: skip
     for body in bad_bodies:
         response = await http.post("/login", json=body, headers={"Origin": ORIGIN})
@@ -479,6 +491,16 @@ def impostor(victim: SoftWebauthnDevice) -> SoftWebauthnDevice:
 
 def signer_key(device: SoftWebauthnDevice) -> bytes:
     return device.private_key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+
+
+async def test_a_key_with_numbers_for_coordinates_is_refused_not_a_crash(on_chain, rpc, pool):
+    device = SoftWebauthnDevice()
+    credential = registration(device)
+    rpc.wallets[wallet_of(credential)] = {device.credential_id: (signer_key(device), "persistent")}
+    odd = with_cose_key(credential, {1: 2, 3: -7, -1: 1, -2: 12345, -3: 67890})
+    refused = await login(on_chain, "create", odd, wallet_of(credential))
+    assert refused.status_code in (401, 403), refused.text
+    assert await nothing_stored(pool, odd)
 
 
 async def test_a_deployed_wallet_refuses_a_passkey_that_is_not_its_signer(on_chain, rpc, pool):

@@ -49,7 +49,7 @@ def _client_challenge(credential: dict, ceremony: str) -> str:
     try:
         client_data = json.loads(base64url_to_bytes(credential["response"]["clientDataJSON"]))
         challenge, kind = client_data["challenge"], client_data["type"]
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError, RecursionError):  # ("[[[[..." nested past the stack)
         raise InvalidInput("response.clientDataJSON is not WebAuthn client data") from None
     if kind != ceremony or not isinstance(challenge, str) or not 16 <= len(challenge) <= 512:
         raise InvalidInput(f"response is not a {ceremony} ceremony with a challenge")
@@ -62,7 +62,7 @@ def _verify(settings: Settings, check):
     for rp_id in settings.webauthn_rp_ids:
         try:
             return check(rp_id)
-        except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # (besides its own errors, the library trips over malformed fields in many ways)
             error = exc
     log.info("passkey verification failed: %r", error)  # (the library's words name the configured origins)
     reason = "the credential is malformed"  # (the library tripped over a malformed field)
@@ -90,8 +90,13 @@ def _wallet_addresses(settings: Settings, credential_id: bytes) -> list[str]:
 
 def _sec1(cose_key: bytes) -> bytes | None:
     """A P-256 credential public key as a wallet stores it (SEC 1, uncompressed); None for other keys."""
-    key = decode_credential_public_key(cose_key)
-    if not isinstance(key, DecodedEC2PublicKey) or len(key.x) != 32 or len(key.y) != 32:
+    try:
+        key = decode_credential_public_key(cose_key)
+    except Exception:
+        return None
+    if not isinstance(key, DecodedEC2PublicKey) or not isinstance(key.x, bytes) or not isinstance(key.y, bytes):
+        return None
+    if len(key.x) != 32 or len(key.y) != 32:
         return None
     return b"\x04" + key.x + key.y
 
