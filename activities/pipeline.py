@@ -54,6 +54,7 @@ from smol.errors import (
     InvalidInput,
     PaidCallLimit,
     ProviderError,
+    ServiceUnavailable,
     SongsNotReady,
     SongStalled,
     WebhookRefused,
@@ -342,7 +343,7 @@ class SmolActivities:
         }
         try:
             response = await deliver(data.url, body, headers, allow_private=self.webhooks_allow_private)
-        except Unresolvable as exc:
+        except (Unresolvable, ServiceUnavailable) as exc:  # (ServiceUnavailable: every resolver thread is busy)
             raise WebhookUnreachable(str(exc)) from None
         except InvalidInput as exc:
             raise WebhookRefused(str(exc)) from None

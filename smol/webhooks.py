@@ -93,6 +93,7 @@ def _target(url: str) -> httpx.URL:
 # 503: the caller's name was never looked up, so it is not told that it does not resolve.
 RESOLVE_SECONDS = 5
 RESOLVERS = 4
+RESPONSE_BYTES = 4096  # of a receiver's answer read (only its status is used)
 _RESOLVER = ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="webhook-dns")
 _resolving = [0]  # lookups running on those threads
 
@@ -135,7 +136,9 @@ async def deliver(url: str, body: bytes, headers: dict[str, str], *, allow_priva
                   verify: ssl.SSLContext | bool = True,
                   transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:  # fmt: skip
     """POST to the address that was checked: the host is resolved once, and the connection goes to that IP while
-    `Host`, TLS SNI and the certificate check keep the host name (no second lookup to rebind). No redirects."""
+    `Host`, TLS SNI and the certificate check keep the host name (no second lookup to rebind). No redirects. The
+    receiver's answer is read up to RESPONSE_BYTES, and the whole exchange ends within 3 × `timeout` (a receiver
+    dripping an endless answer would hold the worker otherwise); past that, httpx.TimeoutException."""
     target, address = await resolve_destination(url, allow_private)
     try:
         pinned = target.copy_with(host=address)
@@ -144,7 +147,23 @@ async def deliver(url: str, body: bytes, headers: dict[str, str], *, allow_priva
     # trust_env off: a proxy from the environment would resolve the name again
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
                                  transport=transport) as client:  # fmt: skip
-        return await client.post(
-            pinned, content=body, headers={**headers, "Host": target.netloc.decode()},
-            extensions={"sni_hostname": target.raw_host.decode()},
-        )  # fmt: skip
+        try:
+            async with asyncio.timeout(3 * timeout), client.stream(
+                "POST", pinned, content=body, headers={**headers, "Host": target.netloc.decode()},
+                extensions={"sni_hostname": target.raw_host.decode()},
+            ) as response:  # fmt: skip
+                await _read_some(response)
+                return response
+        except TimeoutError:
+            raise httpx.TimeoutException(f"the webhook receiver took over {3 * timeout:g} s in all") from None
+
+
+async def _read_some(response: httpx.Response) -> None:
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read >= RESPONSE_BYTES:
+                break
+    except httpx.StreamConsumed:
+        pass  # (an answer already read whole: a test transport's)

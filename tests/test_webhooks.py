@@ -3,6 +3,7 @@
 import asyncio
 import datetime
 import json
+import secrets
 import socket
 import ssl
 import tempfile
@@ -92,8 +93,26 @@ def guarded_api(stack):
 )
 async def test_private_and_malformed_webhook_urls_are_refused(stack, guarded_api, url, words):
     async with httpx.AsyncClient(base_url=guarded_api, timeout=30) as client:
-        response = await client.post("/", json={"prompt": "x", "webhook_url": url}, headers=stack.auth("GGUARD"))
+        response = await client.post("/", json={"prompt": "x", "webhook_url": url}, headers=stack.auth(f"G{url}"))
     assert response.status_code == 400 and words in response.text, (url, response.text)
+
+
+async def test_webhook_hosts_are_looked_up_only_within_the_callers_run_allowance(stack):
+    """A lookup holds a resolver thread for up to seconds: a caller past SMOL_CREATES_PER_MINUTE gets 429 before
+    any lookup, so one caller cannot keep the resolvers busy with names that never answer."""
+    api, url = stack.start_api(creates_per_minute=2, webhooks_allow_private="false")
+    address = f"GLOOKUPS{secrets.token_hex(4)}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            async def create(host: str) -> httpx.Response:
+                body = {"prompt": "x", "webhook_url": f"http://{host}/hook"}
+                return await client.post("/", json=body, headers=stack.auth(address))
+
+            assert [(await create("no-such-host.invalid")).status_code for _ in range(2)] == [400, 400]
+            refused = await create("no-such-host.invalid")
+            assert refused.status_code == 429 and "retry-after" in refused.headers, refused.text
+    finally:
+        _stop(api)
 
 
 def test_signatures_cover_body_and_time():
@@ -158,6 +177,47 @@ async def test_a_rebinding_name_is_sent_to_the_address_that_was_checked(monkeypa
     assert response.status_code == 200 and resolver.asked == ["hooks.example"]
     (delivered,) = await receiver.wait_for(1)
     assert delivered["headers"]["Host"] == f"hooks.example:{receiver.port}"
+
+
+class EndlessReceiver:
+    """Answers 200 and then a chunked body that never ends: `size` bytes every `every` seconds."""
+
+    def __init__(self, size: int, every: float):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port, self.size, self.every, self.sent = self.listener.getsockname()[1], size, every, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"x" * self.size
+            try:
+                while True:
+                    connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.sent += len(chunk)
+                    time.sleep(self.every)
+            except OSError:
+                pass  # the client hung up
+
+
+@pytest.mark.parametrize("size, every", [(1024, 0), (16, 0.3)])
+async def test_an_endless_answer_neither_fills_the_worker_nor_holds_it(size, every):
+    """Only the status matters: a fast endless answer is read up to 4 KiB, a slow one is given up on within 3 × the
+    timeout in all, though each chunk comes well within the timeout."""
+    receiver = EndlessReceiver(size, every)
+    started = time.monotonic()
+    sending = deliver(f"http://127.0.0.1:{receiver.port}/hook", b"{}", {}, allow_private=True, timeout=1)
+    if every == 0:
+        assert (await asyncio.wait_for(sending, 10)).status_code == 200
+    else:
+        with pytest.raises(httpx.TimeoutException):
+            await asyncio.wait_for(sending, 10)
+    assert time.monotonic() - started < 5
+    await asyncio.sleep(0.5)
+    receiver.listener.close()
+    assert receiver.sent < 16 * 1024 * 1024
 
 
 async def test_a_name_checked_public_is_never_sent_to_loopback(monkeypatch, receiver):

@@ -124,16 +124,17 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
         message = f"song_model must be one of: {', '.join(settings.chain('song'))}"
         raise RequestValidationError([{"loc": ("body", "song_model"), "msg": message, "type": "value_error",
                                        "input": body.song_model}])  # fmt: skip
+    playlist = check_playlist(body.playlist)
+    await smols.take_run_slot(pool, settings, user.address)  # (before the webhook host's lookup, which costs too)
     webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private)
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
-        playlist=check_playlist(body.playlist),
-        webhook_url=webhook or None,
+        playlist=playlist, webhook_url=webhook or None,
         song_model=body.song_model,
         song_params=body.song_params.model_dump(exclude_none=True) if body.song_params else None,
         title=body.title, metadata=body.metadata,
     )  # fmt: skip
-    return PlainTextResponse(await smols.create(pool, temporal, settings, payload))
+    return PlainTextResponse(await smols.create(temporal, settings, payload))
 
 
 @router.get(

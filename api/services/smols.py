@@ -60,8 +60,8 @@ def _owned_by(payload: Payload) -> TypedSearchAttributes:
                                   SearchAttributePair(SMOL_STATUS, "queued")])
 
 
-async def create(pool, temporal: Client, settings, payload: Payload) -> str:
-    await take_run_slot(pool, settings, payload.address)
+async def create(temporal: Client, settings, payload: Payload) -> str:
+    """Start the smol's run (the caller took its run slot: `take_run_slot`); its new id."""
     smol_id = new_smol_id()
     await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload), id=smol_id,
                          settings=settings, summary=start_summary(payload),
