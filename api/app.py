@@ -100,8 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.pool = await create_pool(settings, min_size=0, max_size=20)  # connects on first use
-        # (a search is cancelled after 2 s: one crafted to be slow cannot hold a connection and a core for long)
+        # (connects on first use; a statement past 10 s is cancelled, 503: none of a request's should come close,
+        # and one that does must not hold a connection for long. A search is cancelled after 2 s.)
+        app.state.pool = await create_pool(settings, min_size=0, max_size=20, timeout_ms=10_000)
         app.state.search_pool = await create_pool(settings, min_size=0, max_size=10, plans_once=True, timeout_ms=2000)
         app.state.migrations = asyncio.create_task(_migrate_when_reachable(app.state.pool))
         await asyncio.wait([app.state.migrations], timeout=5)  # with Postgres down the API starts anyway (503s)

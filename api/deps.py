@@ -24,6 +24,9 @@ COOKIE = "smol_token"
 IDENTIFIED = "smol.identified"  # in the ASGI scope of a request whose caller is known, that User: its answer is theirs
 # set by a route whose answer does not depend on who asks (api/public_cache.py may then give it to any valid caller)
 SAME_FOR_EVERYONE = "smol.same_for_everyone"
+# set by a route that may change what anyone sees (a smol's visibility, its songs, its deletion): the read cache
+# forgets what it kept once such a request succeeds
+CHANGES_WHAT_ANYONE_SEES = "smol.changes_what_anyone_sees"
 IDEMPOTENCY_KEY_PATTERN = "^[ -~]{1,255}$"  # printable ASCII
 
 
@@ -219,6 +222,11 @@ async def hides_nothing(scope, user: User) -> bool:
 def same_for_everyone(request: Request) -> None:
     """Mark the answer as one that does not depend on who asks (see `SAME_FOR_EVERYONE`)."""
     request.scope[SAME_FOR_EVERYONE] = True
+
+
+def changes_what_anyone_sees(request: Request) -> None:
+    """Mark the request as one that may change what anyone sees (see `CHANGES_WHAT_ANYONE_SEES`)."""
+    request.scope[CHANGES_WHAT_ANYONE_SEES] = True
 
 
 async def _user(user: Annotated[User | None, Depends(_optional_user)]) -> User:

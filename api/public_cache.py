@@ -6,8 +6,16 @@ import logging
 import math
 import re
 import time
+from urllib.parse import parse_qsl, urlencode
 
-from api.deps import COOKIE, IDENTIFIED, SAME_FOR_EVERYONE, accepted_caller, hides_nothing
+from api.deps import (
+    CHANGES_WHAT_ANYONE_SEES,
+    COOKIE,
+    IDENTIFIED,
+    SAME_FOR_EVERYONE,
+    accepted_caller,
+    hides_nothing,
+)
 
 CREDENTIALS = (b"authorization", b"x-api-key")  # headers that carry credentials; and the session cookie, wherever
 SESSION_COOKIE = COOKIE.lower().encode()  # a Cookie header names it (in any case: a stray one only misses the cache)
@@ -15,20 +23,30 @@ READS = ("GET", "HEAD", "OPTIONS")
 LARGEST = 1 << 20  # bytes of one answer kept at most
 BYTES = 32 << 20  # bytes of all answers kept at most
 log = logging.getLogger(__name__)
-# The paths kept: what they answer an anonymous caller is the same for every one of them.
-PATHS = re.compile(r"/|/search|/search/[^/]+/similar|/trending|/artists|/stats|/tags/[^/]+")
+# The paths kept (what they answer an anonymous caller is the same for every one of them), each with the query
+# parameters its route reads: a page is kept by those alone (others change nothing in the answer, so junk added to
+# a query neither misses the copy nor fills the memory). tests/test_public_cache.py checks them against the routes.
+PATHS = [
+    (re.compile(r"/"), ("address", "cursor", "limit")),
+    (re.compile(r"/search"), ("instrumental", "limit", "q")),
+    (re.compile(r"/search/[^/]+/similar"), ("limit", "refine")),
+    (re.compile(r"/trending"), ("limit", "period")),
+    (re.compile(r"/artists"), ("limit",)),
+    (re.compile(r"/stats"), ()),
+    (re.compile(r"/tags/[^/]+"), ("cursor", "limit")),
+]
 
 
 class PublicReadCache:
     """Pure ASGI, inside the CORS and metrics middleware (so both still see every request).
 
-    An anonymous GET of one of `PATHS`, any query, is answered from memory with a copy at most 2 × `seconds` old.
+    An anonymous GET of one of `PATHS` is answered from memory with a copy at most 2 × `seconds` old.
     What an anonymous caller sees is what anyone may see, the same for all of them; the public list already says
     `Cache-Control: public, max-age=30`, so any shared cache may serve a copy that old, and one a few seconds old
     tells nobody more.
-    - Any request that may change something (a method other than GET, HEAD or OPTIONS, from a known caller, unless
-      refused with a 4xx) empties it, so this process's own writes (a smol made private, deleted) show at once;
-      other processes' within 2 × `seconds` (a new smol reaches search only once indexed, about as late anyway).
+    - A request that changes what anyone sees (a smol made private, its songs swapped, deleted: see `_write`)
+      empties it, so this process's own writes show at once; other processes' within 2 × `seconds` (a new smol
+      reaches search only once indexed, about as late anyway).
     - A request with credentials (a bearer token, an API key, the session cookie) may see its owner's private
       smols. Once its credentials pass the routes' own check (`accepted_caller`: a revoked key, an ended session
       still get their 401 from the route), it is answered as anyone is when what anyone sees is what it sees: the
@@ -42,11 +60,11 @@ class PublicReadCache:
     - An answer that is due is made afresh in the background while callers still get the copy it replaces (for up
       to `seconds` more), so nobody waits for a busy page and it is not made by every caller at once; one asked for
       after that is made while its caller waits.
-    - Memory is bounded (`pages`, `BYTES`): past either, it starts empty again."""
+    - Memory is bounded (`pages`, `BYTES`): past either, the answers made longest ago are forgotten first."""
 
     def __init__(self, app, seconds: float, pages: int = 1024):
         self.app, self.seconds, self.most = app, seconds, pages
-        # (path, query) -> (made at, route, messages, bytes, the same for everyone)
+        # `_key` -> (made at, route, messages, bytes, the same for everyone), in the order they were made
         self.pages: dict[tuple[str, bytes], tuple[float, object, list[dict], int, bool]] = {}
         self.size = 0
         self.making: set[tuple[str, bytes]] = set()  # made afresh in the background now
@@ -59,9 +77,9 @@ class PublicReadCache:
             return await self.app(scope, receive, send)
         if scope["method"] not in READS:
             return await self._write(scope, receive, send)
-        if scope["method"] != "GET" or not PATHS.fullmatch(scope["path"]):
+        key = _key(scope) if scope["method"] == "GET" else None
+        if key is None:
             return await self.app(scope, receive, send)
-        key = (scope["path"], scope["query_string"])
         if _with_credentials(scope):
             if not await self._as_anyone(scope, key):
                 return await self._make(scope, receive, send, key)  # (kept only if its route marks it for everyone)
@@ -96,10 +114,12 @@ class PublicReadCache:
         return known[1]
 
     async def _write(self, scope, receive, send) -> None:
-        """A request that may change something: what was kept is forgotten once it has, and any answer being made
-        meanwhile is not kept (it may have read the state before). A refused one (4xx) changed nothing, nor did one
-        from a caller the auth dependency did not identify (`POST /logout`, a sign-in: no smol changes without its
-        owner; otherwise anyone could keep the memory empty)."""
+        """A request that may change something: once one that changes what anyone sees has (its route marks it,
+        `CHANGES_WHAT_ANYONE_SEES`: a smol's visibility, songs or deletion, always by its owner), what was kept is
+        forgotten, and any answer being made meanwhile is not kept (it may have read the state before). A refused
+        one (4xx) changed nothing. Others (a like, a mixtape, a sign-in) leave it: they change nothing kept but
+        trending's and stats' counts, which are as late from other processes anyway, and a stream of them would
+        otherwise keep the memory empty."""
         status = []
 
         async def noted(message):
@@ -110,7 +130,7 @@ class PublicReadCache:
         try:
             await self.app(scope, receive, noted)
         finally:
-            if scope.get(IDENTIFIED) and (not status or not 400 <= status[0] < 500):
+            if scope.get(CHANGES_WHAT_ANYONE_SEES) and (not status or not 400 <= status[0] < 500):
                 self._forget()
 
     async def _make(self, scope, receive, send, key) -> None:
@@ -154,9 +174,8 @@ class PublicReadCache:
     def _keep(self, key, answer) -> None:
         replaced = self.pages.pop(key, None)
         self.size -= replaced[3] if replaced else 0
-        if len(self.pages) >= self.most or self.size + answer[3] > BYTES:
-            self.pages.clear()
-            self.size = 0
+        while self.pages and (len(self.pages) >= self.most or self.size + answer[3] > BYTES):
+            self.size -= self.pages.pop(next(iter(self.pages)))[3]  # the one made longest ago
         self.pages[key] = answer
         self.size += answer[3]
 
@@ -166,6 +185,17 @@ class PublicReadCache:
         self.hiding.clear()
         self.size = 0
 
+
+
+def _key(scope) -> tuple[str, str] | None:
+    """What a GET is kept by: its path and the query parameters its route reads, as the route reads them (the last
+    of repeated ones, decoded as Starlette decodes them); None for a path not kept."""
+    path = scope["path"]
+    for pattern, names in PATHS:
+        if pattern.fullmatch(path):
+            given = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            return path, urlencode(sorted((name, given[name]) for name in names if name in given))
+    return None
 
 
 def _credential(name: bytes, value: bytes) -> bool:

@@ -98,7 +98,8 @@ async def migrate(pool: asyncpg.Pool, schema_dir: Path = SCHEMA_DIR) -> list[str
     applied_now = []
     async with pool.acquire() as conn:
         await require_pgvector(conn)
-        conn.mark_session_changed()  # (the lock is released below; if that fails, the reset releases it)
+        await conn.set_session("statement_timeout", 0)  # (a migration, or waiting for another's, may take long;
+        # the setting and the lock, released below, go with the session's reset when it goes back to the pool)
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         try:
             await conn.execute(

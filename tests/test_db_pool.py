@@ -1,10 +1,13 @@
 """The pool hands out connections as new: a session setting changed through `set_session` (or a session marked
 changed) is reset on release, and a transaction left open is rolled back; other connections skip the reset."""
 
+import asyncio
+
 import asyncpg
 import pytest
 
 from api.errors import UNAVAILABLE
+from smol import db
 from smol.db import open_pool
 
 
@@ -65,4 +68,21 @@ async def test_a_statement_past_the_pools_timeout_is_cancelled_and_answered_503(
         assert isinstance(cancelled.value, UNAVAILABLE)  # (api/errors.py: 503 with Retry-After)
         assert await pool.fetchval("SELECT 1") == 1  # the connection serves the next one
     finally:
+        await pool.close()
+
+
+async def test_migrations_are_not_cut_short_by_the_pools_timeout(stack):
+    """The API's pool cancels statements past 10 s; a migration, or waiting for another process's, may take longer."""
+    pool = await open_pool(stack.settings.database_url, min_size=1, max_size=1, timeout_ms=100)
+    holder = await asyncpg.connect(stack.settings.database_url)
+    try:
+        await holder.execute("SELECT pg_advisory_lock($1)", db._MIGRATION_LOCK)  # another process migrating
+        migrating = asyncio.create_task(db.migrate(pool))
+        await asyncio.sleep(0.5)
+        assert not migrating.done()  # waiting, not cancelled
+        await holder.execute("SELECT pg_advisory_unlock($1)", db._MIGRATION_LOCK)
+        assert await asyncio.wait_for(migrating, 30) == []
+        assert await pool.fetchval("SHOW statement_timeout") == "100ms"  # (the pool's again afterwards)
+    finally:
+        await holder.close()
         await pool.close()

@@ -83,17 +83,22 @@ async def test_an_answer_made_for_a_caller_with_credentials_is_never_kept(cached
     assert (await cached.get("/search", params={"q": word})).json()["results"] == []
 
 
-async def test_a_write_through_this_api_clears_it(cached, pool, stack):
-    await newest(cached)
-    hidden = (await insert_smol(pool, OWNER))["id"]
-    assert hidden not in await newest(cached)
-    liked = await cached.put(f"/likes/{hidden}", headers=stack.auth(OTHER))  # any request that may change something
-    assert liked.status_code == 204
-    assert hidden in await newest(cached)
-    await pool.execute("UPDATE smols SET public = false WHERE id = $1", hidden)
-    assert hidden in await newest(cached)  # (changed behind its back: kept for the moment)
-    assert (await cached.put(f"/likes/{hidden}", headers=stack.auth(OWNER))).status_code == 204
-    assert hidden not in await newest(cached)
+async def test_a_write_that_changes_what_anyone_sees_clears_it_and_a_like_does_not(cached, pool, stack):
+    """The owner's visibility toggle and delete empty the memory; likes (a stream of them from anyone signed in
+    would otherwise keep it empty) do not."""
+    mine = (await insert_smol(pool, OWNER))["id"]
+    assert mine in await newest(cached)
+    shown = (await insert_smol(pool, OWNER))["id"]  # behind the API's back
+    assert shown not in await newest(cached)
+    assert (await cached.put(f"/likes/{shown}", headers=stack.auth(OTHER))).status_code == 204
+    assert shown not in await newest(cached)  # a like: still the copy
+    assert (await cached.put(f"/{mine}", headers=stack.auth(OWNER))).status_code == 204  # made private
+    listed = await newest(cached)
+    assert shown in listed and mine not in listed
+    later = (await insert_smol(pool, OWNER))["id"]
+    assert later not in await newest(cached)
+    assert (await cached.delete(f"/{mine}", headers=stack.auth(OWNER))).status_code == 204
+    assert later in await newest(cached)
 
 
 async def test_answers_from_memory_are_counted_in_the_metrics(cached, pool):
@@ -126,13 +131,16 @@ async def test_search_and_discovery_are_kept_for_anonymous_callers_only(cached, 
     assert await found() == []  # kept
     assert await found(headers=stack.auth(OWNER)) == [made]  # a caller with smols only they see: made afresh
     assert (await cached.get("/stats", headers=stack.auth(OWNER))).json() == smols.json()  # the same for everyone
-    assert (await cached.get("/stats", params={"n": 1}, headers=stack.auth(OWNER))).json()["smols"] == (
-        smols.json()["smols"] + 1)  # (another query: made afresh)
+    junk = await cached.get("/stats", params={"n": secrets.token_hex(4)}, headers=stack.auth(OWNER))
+    assert junk.json() == smols.json()  # (a parameter /stats does not read: the same copy)
+    assert (await cached.get("/search", params={"q": word, "junk": 1})).json()["results"] == []  # the same copy
     await asyncio.sleep(2 * SECONDS + 0.5)
     assert await found() == [made]  # made afresh
+    assert (await cached.put(f"/likes/{made}", headers=stack.auth(OWNER))).status_code == 204
     await pool.execute("UPDATE smols SET public = false WHERE id = $1", made)
-    assert await found() == [made]  # (changed behind its back: kept for the moment)
-    assert (await cached.put(f"/likes/{made}", headers=stack.auth(OWNER))).status_code == 204  # a write clears it
+    assert await found() == [made]  # (changed behind its back, a like meanwhile: kept for the moment)
+    await pool.execute("UPDATE smols SET public = true WHERE id = $1", made)
+    assert (await cached.put(f"/{made}", headers=stack.auth(OWNER))).status_code == 204  # made private: clears it
     assert await found() == []
     assert (await cached.get(f"/search/{made}/similar")).status_code == 404  # a refusal is never kept
     await pool.execute("UPDATE smols SET public = true WHERE id = $1", made)
@@ -248,3 +256,59 @@ async def test_an_answer_made_for_a_known_caller_is_never_kept_whatever_credenti
         token = issue_token(api.state.settings, OWNER)
         assert (await http.get("/stats", headers={"Authorization": f"Bearer {token}"})).json() == {"caller": OWNER}
         assert (await http.get("/stats")).json() == {"caller": None}
+
+
+def counting_app(made: list):
+    async def app(scope, receive, send):
+        made.append((scope["path"], scope["query_string"]))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(len(made)).encode()})
+
+    return app
+
+
+async def ask(cache, path: str, query: bytes = b"") -> bytes:
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await cache({"type": "http", "method": "GET", "path": path, "query_string": query, "headers": []}, None, send)
+    return sent[-1]["body"]
+
+
+async def test_pages_are_kept_by_the_parameters_their_route_reads():
+    """Junk in a query neither misses the copy nor fills the memory; a repeated parameter counts as the route reads
+    it (the last), and spelling does not matter."""
+    made = []
+    cache = PublicReadCache(counting_app(made), seconds=5)
+    first = await ask(cache, "/search", b"q=frog&limit=5")
+    for query in (b"limit=5&q=frog", b"q=frog&limit=5&junk=1", b"junk=2&q=fr%6Fg&limit=5", b"q=x&q=frog&limit=5"):
+        assert await ask(cache, "/search", query) == first, query
+    assert await ask(cache, "/search", b"q=frog&limit=6") != first  # a parameter it reads: another page
+    assert await ask(cache, "/stats", b"n=1") == await ask(cache, "/stats", b"n=2")
+    assert len(made) == 3 and len(cache.pages) == 3
+
+
+async def test_a_full_memory_forgets_the_answers_made_longest_ago():
+    """Filling the memory with pages nobody else asks for pushes out the oldest, not every page at once."""
+    made = []
+    cache = PublicReadCache(counting_app(made), seconds=5, pages=8)
+    hot = await ask(cache, "/stats")
+    for n in range(6):
+        await ask(cache, "/search", b"q=w%d" % n)
+    assert await ask(cache, "/stats") == hot  # 7 pages: all kept
+    for n in range(6, 10):
+        await ask(cache, "/search", b"q=w%d" % n)
+    assert len(cache.pages) == 8 and ("/search", "q=w9") in cache.pages and ("/stats", "") not in cache.pages
+    assert await ask(cache, "/search", b"q=w9") == b"11"  # (the newest is still the copy)
+
+
+def test_the_kept_parameters_are_the_ones_each_route_reads():
+    from api.app import app
+
+    spec = app.openapi()["paths"]
+    for pattern, names in public_cache.PATHS:
+        (path,) = [path for path in spec if pattern.fullmatch(path.replace("{", "").replace("}", ""))]
+        query = {p["name"] for p in spec[path]["get"].get("parameters", []) if p["in"] == "query"}
+        assert query == set(names), path

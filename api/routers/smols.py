@@ -3,7 +3,7 @@
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 
@@ -16,6 +16,7 @@ from api.deps import (
     StoreDep,
     TemporalDep,
     UserDep,
+    changes_what_anyone_sees,
     same_for_everyone,
 )
 from api.models import (
@@ -195,21 +196,22 @@ async def control_smol(id: str, action: Literal["pause", "resume", "cancel"], us
 
 
 @router.put("/{id:smolid}", status_code=204, summary="Make the caller's smol public or private (a toggle)",
-            responses={**OWNER_ERRORS, 400: {"description": "Flagged as unsafe: it stays private"}})  # fmt: skip
+            responses={**OWNER_ERRORS, 400: {"description": "Flagged as unsafe: it stays private"}},
+            dependencies=[Depends(changes_what_anyone_sees)])  # fmt: skip
 async def toggle_visibility(id: str, user: UserDep, pool: PoolDep) -> Response:
     await smols.toggle_visibility(pool, id, user.address)
     return Response(status_code=204)
 
 
 @router.put("/{smol_id:smolid}/{song_id:musicid}", status_code=204, summary="Make a smol's second song its first",
-            responses=OWNER_ERRORS)  # fmt: skip
+            responses=OWNER_ERRORS, dependencies=[Depends(changes_what_anyone_sees)])  # fmt: skip
 async def make_first_song(smol_id: str, song_id: str, user: UserDep, pool: PoolDep) -> Response:
     await smols.make_first_song(pool, smol_id, song_id, user.address)
     return Response(status_code=204)
 
 
 @router.delete("/{id:smolid}", status_code=204, summary="Delete the caller's smol with its likes, listings and media",
-               responses=BUSY_ERRORS)  # fmt: skip
+               responses=BUSY_ERRORS, dependencies=[Depends(changes_what_anyone_sees)])  # fmt: skip
 async def delete_smol(id: str, user: UserDep, pool: PoolDep, store: StoreDep, temporal: TemporalDep,
                       settings: SettingsDep) -> Response:  # fmt: skip
     await smols.delete(pool, store, temporal, settings, id, user.address)
