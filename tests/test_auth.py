@@ -252,6 +252,10 @@ async def test_registrations_from_one_client_address_are_limited(stack, pool):
             body = {"type": "connect", "keyId": unknown["id"], "response": unknown}
             signing_in = await http.post("/login", json=body, headers={"Origin": ORIGIN, "X-Forwarded-For": client})
             assert signing_in.status_code != 429  # (signing in is not registering)
+            net = f"2001:db8:{secrets.randbelow(65536):x}:{secrets.randbelow(65536):x}"  # one host's /64
+            assert [(await register_from(f"{net}::{n}")).status_code for n in (1, 2, 3)] == [200, 200, 429]
+            assert (await register_from(f"{net}:0:0:0:{secrets.randbelow(65536):x}")).status_code == 429
+            assert (await register_from(f"{net}1::1")).status_code == 200  # (another /64)
     finally:
         _stop(api)
 

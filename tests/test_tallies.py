@@ -1,7 +1,10 @@
 """The once-a-window memory behind plays and views (api/services/tallies.py), on its own."""
 
+from types import SimpleNamespace
+
 import pytest
 
+from api.clients import client_of
 from api.services import tallies
 
 
@@ -41,3 +44,15 @@ def test_a_flood_of_listeners_keeps_at_most_the_limit(monkeypatch):
     assert len(tallies._counted) == 100
     assert not tallies.claim("listener-249", "smol", 600)  # the newest are the ones kept
     assert tallies.claim("listener-0", "smol", 600)
+
+
+def test_a_client_is_its_address_and_an_ipv6_one_its_64():
+    def client(host):
+        return client_of(SimpleNamespace(client=SimpleNamespace(host=host) if host is not None else None))
+
+    assert client("203.0.113.7") == "203.0.113.7"
+    assert client("2001:db8:1:2:aaaa::1") == client("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert client("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client("::ffff:203.0.113.7") == "203.0.113.7"  # (IPv4-mapped: the IPv4 client)
+    assert client("fe80::1%eth0") == "fe80::/64"
+    assert client("testclient") == "testclient" and client(None) == ""

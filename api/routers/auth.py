@@ -14,6 +14,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, decode_cred
 from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey
 from webauthn.helpers.exceptions import WebAuthnException
 
+from api.clients import client_of
 from api.deps import COOKIE, PoolDep, SettingsDep, end_sessions_everywhere
 from smol import passkeys, repo, wallets
 from smol.errors import Forbidden, InvalidInput, ServiceUnavailable, StellarRpcError, TooManyRequests, Unauthorized
@@ -184,8 +185,7 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str,
 async def _take_registration_slot(pool, settings: Settings, request: Request) -> None:
     """Count one registration for the client's address, or 429 past SMOL_REGISTRATIONS_PER_HOUR: a new account
     is a new allowance of smols (and of paid provider calls), so accounts must not come for free."""
-    client = request.client.host if request.client else ""
-    wait = await repo.take_create_slot(pool, f"register:{client}", settings.registrations_per_hour, 3600)
+    wait = await repo.take_create_slot(pool, f"register:{client_of(request)}", settings.registrations_per_hour, 3600)
     if wait is not None:
         raise TooManyRequests(f"at most {settings.registrations_per_hour} passkeys registered an hour from one "
                               "address; try again later", wait)  # fmt: skip

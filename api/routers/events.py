@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from api.clients import client_of
 from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
 from api.errors import UNAVAILABLE
 from api.services.smols import detail
@@ -64,7 +65,7 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                       settings: SettingsDep) -> StreamingResponse:  # fmt: skip
     viewer, base = (user.address if user else None), public_base(request, settings)
     first = await detail(pool, temporal, id, viewer, base)  # 404 before the stream starts
-    caller = viewer or (request.client.host if request.client else "")
+    caller = viewer or client_of(request)
     # (each open stream polls the database twice a second for up to an hour; one of a finished smol ends at once)
     if not _finished(first):
         if _open[0] >= settings.max_event_streams:

@@ -1,18 +1,21 @@
 """Plays and views counted once per listener in a while: asking again and again (a script, a page reloaded) does not
-move a smol up trending. A listener is a signed-in address, else a client address (behind a proxy, the one it sends
-in X-Forwarded-For when uvicorn trusts it). Kept per API process: with N processes, up to N counts a window."""
+move a smol up trending. A listener is a signed-in address, else a client (`client_of`: behind a proxy, the address
+it sends in X-Forwarded-For when uvicorn trusts it; an IPv6 one's /64). Kept per API process: with N processes, up to
+N counts a window."""
 
 import time
 from collections import OrderedDict
 
 from fastapi import Request
 
+from api.clients import client_of
+
 MOST_KEPT = 200_000  # (listener, what) pairs remembered at most; past it the oldest are forgotten
 _counted: OrderedDict[tuple[str, str], float] = OrderedDict()  # (listener, what) -> counted at, oldest first
 
 
 def listener(request: Request, viewer: str | None) -> str:
-    return viewer or (request.client.host if request.client else "")
+    return viewer or client_of(request)
 
 
 def claim(who: str, what: str, seconds: float) -> bool:
