@@ -201,6 +201,19 @@ async def end_sessions_everywhere(request: Request) -> None:
     _bindings.pop((user.key, user.address), None)
 
 
+async def credentials_ended(request: Request, user: User) -> str | None:
+    """Why a caller identified a while ago (a long stream) may no longer be answered, or None: their API key was
+    revoked (or ended with the session that made it), or their passkey session ended (`end_sessions_everywhere`)."""
+    if user.api_key:
+        return None if await api_keys.is_live(await _pool(request), user.api_key) else "the API key was revoked"
+    if user.key:
+        try:
+            await _refuse_ended_session(request, {"key": user.key, "sub": user.address, "gen": user.generation})
+        except Unauthorized as exc:
+            return str(exc)
+    return None
+
+
 async def accepted_caller(scope) -> User | None:
     """The caller, if the request's credentials get past `_optional_user`, else None: a valid caller may be given
     an answer that is the same for them as for anyone; any other request goes to its route, which refuses it as

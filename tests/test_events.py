@@ -139,3 +139,30 @@ async def test_past_the_most_live_streams_a_new_one_is_refused_until_one_ends(st
             await handle.terminate("enough")
     finally:
         _stop(api)
+
+
+async def test_a_stream_ends_soon_after_its_callers_session_or_key_does(stack, http, temporal, task_queue, pool):
+    """A stream checks its caller's credentials every few seconds: ending every session of the passkey (which ends
+    the API keys the sessions made too) closes the streams they opened with a 401 event."""
+    from soft_webauthn import SoftWebauthnDevice
+
+    from tests.test_auth import login, registration, wallet_of
+
+    credential = registration(SoftWebauthnDevice())
+    signed_in = await login(http, "create", credential, wallet_of(credential))
+    http.cookies.clear()
+    session = {"Authorization": f"Bearer {signed_in.text}"}
+    key = {"X-API-Key": (await http.post("/keys", json={"name": "stream"}, headers=session)).json()["key"]}
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a watched frog")
+        await handle.signal(SmolWorkflow.pause, PauseSignal("watched"))
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        watching = [asyncio.create_task(read_events(http, f"/{smol_id}/events", headers)) for headers in (session, key)]
+        await asyncio.sleep(1)
+        assert not any(task.done() for task in watching)
+        assert (await http.post("/logout", params={"everywhere": "true"}, headers=session)).status_code == 204
+        async with asyncio.timeout(15):
+            for events in await asyncio.gather(*watching):
+                name, data = events[-1]
+                assert name == "error" and data["status"] == 401, events[-1]
+        await handle.terminate("enough")

@@ -8,18 +8,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api.clients import client_of
-from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep
+from api.deps import OptionalUserDep, PoolDep, SettingsDep, TemporalDep, credentials_ended
 from api.errors import UNAVAILABLE
 from api.services.smols import detail
 from api.views import NOT_FOUND, public_base
-from smol import api_keys
 from smol.errors import ServiceUnavailable, SmolError, TooManyRequests
 
 router = APIRouter(tags=["smols"])
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15
 MAX_STREAM_SECONDS = 3600
-KEY_CHECK_SECONDS = 5  # a stream opened with an API key ends this soon after the key is revoked
+KEY_CHECK_SECONDS = 5  # a stream opened with an API key or a session ends this soon after either ends
 ENDED = ("errored", "terminated")
 _open = [0]  # streams open in this process
 _open_by: dict[str, int] = {}  # of those, by caller (address, else client address)
@@ -91,9 +90,9 @@ async def smol_events(id: str, pool: PoolDep, temporal: TemporalDep, user: Optio
                 last_write = time.monotonic()
             await asyncio.sleep(POLL_SECONDS)
             try:
-                if user and user.api_key and time.monotonic() - key_checked > KEY_CHECK_SECONDS:
-                    if not await api_keys.is_live(pool, user.api_key):
-                        yield _event("error", {"status": 401, "message": "the API key was revoked"})
+                if user and time.monotonic() - key_checked > KEY_CHECK_SECONDS:
+                    if (ended := await credentials_ended(request, user)) is not None:
+                        yield _event("error", {"status": 401, "message": ended})
                         return
                     key_checked = time.monotonic()
                 body = await detail(pool, temporal, id, viewer, base)
