@@ -32,7 +32,7 @@ from smol.errors import (
     StellarRpcError,
 )
 from smol.settings import Settings
-from smol.stellar import cosigned_transaction, mint_results, read_mint, resources_problem
+from smol.stellar import cosigned_invocation, mint_results, others_sign_until, read_mint, server_transaction
 from smol.stellar_rpc import StellarRpc, result_code
 from workflows.policies import MINT_CONFIRM_EVERY
 
@@ -59,7 +59,7 @@ class MintActivities:
         request = read_mint(
             mint["client_xdr"], passphrase=self.settings.stellar_network_passphrase,
             contract_id=self.settings.contract_id, issuer=self.settings.issuer, batch=mint["batch"],
-            max_fee=self.settings.mint_max_fee, max_batch=self.settings.mint_max_batch,
+            max_batch=self.settings.mint_max_batch,
         )  # fmt: skip
         if sorted(request.smol_ids) != sorted(mint["smol_ids"]):
             raise InvalidMint("the transaction's salts are not the requested smols")
@@ -75,34 +75,44 @@ class MintActivities:
         live = await mints.live_transaction(self.pool, data.mint_id)
         if live is not None:
             return SignedMint(tx_hash=live["hash"], max_ledger=live["max_ledger"])
-        server = self._server_key()
+        server, passphrase = self._server_key(), self.settings.stellar_network_passphrase
         mint = await mints.get(self.pool, data.mint_id)
         await mints.set_status(self.pool, data.mint_id, "signing")
         ledger = await self.rpc.latest_ledger()
         sequence = await self.rpc.sequence_of(server.public_key)
-        max_ledger = ledger + self.settings.mint_tx_ledgers
-        envelope = cosigned_transaction(
-            mint["client_xdr"], server=server, sequence=sequence, passphrase=self.settings.stellar_network_passphrase,
-            auth_valid_until=ledger + self.settings.mint_auth_ledgers, max_ledger=max_ledger,
-        )  # fmt: skip
-        await self._check_by_simulation(envelope)
+        operation = cosigned_invocation(mint["client_xdr"], server=server, passphrase=passphrase,
+                                        auth_valid_until=ledger + self.settings.mint_auth_ledgers)  # fmt: skip
+        latest = ledger + self.settings.mint_tx_ledgers
+        max_ledger = min(latest, others_sign_until(operation, server.public_key) or latest)  # (the user's expiry)
+        if max_ledger < ledger + 2:
+            raise MintRejected(f"your authorization expires at ledger {max_ledger}, too soon for the transaction "
+                               f"to land (the network is at {ledger}): sign it for longer")  # fmt: skip
+        trial = server_transaction(operation, server=server, sequence=sequence, passphrase=passphrase,
+                                   max_ledger=max_ledger, fee=self.settings.mint_max_fee)  # fmt: skip
+        resources, resource_fee = await self._simulated(trial)
+        fee = self.settings.mint_inclusion_fee + resource_fee
+        if fee > self.settings.mint_max_fee:
+            raise MintRejected(f"the mint would cost {fee} stroops, over SMOL_MINT_MAX_FEE")
+        envelope = server_transaction(operation, server=server, sequence=sequence, passphrase=passphrase,
+                                      max_ledger=max_ledger, fee=fee, soroban_data=resources)  # fmt: skip
         await mints.save_transaction(self.pool, data.mint_id, envelope.hash_hex(), envelope.to_xdr(), max_ledger)
         await mints.set_status(self.pool, data.mint_id, "signed", envelope.hash_hex())
         return SignedMint(tx_hash=envelope.hash_hex(), max_ledger=max_ledger)
 
-    async def _check_by_simulation(self, envelope: TransactionEnvelope) -> None:
-        """The server pays the fee, also for a transaction that fails on chain: it is run first with every signature
-        checked (enforcing simulation), and sent only if it would succeed without declaring far more than it needs."""
-        answer = await self.rpc.simulate(envelope.to_xdr(), auth_mode="enforce")
+    async def _simulated(self, trial: TransactionEnvelope) -> tuple[stellar_xdr.SorobanTransactionData, int]:
+        """The resources and resource fee the mint needs, from a simulation that checks every signature and runs the
+        contract (`authMode: enforce`). The server pays the fee even for a transaction that fails on chain: one the
+        simulation refuses is never sent, and what it declares and pays comes from here, never from the client."""
+        answer = await self.rpc.simulate(trial.to_xdr(), auth_mode="enforce")
         if answer.get("error"):
             raise MintRejected(f"the network's simulation refused the mint: {str(answer['error'])[:300]}")
+        if answer.get("restorePreamble"):
+            raise MintRejected("ledger entries the mint needs are archived: an operator must restore them first")
         try:
-            needed = stellar_xdr.SorobanTransactionData.from_xdr(answer["transactionData"])
+            return (stellar_xdr.SorobanTransactionData.from_xdr(answer["transactionData"]),
+                    int(answer["minResourceFee"]))  # fmt: skip
         except Exception:
             raise StellarRpcError("simulateTransaction answered without readable transactionData") from None
-        problem = resources_problem(envelope, needed)
-        if problem:
-            raise MintRejected(problem)
 
     @activity.defn
     async def submit_mint(self, data: MintStep) -> SentMint:

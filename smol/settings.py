@@ -215,6 +215,8 @@ class Settings(BaseSettings):
     contract_id: str | None = Field(default=None, description="the Smol contract (C...)")
     mint_issuer: str | None = Field(default=None, description="issuer of the smol assets; default the server's key")
     mint_max_fee: int = Field(default=10_000_000, ge=100, description="most stroops the server pays for one mint")
+    mint_inclusion_fee: int = Field(default=10_000, ge=100, description="stroops the server bids for a mint's "
+                                    "inclusion, on top of the resource fee its simulation needs")  # fmt: skip
     mint_auth_ledgers: int = Field(default=60, ge=2, le=1000, description="server signatures expire after this")
     mint_tx_ledgers: int = Field(default=30, ge=2, le=1000, description="a mint transaction expires after this")
     mint_max_batch: int = Field(default=20, ge=1, le=100)

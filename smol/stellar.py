@@ -3,8 +3,9 @@
 The client builds a transaction calling `coin_it(user, asset_bytes, salt, fee_rule)` or
 `coin_them(user, [asset_bytes], [salt], [fee_rule])` on the configured contract and signs its own authorization
 entry (address credentials). The server checks it, co-signs the entries for its own address, and wraps the
-operation into a transaction of its own account (it pays the fee, up to a cap), bounded to a few ledgers so an
-unconfirmed transaction provably expires before another is built.
+operation into a transaction of its own account with the resources and fee its own enforcing simulation found (it
+pays the fee, up to a cap; the client's resources and fee are not used), bounded to a few ledgers so an unconfirmed
+transaction provably expires before another is built.
 """
 
 import copy
@@ -21,14 +22,12 @@ from smol.errors import InvalidMint
 SINGLE, BATCH = "coin_it", "coin_them"
 ADDRESS_CREDENTIALS = stellar_xdr.SorobanCredentialsType.SOROBAN_CREDENTIALS_ADDRESS
 VOID = stellar_xdr.SCValType.SCV_VOID
-RESOURCE_FEE_HEADROOM = 2  # the ledger may change between the client's simulation and ours
 
 
 @dataclass
 class MintRequest:
     user: str
     smol_ids: list[str]
-    fee: int
 
 
 def salt_of(smol_id: str) -> bytes:
@@ -79,7 +78,7 @@ def _bytes(value: stellar_xdr.SCVal, what: str) -> bytes:
     return value.bytes.sc_bytes
 
 
-def read_mint(xdr_text: str, *, passphrase: str, contract_id: str, issuer: str, batch: bool, max_fee: int,
+def read_mint(xdr_text: str, *, passphrase: str, contract_id: str, issuer: str, batch: bool,
               max_batch: int = 20) -> MintRequest:  # fmt: skip
     """The user and smol ids a client's mint transaction is for, or InvalidMint saying what is wrong with it."""
     envelope = decode(xdr_text, passphrase)
@@ -121,11 +120,7 @@ def read_mint(xdr_text: str, *, passphrase: str, contract_id: str, issuer: str, 
     if not any(_signed_by(entry, user) and entry.root_invocation.function.contract_fn == call
                for entry in operation.auth):  # fmt: skip
         raise InvalidMint("the transaction needs your signed authorization entry for this call")
-    if envelope.transaction.soroban_data is None:
-        raise InvalidMint("the transaction declares no Soroban resources: simulate it before signing")
-    if envelope.transaction.fee > max_fee:
-        raise InvalidMint(f"the fee may be at most {max_fee} stroops")
-    return MintRequest(user=user, smol_ids=smol_ids, fee=envelope.transaction.fee)
+    return MintRequest(user=user, smol_ids=smol_ids)
 
 
 def _entry_address(entry: stellar_xdr.SorobanAuthorizationEntry) -> str | None:
@@ -139,30 +134,11 @@ def _signed_by(entry: stellar_xdr.SorobanAuthorizationEntry, address: str) -> bo
     return _entry_address(entry) == address and signature is not None and signature.type != VOID
 
 
-def resources_problem(envelope: TransactionEnvelope, needed: stellar_xdr.SorobanTransactionData) -> str | None:
-    """Why the transaction's declared resources would cost the server for nothing, or None: fewer than the
-    simulation needs (it would fail on chain, fee charged), or a resource fee over RESOURCE_FEE_HEADROOM times it."""
-    declared = envelope.transaction.soroban_data
-    if declared is None:
-        return "the transaction declares no Soroban resources"
-    have, need = declared.resources, needed.resources
-    for field in ("instructions", "disk_read_bytes", "write_bytes"):
-        if getattr(have, field).uint32 < getattr(need, field).uint32:
-            return f"the transaction declares fewer {field.replace('_', ' ')} than it needs: simulate it again"
-    limit = RESOURCE_FEE_HEADROOM * needed.resource_fee.int64
-    if declared.resource_fee.int64 > limit:
-        return (f"the transaction's resource fee ({declared.resource_fee.int64} stroops) is over {limit}, "
-                f"{RESOURCE_FEE_HEADROOM} times what it needs")
-    return None
-
-
-def cosigned_transaction(xdr_text: str, *, server: Keypair, sequence: int, passphrase: str, auth_valid_until: int,
-                         max_ledger: int) -> TransactionEnvelope:  # fmt: skip
-    """The client's invocation in a transaction of the server's account, signed: the server's authorization
-    entries are signed (only when they authorize exactly this invocation); the others are left as they are.
-    `sequence` is the server account's current sequence number; the transaction uses the next one."""
-    envelope = decode(xdr_text, passphrase)
-    operation = copy.deepcopy(invocation_of(envelope))
+def cosigned_invocation(xdr_text: str, *, server: Keypair, passphrase: str,
+                        auth_valid_until: int) -> InvokeHostFunction:  # fmt: skip
+    """The client's invocation with the server's authorization entries signed (only when they authorize exactly this
+    invocation); the others are left as they are."""
+    operation = copy.deepcopy(invocation_of(decode(xdr_text, passphrase)))
     call = operation.host_function.invoke_contract
     signed = []
     for entry in operation.auth:
@@ -173,13 +149,27 @@ def cosigned_transaction(xdr_text: str, *, server: Keypair, sequence: int, passp
             entry = authorize_entry(entry, server, auth_valid_until, passphrase)
         signed.append(entry)
     operation.auth = signed
-    source = Account(server.public_key, sequence)
-    builder = TransactionBuilder(source, passphrase, base_fee=envelope.transaction.fee)
+    return operation
+
+
+def others_sign_until(operation: InvokeHostFunction, server: str) -> int | None:
+    """The ledger after which the first of the other parties' signatures (the user's) expires."""
+    ledgers = [entry.credentials.address.signature_expiration_ledger.uint32 for entry in operation.auth
+               if entry.credentials.type == ADDRESS_CREDENTIALS and _entry_address(entry) != server]  # fmt: skip
+    return min(ledgers, default=None)
+
+
+def server_transaction(operation: InvokeHostFunction, *, server: Keypair, sequence: int, passphrase: str,
+                       max_ledger: int, fee: int, soroban_data: stellar_xdr.SorobanTransactionData | None = None,
+                       ) -> TransactionEnvelope:  # fmt: skip
+    """The invocation in a transaction of the server's account (it pays `fee` at most), valid up to `max_ledger`,
+    signed. `sequence` is the account's current sequence number; the transaction uses the next one."""
+    builder = TransactionBuilder(Account(server.public_key, sequence), passphrase, base_fee=100)
     builder.append_operation(operation).set_ledger_bounds(0, max_ledger).set_timeout(0)
-    if envelope.transaction.soroban_data is not None:
-        builder.set_soroban_data(envelope.transaction.soroban_data)
+    if soroban_data is not None:
+        builder.set_soroban_data(soroban_data)
     transaction = builder.build()
-    transaction.transaction.fee = envelope.transaction.fee  # what the client simulated, already capped
+    transaction.transaction.fee = fee
     transaction.sign(server)
     return transaction
 

@@ -1,9 +1,10 @@
 """A local Stellar RPC for the Smol contract: JSON-RPC 2.0 over real HTTP, checking what it is sent as the network
-would (envelope signature, sequence number, ledger bounds, authorization-entry signatures and expiry), and applying
-`coin_it`/`coin_them` after `apply_after` seconds with a return value holding contract addresses.
+would (envelope signature, sequence number, ledger bounds, declared resources and fee, authorization-entry signatures
+and expiry), and applying `coin_it`/`coin_them` after `apply_after` seconds with a return value holding contract
+addresses; a transaction declaring fewer resources than the call needs fails on chain, its fee charged (`charged`).
 
 Knobs: `fail_on_chain` (the next applied transactions FAIL), `send_status` (answer ERROR/TRY_AGAIN_LATER once),
-`simulate_errors` (the next simulations fail, as a contract that traps),
+`simulate_errors` (the next simulations fail, as a contract that traps), `restore_needed` (archived entries),
 `send_delays` (accept, then answer late: a lost answer), `never_apply` (accepted but never included: it expires).
 """
 
@@ -36,6 +37,8 @@ class FakeStellarRpc(FakeService):
         self.send_delays: list[float] = []
         self.never_apply = False
         self.simulate_errors: list[str] = []
+        self.restore_needed = False  # simulations answer a restorePreamble (archived entries)
+        self.charged = 0  # stroops of fees charged by applied transactions
         self.simulated: list[dict] = []  # the params of every simulateTransaction
         # deployed passkey-kit wallets: address -> {credential id: (signer public key, SEC 1 65 bytes; durability)}
         self.wallets: dict[str, dict[bytes, tuple[bytes, str]]] = {}
@@ -146,17 +149,12 @@ class FakeStellarRpc(FakeService):
             return {"error": error, "events": [], "latestLedger": self.ledger}
         invocation = self.authorized_invocation(operation)
         auth = [self._unsigned_entry(address, invocation).to_xdr() for address in (user, self.server_account)]
-        data = stellar_xdr.SorobanTransactionData(
-            ext=stellar_xdr.SorobanTransactionDataExt(0),
-            resources=stellar_xdr.SorobanResources(
-                footprint=stellar_xdr.LedgerFootprint(read_only=[], read_write=[]),
-                instructions=stellar_xdr.Uint32(5_000_000), disk_read_bytes=stellar_xdr.Uint32(10_000),
-                write_bytes=stellar_xdr.Uint32(10_000),
-            ),
-            resource_fee=stellar_xdr.Int64(200_000),
-        )  # fmt: skip
-        return {"transactionData": data.to_xdr(), "minResourceFee": "200000", "latestLedger": self.ledger,
-                "results": [{"auth": auth, "xdr": scval.to_void().to_xdr()}]}  # fmt: skip
+        answer = {"transactionData": NEEDED.to_xdr(), "minResourceFee": str(NEEDED.resource_fee.int64),
+                  "latestLedger": self.ledger,
+                  "results": [{"auth": auth, "xdr": scval.to_void().to_xdr()}]}  # fmt: skip
+        if self.restore_needed:
+            answer["restorePreamble"] = {"transactionData": NEEDED.to_xdr(), "minResourceFee": "100000"}
+        return answer
 
     @staticmethod
     def authorized_invocation(operation) -> stellar_xdr.SorobanAuthorizedInvocation:
@@ -198,6 +196,10 @@ class FakeStellarRpc(FakeService):
             return "txBAD_AUTH"
         if transaction.sequence != self.sequence(source) + 1:
             return "txBAD_SEQ"
+        if transaction.soroban_data is None:
+            return "txSOROBAN_INVALID: no resources declared"
+        if transaction.fee < transaction.soroban_data.resource_fee.int64 + 100:
+            return "txINSUFFICIENT_FEE"
         bounds = transaction.preconditions.ledger_bounds if transaction.preconditions else None
         if bounds is not None and bounds.max_ledger and self.ledger > bounds.max_ledger:
             return "txTOO_LATE"
@@ -268,9 +270,15 @@ class FakeStellarRpc(FakeService):
         return {**answer, **entry["result"], "envelopeXdr": entry["envelope"].to_xdr()}
 
     def _apply(self, envelope: TransactionEnvelope) -> dict:
+        """Applied, success or not, the fee is charged (the whole of it here: no refunds of unused resources)."""
+        self.charged += envelope.transaction.fee
         if self.fail_on_chain:
             self.fail_on_chain -= 1
             return {"status": "FAILED", "ledger": self.ledger, "resultXdr": _error_result("txFAILED")}
+        declared = envelope.transaction.soroban_data.resources
+        if any(getattr(declared, field).uint32 < getattr(NEEDED.resources, field).uint32
+               for field in ("instructions", "disk_read_bytes", "write_bytes")):  # fmt: skip
+            return {"status": "FAILED", "ledger": self.ledger, "resultXdr": _error_result("txFAILED: resources")}
         call = envelope.transaction.operations[0].host_function.invoke_contract
         if call.function_name.sc_symbol == b"coin_it":
             value = self._coin(call.args[1])
@@ -290,6 +298,18 @@ class FakeStellarRpc(FakeService):
     @property
     def applied(self) -> int:
         return sum(1 for entry in self.transactions.values() if entry["result"])
+
+
+# What every mint needs, and what a simulation answers (its resource fee is the minimum)
+NEEDED = stellar_xdr.SorobanTransactionData(
+    ext=stellar_xdr.SorobanTransactionDataExt(0),
+    resources=stellar_xdr.SorobanResources(
+        footprint=stellar_xdr.LedgerFootprint(read_only=[], read_write=[]),
+        instructions=stellar_xdr.Uint32(5_000_000), disk_read_bytes=stellar_xdr.Uint32(10_000),
+        write_bytes=stellar_xdr.Uint32(10_000),
+    ),
+    resource_fee=stellar_xdr.Int64(200_000),
+)  # fmt: skip
 
 
 class InvalidParams(Exception):

@@ -20,6 +20,7 @@ from commands.mint_client import mint_arguments
 from smol import repo
 from smol.ids import new_smol_id
 from smol.stellar import token_address_of
+from tests.fake_stellar import NEEDED
 from tests.support import CONTRACT, PASSPHRASE, SERVER, _stop, client_xdr
 from workflows.mint import MintWorkflow
 
@@ -27,7 +28,7 @@ from workflows.mint import MintWorkflow
 @pytest.fixture
 def reset(rpc):
     rpc.fail_on_chain, rpc.send_status, rpc.send_delays, rpc.never_apply, rpc.apply_after = 0, [], [], False, 0.8
-    rpc.simulate_errors = []
+    rpc.simulate_errors, rpc.restore_needed = [], False
     yield rpc
 
 
@@ -158,8 +159,7 @@ async def test_bad_requests_are_refused_before_anything_is_sent(stack, pool, api
     assert await status("/mint", {"xdr": good, "ids": [mine, mine]}) == 400
     assert await status("/mint", {"xdr": good, "ids": "x"}) == 422  # a type error is a validation error
     assert await status("/mint", {"xdr": good, "ids": [mine]}) == 400  # coin_it sent to the batch route
-    for unsigned in (altered(good, auth=lambda entries: []), altered(good, auth=unsigned_entries),
-                     altered(good, soroban_data=None)):  # fmt: skip
+    for unsigned in (altered(good, auth=lambda entries: []), altered(good, auth=unsigned_entries)):
         assert await status(f"/mint/{mine}", {"xdr": unsigned}) == 400
     assert sends(reset) == before and await pool.fetchval("SELECT count(*) FROM mints") == mints_before
 
@@ -216,12 +216,12 @@ async def test_a_refused_transaction_is_reported(stack, pool, temporal, api, rpc
     assert (await repo.get_smol(pool, smol_id))["mint_token"] is None
 
 
-@pytest.mark.parametrize("trouble", ["the contract traps", "an entry signed by another key", "a resource fee 5x",
-                                     "too few instructions"])  # fmt: skip
+@pytest.mark.parametrize("trouble", ["the contract traps", "an entry signed by another key", "archived entries",
+                                     "the user's signature expires too soon"])  # fmt: skip
 async def test_a_mint_that_would_cost_the_server_for_nothing_is_never_sent(stack, pool, temporal, api, rpc_client,
                                                                           reset, mint_settings, trouble):  # fmt: skip
-    """The server pays the fee even for a transaction that fails on chain: an enforcing simulation runs it first,
-    and one it refuses, or that declares fewer resources or a far higher fee than it needs, is refused unsent."""
+    """The server pays the fee even for a transaction that fails on chain: an enforcing simulation runs it first
+    (every signature checked, the contract run), and one it refuses is never sent, nor one that could not land."""
     user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
     if trouble == "the contract traps":
         reset.simulate_errors = ["HostError: Error(Contract, #7)"]
@@ -229,24 +229,49 @@ async def test_a_mint_that_would_cost_the_server_for_nothing_is_never_sent(stack
         impostor = Keypair.random()
         xdr = altered(xdr, auth=lambda entries: [authorize_entry(entry, impostor, 10**6, PASSPHRASE)
                                                  for entry in entries])  # fmt: skip
-    elif trouble == "a resource fee 5x":
-        xdr = with_resources(xdr, resource_fee=1_000_000)
+    elif trouble == "archived entries":
+        reset.restore_needed = True
     else:
-        xdr = with_resources(xdr, instructions=1000)
-    before, simulated = sends(reset), len(reset.simulated)
+        xdr = await client_xdr(rpc_client, user, [smol_id], auth_ledgers=1)
+    before, simulated, charged = sends(reset), len(reset.simulated), reset.charged
     async with worker(stack, temporal, pool, rpc_client, mint_settings):
         answer = await ask_to_mint(api, stack, user, smol_id, xdr)
         assert answer.status_code == 202, answer.text
         with pytest.raises(WorkflowFailureError) as raised:
             await mint_result(temporal, answer.json()["mint_id"])
     assert raised.value.cause.type == "MintRejected", raised.value.cause
-    assert sends(reset) == before and len(reset.simulated) > simulated
-    assert reset.simulated[-1]["authMode"] == "enforce"
+    assert sends(reset) == before and reset.charged == charged
+    if trouble != "the user's signature expires too soon":  # (refused before any simulation)
+        assert len(reset.simulated) > simulated and reset.simulated[-1]["authMode"] == "enforce"
     body = (await api.get(f"/{smol_id}")).json()
     assert body["d1"]["Mint_Token"] is None and body["mint"]["status"] == "failed"
+    reset.restore_needed = False
     again = await ask_to_mint(api, stack, user, smol_id, await client_xdr(rpc_client, user, [smol_id]))
     assert again.status_code == 202  # released for another try
     await temporal.get_workflow_handle(f"mint-{again.json()['mint_id']}").terminate("test over")
+
+
+@pytest.mark.parametrize("declared", ["a resource fee 5x", "too few instructions", "no resources"])
+async def test_the_server_declares_and_pays_what_its_own_simulation_found(stack, pool, temporal, api, rpc_client,
+                                                                         reset, mint_settings, declared):  # fmt: skip
+    """The client's resources and fee are never used: too few would fail on chain (fee charged), too high a fee
+    would be paid. The transaction sent declares the simulation's resources and bids a small inclusion fee on top."""
+    user, smol_id, xdr = await a_mintable_smol(pool, rpc_client)
+    if declared == "a resource fee 5x":
+        xdr = with_resources(xdr, resource_fee=1_000_000)
+    elif declared == "too few instructions":
+        xdr = with_resources(xdr, instructions=1000)
+    else:
+        xdr = altered(xdr, soroban_data=None)
+    charged = reset.charged
+    async with worker(stack, temporal, pool, rpc_client, mint_settings):
+        answer = await ask_to_mint(api, stack, user, smol_id, xdr)
+        assert answer.status_code == 202, answer.text
+        result = await mint_result(temporal, answer.json()["mint_id"])
+    sent = reset.transactions[result.tx_hash]["envelope"].transaction
+    assert sent.soroban_data == NEEDED
+    assert sent.fee == stack.settings.mint_inclusion_fee + NEEDED.resource_fee.int64 == reset.charged - charged
+    assert (await repo.get_smol(pool, smol_id))["mint_token"]
 
 
 async def test_mint_requests_of_one_address_are_limited(stack, pool, rpc_client, reset, mint_settings, temporal):
@@ -335,7 +360,7 @@ def test_the_server_signs_only_its_own_entries_for_this_exact_call():
     from stellar_sdk import Account, TransactionBuilder
 
     from smol.errors import InvalidMint
-    from smol.stellar import cosigned_transaction
+    from smol.stellar import cosigned_invocation, others_sign_until, server_transaction
     from tests.fake_stellar import FakeStellarRpc
 
     user, smol_id = Keypair.random(), new_smol_id()
@@ -344,20 +369,22 @@ def test_the_server_signs_only_its_own_entries_for_this_exact_call():
         CONTRACT, "coin_it", args).set_timeout(60).build()  # fmt: skip
     invocation = FakeStellarRpc.authorized_invocation(call.transaction.operations[0])
     user_entry = FakeStellarRpc._unsigned_entry(user.public_key, invocation)
+    user_entry.credentials.address.signature_expiration_ledger = stellar_xdr.Uint32(450)
     server_entry = FakeStellarRpc._unsigned_entry(SERVER.public_key, invocation)
     call.transaction.operations[0].auth = [user_entry, server_entry]
-    signed = cosigned_transaction(call.to_xdr(), server=SERVER, sequence=7, passphrase=PASSPHRASE,
-                                  auth_valid_until=500, max_ledger=400)  # fmt: skip
-    entries = signed.transaction.operations[0].auth
-    assert entries[0] == user_entry  # left untouched
-    assert entries[1].credentials.address.signature_expiration_ledger.uint32 == 500
+    operation = cosigned_invocation(call.to_xdr(), server=SERVER, passphrase=PASSPHRASE, auth_valid_until=500)
+    assert operation.auth[0] == user_entry  # left untouched
+    assert operation.auth[1].credentials.address.signature_expiration_ledger.uint32 == 500
+    assert others_sign_until(operation, SERVER.public_key) == 450
+    signed = server_transaction(operation, server=SERVER, sequence=7, passphrase=PASSPHRASE, max_ledger=400,
+                                fee=210_000, soroban_data=NEEDED)  # fmt: skip
     assert signed.transaction.source.account_id == SERVER.public_key
     assert signed.transaction.sequence == 8  # the next after the account's 7
+    assert signed.transaction.fee == 210_000 and signed.transaction.soroban_data == NEEDED
     other = mint_arguments(user.public_key, [new_smol_id()], SERVER.public_key, batch=False)
     sneaky = TransactionBuilder(Account(user.public_key, 1), PASSPHRASE).append_invoke_contract_function_op(
         CONTRACT, "coin_it", other).set_timeout(60).build()  # fmt: skip
     call.transaction.operations[0].auth = [FakeStellarRpc._unsigned_entry(
         SERVER.public_key, FakeStellarRpc.authorized_invocation(sneaky.transaction.operations[0]))]  # fmt: skip
     with pytest.raises(InvalidMint):
-        cosigned_transaction(call.to_xdr(), server=SERVER, sequence=7, passphrase=PASSPHRASE, auth_valid_until=500,
-                             max_ledger=400)  # fmt: skip
+        cosigned_invocation(call.to_xdr(), server=SERVER, passphrase=PASSPHRASE, auth_valid_until=500)

@@ -39,7 +39,7 @@ async def _start(pool, temporal, settings, user, xdr, smol_ids: list[str], batch
     xdr = _text(xdr, "xdr")
     request = read_mint(
         xdr, passphrase=settings.stellar_network_passphrase, contract_id=settings.contract_id,
-        issuer=settings.issuer, batch=batch, max_fee=settings.mint_max_fee, max_batch=settings.mint_max_batch,
+        issuer=settings.issuer, batch=batch, max_batch=settings.mint_max_batch,
     )  # fmt: skip
     if sorted(request.smol_ids) != sorted(smol_ids):
         raise InvalidMint("the transaction's salts are not the requested smol ids")
