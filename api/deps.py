@@ -177,13 +177,13 @@ async def session_claims(request: Request, token: str) -> dict:
 _bindings: dict[tuple[str, str], tuple[float, int | None]] = {}  # (passkey, address) -> looked up at, generation
 
 
-async def _refuse_ended_session(request: Request, claims: dict) -> None:
+async def _refuse_ended_session(request: Request, claims: dict, fresh: bool = False) -> None:
     """401 for a passkey session whose binding is gone or was replaced (its generation, smol/passkeys.py), looked up
-    at most every `session_check_seconds` per passkey and process. (Tokens without a passkey are issued by operators'
-    tools, not by sign-in.)"""
+    at most every `session_check_seconds` per passkey and process (`fresh`: now). (Tokens without a passkey are
+    issued by operators' tools, not by sign-in.)"""
     binding, now = (str(claims["key"]), claims["sub"]), time.monotonic()
     kept = _bindings.get(binding)
-    if kept is None or now - kept[0] >= request.app.state.settings.session_check_seconds:
+    if fresh or kept is None or now - kept[0] >= request.app.state.settings.session_check_seconds:
         if len(_bindings) >= 4096:
             _bindings.clear()
         kept = _bindings[binding] = (now, await passkeys.generation(await _pool(request), *binding))
@@ -203,12 +203,14 @@ async def end_sessions_everywhere(request: Request) -> None:
 
 async def credentials_ended(request: Request, user: User) -> str | None:
     """Why a caller identified a while ago (a long stream) may no longer be answered, or None: their API key was
-    revoked (or ended with the session that made it), or their passkey session ended (`end_sessions_everywhere`)."""
+    revoked (or ended with the session that made it), or their passkey session ended (`end_sessions_everywhere`,
+    through any API process: looked up now, not from this process's memo)."""
     if user.api_key:
         return None if await api_keys.is_live(await _pool(request), user.api_key) else "the API key was revoked"
     if user.key:
+        claims = {"key": user.key, "sub": user.address, "gen": user.generation}
         try:
-            await _refuse_ended_session(request, {"key": user.key, "sub": user.address, "gen": user.generation})
+            await _refuse_ended_session(request, claims, fresh=True)
         except Unauthorized as exc:
             return str(exc)
     return None
