@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from smol.errors import InvalidInput, ServiceUnavailable
+from smol.errors import InvalidInput, ServiceUnavailable, TooManyRequests
 
 SIGNATURE_HEADER = "Smol-Signature"
 EVENT_ID_HEADER = "Smol-Event-Id"
@@ -92,29 +92,49 @@ def _target(url: str) -> httpx.URL:
 # When all of them are still busy (lookups given up on keep their thread until the resolver answers), a new one is
 # 503: the caller's name was never looked up, so it is not told that it does not resolve.
 RESOLVE_SECONDS = 5
-RESOLVERS = 4
+RESOLVERS = 16  # threads for lookups in a process (a thread waiting on DNS costs little)
+SLOW_HOST_SECONDS = 60  # a host that did not resolve in time is refused at once for this long
 RESPONSE_BYTES = 4096  # of a receiver's answer read (only its status is used)
 _RESOLVER = ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="webhook-dns")
 _resolving = [0]  # lookups running on those threads
+_callers_resolving: set[str] = set()  # callers with a lookup running (on its thread, given up on or not)
+_slow_hosts: dict[str, float] = {}  # host -> until when it is refused at once
 
 
-async def _lookup(host: str, port: int) -> list:
+async def _lookup(host: str, port: int, caller: str | None) -> list:
     if _resolving[0] >= RESOLVERS:
         raise ServiceUnavailable("webhook host names cannot be looked up at the moment; try again shortly")
+    if caller is not None and caller in _callers_resolving:
+        raise TooManyRequests("a webhook host of yours is being looked up already; try again shortly", RESOLVE_SECONDS)
     _resolving[0] += 1
+    if caller is not None:
+        _callers_resolving.add(caller)
+
+    def ended(_) -> None:
+        _resolving[0] -= 1
+        _callers_resolving.discard(caller)
+
     lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     running = asyncio.get_running_loop().run_in_executor(_RESOLVER, lookup)
-    running.add_done_callback(lambda _: _resolving.__setitem__(0, _resolving[0] - 1))
+    running.add_done_callback(ended)
     return await asyncio.shield(running)  # (given up on: it still holds its thread until it ends, and is counted)
 
 
-async def resolve_destination(url: str, allow_private: bool) -> tuple[httpx.URL, str]:
-    """The parsed URL and the address to connect to, once every address its host resolves to was checked."""
+async def resolve_destination(url: str, allow_private: bool, caller: str | None = None) -> tuple[httpx.URL, str]:
+    """The parsed URL and the address to connect to, once every address its host resolves to was checked. A
+    `caller` (an API client) has one lookup at a time, counted until its thread ends: names that never answer tie
+    up one thread per caller, not the process's."""
     target = _target(url)
     port = target.port or (443 if target.scheme == "https" else 80)
+    host = target.raw_host.decode()
+    if _slow_hosts.get(host, 0) > time.monotonic():
+        raise Unresolvable(f"webhook_url host {target.host!r} did not resolve in time a moment ago; try another")
     try:
-        found = await asyncio.wait_for(_lookup(target.raw_host.decode(), port), RESOLVE_SECONDS)
+        found = await asyncio.wait_for(_lookup(host, port, caller), RESOLVE_SECONDS)
     except TimeoutError:  # (before OSError, which it is)
+        if len(_slow_hosts) >= 4096:
+            _slow_hosts.clear()
+        _slow_hosts[host] = time.monotonic() + SLOW_HOST_SECONDS
         raise Unresolvable(f"webhook_url host {target.host!r} did not resolve within {RESOLVE_SECONDS} s") from None
     except (OSError, UnicodeError):
         raise Unresolvable(f"webhook_url host {target.host!r} does not resolve") from None
@@ -126,9 +146,9 @@ async def resolve_destination(url: str, allow_private: bool) -> tuple[httpx.URL,
     return target, addresses[0]
 
 
-async def check_destination(url: str, allow_private: bool) -> str:
+async def check_destination(url: str, allow_private: bool, caller: str | None = None) -> str:
     """The URL if it is http(s) and every address its host resolves to is public (unless private ones are allowed)."""
-    await resolve_destination(url, allow_private)
+    await resolve_destination(url, allow_private, caller)
     return url
 
 
@@ -137,7 +157,7 @@ async def deliver(url: str, body: bytes, headers: dict[str, str], *, allow_priva
                   transport: httpx.AsyncBaseTransport | None = None) -> httpx.Response:  # fmt: skip
     """POST to the address that was checked: the host is resolved once, and the connection goes to that IP while
     `Host`, TLS SNI and the certificate check keep the host name (no second lookup to rebind). No redirects. The
-    receiver's answer is read up to RESPONSE_BYTES, and the whole exchange ends within 3 × `timeout` (a receiver
+    receiver's answer is read up to RESPONSE_BYTES, and the whole exchange ends within 2 × `timeout` (a receiver
     dripping an endless answer would hold the worker otherwise); past that, httpx.TimeoutException."""
     target, address = await resolve_destination(url, allow_private)
     try:
@@ -148,14 +168,14 @@ async def deliver(url: str, body: bytes, headers: dict[str, str], *, allow_priva
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
                                  transport=transport) as client:  # fmt: skip
         try:
-            async with asyncio.timeout(3 * timeout), client.stream(
+            async with asyncio.timeout(2 * timeout), client.stream(
                 "POST", pinned, content=body, headers={**headers, "Host": target.netloc.decode()},
                 extensions={"sni_hostname": target.raw_host.decode()},
             ) as response:  # fmt: skip
                 await _read_some(response)
                 return response
         except TimeoutError:
-            raise httpx.TimeoutException(f"the webhook receiver took over {3 * timeout:g} s in all") from None
+            raise httpx.TimeoutException(f"the webhook receiver took over {2 * timeout:g} s in all") from None
 
 
 async def _read_some(response: httpx.Response) -> None:

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowFailureError
 
 from contracts.smol import Payload, SmolInput
 from smol import webhooks
-from smol.errors import InvalidInput, ServiceUnavailable
+from smol.errors import InvalidInput, ServiceUnavailable, TooManyRequests
 from smol.ids import new_smol_id
 from smol.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, deliver, is_public, resolve_destination, sign, verify
 from tests.support import WEBHOOK_SECRET, Receiver, _stop, wait_for
@@ -204,7 +204,7 @@ class EndlessReceiver:
 
 @pytest.mark.parametrize("size, every", [(1024, 0), (16, 0.3)])
 async def test_an_endless_answer_neither_fills_the_worker_nor_holds_it(size, every):
-    """Only the status matters: a fast endless answer is read up to 4 KiB, a slow one is given up on within 3 × the
+    """Only the status matters: a fast endless answer is read up to 4 KiB, a slow one is given up on within 2 × the
     timeout in all, though each chunk comes well within the timeout."""
     receiver = EndlessReceiver(size, every)
     started = time.monotonic()
@@ -291,6 +291,40 @@ async def test_tls_keeps_the_host_name_for_sni_and_the_certificate_check(monkeyp
         receiver.close()
 
 
+async def test_names_that_never_answer_tie_up_one_thread_per_caller_and_are_refused_at_once_after(monkeypatch):
+    """A caller has one lookup at a time, counted until its thread ends (given up on or not): names that never
+    answer cannot take the process's threads from everyone else. A host that timed out is refused at once for a
+    minute, without asking DNS again."""
+    released, asked = threading.Event(), []
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        released.wait(5)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 443))]
+
+    monkeypatch.setattr(webhooks, "RESOLVE_SECONDS", 0.3)
+    monkeypatch.setattr(webhooks, "_slow_hosts", {})
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    try:
+        with pytest.raises(webhooks.Unresolvable, match="within"):
+            await resolve_destination("https://never1.example/hook", allow_private=False, caller="GMALLORY")
+        with pytest.raises(TooManyRequests):  # (its first lookup still holds a thread)
+            await resolve_destination("https://never2.example/hook", allow_private=False, caller="GMALLORY")
+        with pytest.raises(webhooks.Unresolvable, match="a moment ago"):
+            await resolve_destination("https://never1.example/hook", allow_private=False, caller="GANN")
+        assert asked == ["never1.example"]
+        released.set()
+        for _ in range(50):
+            if "GMALLORY" not in webhooks._callers_resolving:
+                break
+            await asyncio.sleep(0.02)
+        target, address = await resolve_destination("https://fine.example/hook", allow_private=False,
+                                                    caller="GMALLORY")  # fmt: skip
+        assert address == "93.184.215.14"
+    finally:
+        released.set()
+
+
 async def test_resolving_keeps_only_real_urls():
     for url in ["http://[::1/hook", "http://example.com:99999/", "http:///hook", "http://\x00/"]:
         with pytest.raises(InvalidInput):
@@ -307,6 +341,7 @@ async def test_a_host_that_resolves_too_slowly_is_refused_in_time_on_threads_of_
         return []
 
     monkeypatch.setattr(webhooks, "RESOLVE_SECONDS", 0.3)
+    monkeypatch.setattr(webhooks, "_slow_hosts", {})
     monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
     try:
         started = time.monotonic()

@@ -127,7 +127,8 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
                                        "input": body.song_model}])  # fmt: skip
     playlist = check_playlist(body.playlist)
     await smols.take_run_slot(pool, settings, user.address)  # (before the webhook host's lookup, which costs too)
-    webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private)
+    webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private,
+                                                           caller=user.address)  # fmt: skip
     payload = Payload(
         address=user.address, prompt=body.prompt, public=body.public, instrumental=body.instrumental,
         playlist=playlist, webhook_url=webhook or None,
