@@ -191,7 +191,7 @@ async def test_missing_origin_and_malformed_bodies_are_4xx(http):
          "response": {"id": "a", "response": {"clientDataJSON": "!!"}}},
         {"type": "create", "keyId": credential["id"], "contractId": "b",
          "response": {**credential, "response": {**credential["response"], "attestationObject": "AAAA"}}},
-        {"type": "create", "keyId": "a", "response": {"id": "a", "response": {"clientDataJSON": b64(b"[" * 100_000)}}},
+        {"type": "create", "keyId": "a", "response": {"id": "a", "response": {"clientDataJSON": b64(b"[" * 5_000)}}},
         {"type": "create", "keyId": credential["id"], "response": with_cose_key(credential, {1: 2, 3: -7, -1: 1})},
         {"type": "create", "keyId": credential["id"], "response": with_cose_key(credential, [1, 2])},
     ]  # fmt: skip
@@ -256,6 +256,10 @@ async def test_registrations_from_one_client_address_are_limited(stack, pool):
             assert [(await register_from(f"{net}::{n}")).status_code for n in (1, 2, 3)] == [200, 200, 429]
             assert (await register_from(f"{net}:0:0:0:{secrets.randbelow(65536):x}")).status_code == 429
             assert (await register_from(f"{net}1::1")).status_code == 200  # (another /64)
+            site = f"2001:db8:{secrets.randbelow(65536):x}"  # one site's /48: 8 x 2 registrations an hour in all
+            made = [(await register_from(f"{site}:{n:x}::{k}")).status_code for n in range(8) for k in (1, 2)]
+            assert made == [200] * 16, made
+            assert (await register_from(f"{site}:8::1")).status_code == 429  # (a ninth /64 of the same site)
     finally:
         _stop(api)
 

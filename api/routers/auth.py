@@ -45,6 +45,9 @@ class LoginBody(BaseModel):
         return None if value is None else check_display_name(value)
 
 
+WIDE_NETWORK_SHARE = 8  # an IPv6 /48 may register this many times a client's (/64's) allowance
+
+
 def _client_challenge(credential: dict, ceremony: str) -> str:
     """The challenge the client signed, read from its clientDataJSON (checked for reuse, not for origin)."""
     try:
@@ -184,11 +187,16 @@ async def _connect(body: LoginBody, pool, settings: Settings) -> tuple[str, str,
 
 async def _take_registration_slot(pool, settings: Settings, request: Request) -> None:
     """Count one registration for the client's address, or 429 past SMOL_REGISTRATIONS_PER_HOUR: a new account
-    is a new allowance of smols (and of paid provider calls), so accounts must not come for free."""
-    wait = await repo.take_create_slot(pool, f"register:{client_of(request)}", settings.registrations_per_hour, 3600)
-    if wait is not None:
-        raise TooManyRequests(f"at most {settings.registrations_per_hour} passkeys registered an hour from one "
-                              "address; try again later", wait)  # fmt: skip
+    is a new allowance of smols (and of paid provider calls), so accounts must not come for free. An IPv6 client
+    counts as its /64, and its /48 (a whole site's or subscriber's) may register WIDE_NETWORK_SHARE times as many."""
+    client, network = client_of(request), client_of(request, 48)
+    limits = [(client, settings.registrations_per_hour)]
+    if network != client:
+        limits.append((network, settings.registrations_per_hour * WIDE_NETWORK_SHARE))
+    for who, limit in limits:
+        wait = await repo.take_create_slot(pool, f"register:{who}", limit, 3600)
+        if wait is not None:
+            raise TooManyRequests(f"at most {limit} passkeys registered an hour from {who}; try again later", wait)
 
 
 @router.post(
