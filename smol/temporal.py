@@ -1,6 +1,8 @@
 """Connecting to Temporal the same way from the API, the worker and the CLI."""
 
 import dataclasses
+import logging
+import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -16,6 +18,8 @@ from contracts.search_attributes import ALL
 from smol.codec import codec_from
 from smol.errors import ServiceUnavailable
 from smol.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -62,6 +66,7 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 RPC_TIMEOUT = timedelta(seconds=10)
 QUERY_TIMEOUT = timedelta(seconds=5)
+START_TOKEN = "start"  # memo key: which start request made the run
 
 
 def temporal_down(exc: BaseException) -> bool:
@@ -89,11 +94,26 @@ def unavailable_if_down(message: str = "the workflow service is unavailable"):
 async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None,
                          search_attributes: TypedSearchAttributes | None = None, **options):
     """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away.
-    WorkflowAlreadyStartedError goes to the caller, which knows what it means."""
-    with unavailable_if_down("the workflow service is unavailable; nothing was started, try again"):
-        return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue, rpc_timeout=RPC_TIMEOUT,
-                                           static_summary=summary, search_attributes=search_attributes,
-                                           **options)  # fmt: skip
+    WorkflowAlreadyStartedError goes to the caller, which knows what it means. A start whose answer was lost (a
+    timeout after the server started it) is asked about once: if the id's latest run carries this start's token (in
+    its memo: a retry reuses an id), it started."""
+    token = uuid.uuid4().hex
+    try:
+        with unavailable_if_down("the workflow service is unavailable; nothing was started, try again"):
+            return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue,
+                                               rpc_timeout=RPC_TIMEOUT, static_summary=summary,
+                                               search_attributes=search_attributes, memo={START_TOKEN: token},
+                                               **options)  # fmt: skip
+    except ServiceUnavailable:
+        try:
+            latest = await describe(client, id)
+            started = latest is not None and await latest.memo_value(START_TOKEN, None) == token
+        except ServiceUnavailable:
+            started = False
+        if not started:
+            raise
+        log.warning("workflow %s: the answer to its start was lost, but it started", id)
+        return client.get_workflow_handle(id)
 
 
 async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
