@@ -187,13 +187,28 @@ class PublicReadCache:
 
 
 
+_keys: dict[tuple[str, bytes], tuple[str, str]] = {}  # (path, raw query) -> `_key`, for the hot pages
+
+
 def _key(scope) -> tuple[str, str] | None:
     """What a GET is kept by: its path and the query parameters its route reads, as the route reads them (the last
-    of repeated ones, decoded as Starlette decodes them); None for a path not kept."""
-    path = scope["path"]
+    of repeated ones, decoded as Starlette decodes them); None for a path not kept. (Remembered by the raw request:
+    parsing took 5–12 µs, a tenth of an answer from memory.)"""
+    raw = (scope["path"], scope["query_string"])
+    if (known := _keys.get(raw)) is not None:
+        return known
+    found = _parsed_key(*raw)
+    if found is not None:  # (paths not kept, a smol's say, are not remembered: they would crowd out the hot pages)
+        if len(_keys) >= 4096:
+            _keys.clear()
+        _keys[raw] = found
+    return found
+
+
+def _parsed_key(path: str, query: bytes) -> tuple[str, str] | None:
     for pattern, names in PATHS:
         if pattern.fullmatch(path):
-            given = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            given = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
             return path, urlencode(sorted((name, given[name]) for name in names if name in given))
     return None
 

@@ -104,11 +104,12 @@ _slow_hosts: dict[str, float] = {}  # host -> until when it is refused at once
 async def _lookup(host: str, port: int, caller: str | None) -> list:
     if _resolving[0] >= RESOLVERS:
         raise ServiceUnavailable("webhook host names cannot be looked up at the moment; try again shortly")
-    if caller is not None and caller in _callers_resolving:
-        raise TooManyRequests("a webhook host of yours is being looked up already; try again shortly", RESOLVE_SECONDS)
-    _resolving[0] += 1
     if caller is not None:
+        if caller in _callers_resolving:
+            raise TooManyRequests("a webhook host of yours is being looked up already; try again shortly",
+                                  RESOLVE_SECONDS)  # fmt: skip
         _callers_resolving.add(caller)
+    _resolving[0] += 1
 
     def ended(_) -> None:
         _resolving[0] -= 1
