@@ -49,7 +49,9 @@ async def test_a_worker_killed_mid_day_finishes_it_rendering_each_track_once(sta
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    assert len(result.tracks) == 5 and all(track.rendered for track in result.tracks)
+    # (a track stored just before the kill, its result not yet reported, is found stored and not rendered again)
+    assert len(result.tracks) == 5
+    assert all(track.rendered or track.object_key.rsplit("/", 1)[1] in made for track in result.tracks)
     assert {path.name: path.stat().st_ino for path in folder.glob("*.mp3") if path.name in made} == made
     assert len(list(folder.glob("*.mp3"))) == 5
     for track in result.tracks:
