@@ -1,5 +1,8 @@
 """How rows look on the wire: the field names and formats the original service's clients read."""
 
+import orjson
+from fastapi import Response
+
 from api.pagination import when
 
 
@@ -9,6 +12,12 @@ def list_item(row) -> dict:
         "Id": row["id"], "Title": row["title"], "Song_1": row["song_1"], "Mint_Token": row["mint_token"],
         "Mint_Amm": row["mint_amm"], "Created_At": when(row["created_at"]),
     }  # fmt: skip
+
+
+def json_response(answer: dict, headers: dict[str, str]) -> Response:
+    """The answer as JSON, as FastAPI writes it from a route's model but without checking it against the model
+    again (a route returning this answers the shape its `response_model` documents: the tests read it so)."""
+    return Response(orjson.dumps(answer), media_type="application/json", headers=headers)
 
 
 def public_base(request, settings) -> str:

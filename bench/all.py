@@ -62,16 +62,16 @@ def ms(figure: str) -> float:
 
 def catalog() -> list[Row]:
     out = run("catalog.py")
-    api, uncached = find(rf"GET /        API {WRK}", out), find(rf"\(signed in, made afresh\)\s+{WRK}", out)
-    signed = find(rf"\(signed in\)\s+{WRK}", out)
-    detail = find(rf"GET /{{id}}    API {WRK}", out)
-    floor, detail_floor = re.findall(rf"\n\s+SQL {WRK}", out)[:2]  # (in that order)
+    api, signed = find(rf"GET /        API {WRK}", out), find(rf"\(signed in\)\s+{WRK}", out)
+    uncached, detail = find(rf"\(signed in, made afresh\)\s+{WRK}", out), find(rf"GET /{{id}}    API {WRK}", out)
+    floor, pages_floor, detail_floor = re.findall(rf"\n\s+SQL[^\n]* {WRK}", out)[:3]  # (in that order)
     rows = []
-    for what, (_, p99, rps) in (("`GET /`, 100,000 smols, 50 clients, anonymous", api),
-                                ("`GET /`, same, signed in", signed),
-                                ("`GET /`, same, signed in, made afresh (a query of its own)", uncached)):  # fmt: skip
-        ratio = float(rps) / float(floor[2])
-        figure, floor_figure = f"{float(rps):,.0f} req/s, p99 {ms(p99):.0f} ms", f"SQL {float(floor[2]):,.0f} req/s"
+    for what, (_, p99, rps), base in (("`GET /`, 100,000 smols, 50 clients, anonymous", api, floor),
+                                      ("`GET /`, same, signed in", signed, floor),
+                                      ("`GET /`, same, signed in, made afresh (a page of its own)", uncached,
+                                       pages_floor)):  # fmt: skip
+        ratio = float(rps) / float(base[2])
+        figure, floor_figure = f"{float(rps):,.0f} req/s, p99 {ms(p99):.0f} ms", f"SQL {float(base[2]):,.0f} req/s"
         rows.append(Row(what, figure, floor_figure, ratio, "≥ 0.5× the floor, p99 ≤ 50 ms",
                         ratio >= 0.5 and ms(p99) <= 50))  # fmt: skip
     ratio = float(detail[2]) / float(detail_floor[2])
