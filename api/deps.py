@@ -37,6 +37,7 @@ class User:
     username: str = ""
     api_key: str | None = None  # the id of the API key the request came with (None: a session token)
     generation: int = 0  # of the passkey binding the session token was issued for (`key`)
+    expires_at: float | None = None  # when the session token expires (seconds since the epoch; API keys: never)
 
 
 async def _settings(request: Request) -> Settings:
@@ -160,7 +161,7 @@ async def _optional_user(request: Request) -> User | None:
     claims = await session_claims(request, token)
     user = request.scope[IDENTIFIED] = User(
         address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")),
-        generation=int(claims.get("gen", 0)),
+        generation=int(claims.get("gen", 0)), expires_at=claims.get("exp"),
     )  # fmt: skip
     return user
 
@@ -209,8 +210,10 @@ async def end_sessions_everywhere(request: Request) -> None:
 
 async def credentials_ended(request: Request, user: User) -> str | None:
     """Why a caller identified a while ago (a long stream) may no longer be answered, or None: their API key was
-    revoked (or ended with the session that made it), or their passkey session ended (`end_sessions_everywhere`,
-    through any API process: looked up now, not from this process's memo)."""
+    revoked (or ended with the session that made it), their session token expired, or their passkey session ended
+    (`end_sessions_everywhere`, through any API process: looked up now, not from this process's memo)."""
+    if user.expires_at is not None and time.time() >= user.expires_at:
+        return "the session token expired: sign in again"
     if user.api_key:
         return None if await api_keys.is_live(await _pool(request), user.api_key) else "the API key was revoked"
     if user.key:

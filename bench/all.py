@@ -137,7 +137,7 @@ def search() -> list[Row]:
         fresh = find(rf"GET /{label}[^\n]*\n[^\n]*\n\s+\(signed in, made afresh\)\s+{WRK}", out)
         floor = find(rf"GET /{label}(?:[^\n]*\n){{3}}\s+same SQL, asyncpg\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms", out)
         for how, figures in (("anonymous", api), ("signed in, owning nothing hidden", signed),
-                             ("signed in, made afresh (a query of its own)", fresh)):
+                             ("signed in, owning a private smol (made afresh)", fresh)):
             rows.append(Row(f"{what}, 100,000 smols, 10 clients, {how}",
                             f"p50 {ms(figures[0]):.0f} ms, p99 {ms(figures[1]):.0f} ms",
                             f"same SQL: p50 {floor[0]} ms, p99 {floor[1]} ms", ms(figures[1]) / float(floor[1]),

@@ -168,3 +168,29 @@ async def test_a_stream_ends_soon_after_its_callers_session_or_key_does(stack, h
                 name, data = events[-1]
                 assert name == "error" and data["status"] == 401, events[-1]
         await handle.terminate("enough")
+
+
+async def test_a_stream_ends_soon_after_its_callers_token_expires(stack, http, temporal, task_queue, pool):
+    """A stream opened with a session token that expires a few seconds later ends with a 401 event then: the token
+    was checked once, when the stream opened."""
+    import time
+
+    import jwt
+
+    from smol.tokens import ALGORITHM
+
+    now = int(time.time())
+    claims = {"sub": "GEXPIRING", "key": "", "usr": "", "iat": now, "exp": now + 3}
+    token = jwt.encode(claims, stack.settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    async with worker_for(temporal, task_queue, activities_with(stack, pool)):
+        smol_id, handle = await start_smol(temporal, task_queue, prompt="a frog watched for a while")
+        await handle.signal(SmolWorkflow.pause, PauseSignal("watched"))
+        await wait_for(http, smol_id, until=lambda b: b.get("wf", {}).get("status") == "paused")
+        watching = asyncio.create_task(read_events(http, f"/{smol_id}/events", {"Authorization": f"Bearer {token}"}))
+        await asyncio.sleep(1)
+        assert not watching.done()  # (valid when it opened)
+        async with asyncio.timeout(12):
+            name, data = (await watching)[-1]
+        assert name == "error" and data["status"] == 401 and "expired" in data["message"], (name, data)
+        assert time.time() >= now + 3
+        await handle.terminate("enough")
