@@ -192,10 +192,10 @@ async def _refuse_ended_session(request: Request, claims: dict, fresh: bool = Fa
         raise Unauthorized("this session has ended: sign in again")
 
 
-async def pool_and_caller(request: Request) -> tuple[asyncpg.Pool, User | None]:
-    """What `PoolDep` and `OptionalUserDep` give, for a hot route that asks for them itself (each dependency FastAPI
-    solves costs it ~25 µs a request)."""
-    return await _pool(request), await _optional_user(request)
+async def pool_and_caller(request: Request, search: bool = False) -> tuple[asyncpg.Pool, User | None]:
+    """What `PoolDep` (`search`: `SearchPoolDep`) and `OptionalUserDep` give, for a hot route that asks for them
+    itself (each dependency FastAPI solves costs it ~25 µs a request)."""
+    return await (_search_pool if search else _pool)(request), await _optional_user(request)
 
 
 async def end_sessions_everywhere(request: Request) -> None:

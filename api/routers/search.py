@@ -2,13 +2,13 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 
-from api.deps import OptionalUserDep, PoolDep, SearchPoolDep, same_for_everyone
+from api.deps import OptionalUserDep, PoolDep, pool_and_caller, same_for_everyone
 from api.models import SmolList, SmolListItem
 from api.pagination import decode_cursor, page, parse_limit
-from api.views import list_item
+from api.views import json_response, list_item
 from smol import search
 
 router = APIRouter(tags=["search"])
@@ -56,18 +56,20 @@ def _viewer(user) -> str | None:
     return user.address if user else None
 
 
+# (/search and /similar, asked with a query of their own each time, ask for the pool and the caller themselves and
+# write their answer unvalidated, as GET / does: api/views.py json_response)
 @router.get("/search", response_model=SearchResults, summary="Smols matching a text, best first",
             responses={400: {"description": "Empty q", **TEXT}})  # fmt: skip
 async def search_smols(
-    pool: SearchPoolDep,
-    user: OptionalUserDep,
+    request: Request,
     q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
                             description='words (stemmed), "a phrase", or, -not; the last word may be a prefix')],
     limit: Limit = 20,
     instrumental: bool | None = None,
-):  # fmt: skip
+) -> Response:  # fmt: skip
+    pool, user = await pool_and_caller(request, search=True)
     rows = await search.search(pool, q, _viewer(user), limit, instrumental)
-    return {"results": [_result(row, search.matched_fields(row)) for row in rows]}
+    return json_response({"results": [_result(row, search.matched_fields(row)) for row in rows]}, {})
 
 
 @router.get("/search/{id:smolid}/similar", response_model=SearchResults, summary="Smols that sound and read alike",
@@ -75,14 +77,14 @@ async def search_smols(
                        409: {"description": "The smol is not indexed yet", **TEXT}})  # fmt: skip
 async def similar_smols(
     id: str,
-    pool: PoolDep,
-    user: OptionalUserDep,
+    request: Request,
     refine: Annotated[str | None, Query(max_length=200, description='re-ranks: "more upbeat", "with piano"')] = None,
     limit: Limit = 20,
-):
+) -> Response:
+    pool, user = await pool_and_caller(request)
     rows = await search.similar(pool, id, _viewer(user), limit, refine)
     fields = lambda row: (["style"] if row["matched_style"] else []) + search.matched_fields(row)  # noqa: E731
-    return {"results": [_result(row, list(dict.fromkeys(fields(row)))) for row in rows]}
+    return json_response({"results": [_result(row, list(dict.fromkeys(fields(row)))) for row in rows]}, {})
 
 
 class TrendingSmol(SmolListItem):
