@@ -7,7 +7,7 @@ no activity slot.
 
     .venv/bin/python bench/scale.py [--smols 1000] [--song-delay 60] [--song-seconds 2] [--poll-interval 15]
                                     [--songs remote|local] [--cached-workflows 1000] [--workflow-tasks 8]
-                                    [--no-sandbox]
+                                    [--no-sandbox] [--worker-nice 10]
 """
 
 import argparse
@@ -81,7 +81,7 @@ async def run(args) -> None:
 
 
 async def measure(args, env: dict) -> None:
-    with bench_stack(**env) as stack:
+    with bench_stack(worker_nice=args.worker_nice, **env) as stack:
         worker = stack["processes"]["worker"]
         client = await connect(stack["settings"])
         db = await asyncpg.connect(stack["database_url"])
@@ -110,7 +110,7 @@ async def measure(args, env: dict) -> None:
             f"song jobs take {args.song_delay}s, songs {args.song_seconds}s ({args.songs}), poll every "
             f"{args.poll_interval}s; worker: {args.cached_workflows} runs cached, {args.workflow_tasks} workflow "
             "tasks at once, "
-            f"sandbox {'on' if args.sandbox else 'off'}"
+            f"sandbox {'on' if args.sandbox else 'off'}, niceness {args.worker_nice}"
         )
 
         # (not one `result()` per smol: 10,000 long polls at once exceed the namespace's concurrent poller limit)
@@ -156,6 +156,7 @@ def main() -> None:
     parser.add_argument("--songs", choices=["remote", "local"], default="remote")
     parser.add_argument("--cached-workflows", type=int, default=1000, help="SMOL_WORKER_CACHED_WORKFLOWS")
     parser.add_argument("--workflow-tasks", type=int, default=8, help="SMOL_WORKER_WORKFLOW_TASKS")
+    parser.add_argument("--worker-nice", type=int, default=10, help="the worker's niceness (docker-compose's)")
     parser.add_argument("--sandbox", action=argparse.BooleanOptionalAction, default=True, help="SMOL_WORKFLOW_SANDBOX")
     asyncio.run(run(parser.parse_args()))
 

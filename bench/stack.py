@@ -36,7 +36,7 @@ def signed_in(address: str = "GBENCHREADER") -> tuple[str]:
 
 
 @contextlib.contextmanager
-def bench_stack(worker: bool = True, api_workers: int = 1, **settings_env):
+def bench_stack(worker: bool = True, api_workers: int = 1, worker_nice: int = 0, **settings_env):
     base = Path(tempfile.mkdtemp(prefix="smol-bench-"))
     settings = Settings(temporal_address=f"127.0.0.1:{free_port()}", data_dir=base, task_queue="bench")
     temporal = start_temporal(settings, free_port(), None)
@@ -53,8 +53,8 @@ def bench_stack(worker: bool = True, api_workers: int = 1, **settings_env):
         command += ["--workers", str(api_workers)]
     processes = {"api": subprocess.Popen(command, env=env, cwd=ROOT)}
     if worker:
-        processes["worker"] = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
-                                               stderr=subprocess.DEVNULL)  # fmt: skip
+        command = ["nice", "-n", str(worker_nice), sys.executable, str(ROOT / "worker.py")]
+        processes["worker"] = subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, proc=processes["api"])
         yield {"url": f"http://127.0.0.1:{port}", "settings": settings, "database_url": pg.get_uri(),

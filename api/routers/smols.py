@@ -57,7 +57,7 @@ async def list_smols(
     address: Annotated[str | None, Query(max_length=100, description="only this creator's smols")] = None,
 ) -> Response:  # fmt: skip
     # (the most asked route: the pool and the caller asked for here, not as dependencies, and the answer written
-    # as is, not validated against its model again, took a third off what it costs the API: bench/catalog.py)
+    # as is, not validated against its model again: 8-17 % less API CPU a request made afresh; README Performance)
     pool, user = await pool_and_caller(request)
     if address is None:
         same_for_everyone(request)
