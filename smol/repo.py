@@ -326,6 +326,11 @@ async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_
         if count >= limit:
             return max(float(wait or 0), 0.0)
         await conn.execute("INSERT INTO create_requests (address) VALUES ($1)", address)
+        # (and a few rows past the window of addresses that did not come back, which nothing else would remove)
+        await conn.execute(
+            "DELETE FROM create_requests WHERE ctid = ANY(ARRAY(SELECT ctid FROM create_requests "
+            "WHERE created_at < clock_timestamp() - $1::interval LIMIT 100))", window,
+        )  # fmt: skip
         return None
 
 

@@ -42,6 +42,18 @@ async def test_retries_count_against_the_same_limit(stack, strict_api, pool):
         assert refused.status_code == 429 and "retry-after" in refused.headers, refused.text
 
 
+async def test_counted_creates_of_addresses_that_never_return_are_forgotten(stack, strict_api, pool):
+    gone = [f"GGONE{n}" for n in range(3)]
+    await pool.executemany("INSERT INTO create_requests (address, created_at) VALUES ($1, now() - interval '2 min')",
+                           [(address,) for address in gone])  # fmt: skip
+    await pool.execute("INSERT INTO create_requests (address) VALUES ('GSTILLCOUNTED')")
+    async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
+        assert (await http.post("/", json={"prompt": "a frog"}, headers=stack.auth("GPASSERBY"))).status_code == 200
+    left = await pool.fetch("SELECT address FROM create_requests WHERE address = ANY($1::text[])",
+                            [*gone, "GSTILLCOUNTED", "GPASSERBY"])  # fmt: skip
+    assert sorted(row["address"] for row in left) == ["GPASSERBY", "GSTILLCOUNTED"]  # (in the window: still counted)
+
+
 async def test_oversized_bodies_are_413(stack, strict_api):
     async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
         big = await http.post("/", json={"prompt": "x" * 5000}, headers=stack.auth("GBIG"))
