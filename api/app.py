@@ -175,7 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         try:
-            await app.state.pool.fetchval("SELECT 1")
+            await app.state.pool.fetchval("SELECT 1", timeout=2)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("ok")

@@ -66,16 +66,25 @@ async def _reset_if_changed(conn: SmolConnection) -> None:
         await conn.execute(conn.get_reset_query())
 
 
+CONNECT_SECONDS = 5
+MIGRATION_SECONDS = 24 * 3600.0  # (each statement of a migration, and waiting for another process's, past any limit)
+
+
 async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
                     timeout_ms: int | None = None) -> asyncpg.Pool:  # fmt: skip
     """`plans_once`: each statement is planned once per connection, whatever its arguments (a pool for search, whose
     planning cost as much as its execution: a session of its own saves setting it and resetting it every time).
-    `timeout_ms`: a statement running longer is cancelled (QueryCanceledError, which the API answers 503)."""
+    `timeout_ms`: a statement running longer is cancelled (QueryCanceledError, which the API answers 503); and a
+    server that does not answer at all (stopped, partitioned away) is given up on 1 s later, as one that cannot be
+    reached at all is after `CONNECT_SECONDS` (TimeoutError: 503 too). Without them a request waited forever."""
     session = SESSION | ({"plan_cache_mode": "force_generic_plan"} if plans_once else {})
-    session |= {"statement_timeout": str(timeout_ms)} if timeout_ms else {}
+    limits = {}
+    if timeout_ms:
+        session |= {"statement_timeout": str(timeout_ms)}
+        limits = {"command_timeout": timeout_ms / 1000 + 1, "timeout": CONNECT_SECONDS}
     return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings=session,
                                      init=_init_planning_once if plans_once else _init_connection,
-                                     connection_class=SmolConnection, reset=_reset_if_changed)  # fmt: skip
+                                     connection_class=SmolConnection, reset=_reset_if_changed, **limits)  # fmt: skip
 
 
 async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
@@ -98,23 +107,24 @@ async def migrate(pool: asyncpg.Pool, schema_dir: Path = SCHEMA_DIR) -> list[str
     applied_now = []
     async with pool.acquire() as conn:
         await require_pgvector(conn)
+        wait = MIGRATION_SECONDS
         await conn.set_session("statement_timeout", 0)  # (a migration, or waiting for another's, may take long;
         # the setting and the lock, released below, go with the session's reset when it goes back to the pool)
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK, timeout=wait)
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                "(version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())", timeout=wait,
             )
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations", timeout=wait)}
             for path in sorted(schema_dir.glob("*.sql")):
                 if path.name in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(path.read_text())
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.name)
+                    await conn.execute(path.read_text(), timeout=wait)
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.name, timeout=wait)
                 log.info("applied migration %s", path.name)
                 applied_now.append(path.name)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK, timeout=wait)
     return applied_now

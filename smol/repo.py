@@ -309,8 +309,14 @@ async def delete_smol(pool: asyncpg.Pool, smol_id: str) -> list[str]:
     return keys + ([image] if image else [])
 
 
+LONGEST_SLOT_WINDOW = timedelta(days=1)  # counted rows older than this count for no window: they are removed
+
+
 async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_seconds: float) -> float | None:
-    """Count one creation for `address` if it made fewer than `limit` in the window; else the seconds to wait."""
+    """Count one creation for `address` (a kind of thing and who: `mint:G…`) if it made fewer than `limit` in the
+    window (at most `LONGEST_SLOT_WINDOW`); else the seconds to wait."""
+    if timedelta(seconds=window_seconds) > LONGEST_SLOT_WINDOW:
+        raise ValueError(f"a create window of {window_seconds} s is longer than the rows are kept")
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('create:' || $1))", address)
         window = timedelta(seconds=window_seconds)
@@ -326,10 +332,10 @@ async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_
         if count >= limit:
             return max(float(wait or 0), 0.0)
         await conn.execute("INSERT INTO create_requests (address) VALUES ($1)", address)
-        # (and a few rows past the window of addresses that did not come back, which nothing else would remove)
+        # (and a few rows past every kind's window, of addresses that did not come back: nothing else removes them)
         await conn.execute(
             "DELETE FROM create_requests WHERE ctid = ANY(ARRAY(SELECT ctid FROM create_requests "
-            "WHERE created_at < clock_timestamp() - $1::interval LIMIT 100))", window,
+            "WHERE created_at < clock_timestamp() - $1::interval LIMIT 100))", LONGEST_SLOT_WINDOW,
         )  # fmt: skip
         return None
 

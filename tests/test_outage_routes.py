@@ -4,6 +4,9 @@ store directory and an S3 bucket on moto's server) next to the session's Tempora
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -144,6 +147,35 @@ async def test_every_route_answers_503_with_retry_after_while_postgres_is_down(s
             outage.start_postgres()
         await _until(lambda: _ok(http, "/"))
         assert outage.smol_id in (await http.get(f"/{outage.smol_id}")).text
+
+
+def _postgres_processes(pgdata) -> list[int]:
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+async def test_a_postgres_that_stops_answering_gets_503_not_a_wait_without_end(stack, outage):
+    """A server that takes connections but answers nothing (stopped, partitioned away): reads and the health check
+    answer 503 within seconds of the pool's limits (the statement timeout + 1 s), and all is well once it answers."""
+    async with httpx.AsyncClient(base_url=outage.url, timeout=60, headers=stack.auth(OWNER)) as http:
+        assert (await http.get("/created")).status_code == 200  # (the pool holds live connections)
+        frozen = _postgres_processes(outage.pgdata)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(http.get(path) for path in ("/healthz", "/created", "/created?limit=3",
+                                                                         f"/{outage.smol_id}", "/likes")))  # fmt: skip
+            took = time.monotonic() - started
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        assert [answer.status_code for answer in answers] == [503] * 5, [a.text for a in answers]
+        assert all(answer.headers.get("retry-after") for answer in answers)
+        assert took < 30, took
+        await _until(lambda: _ok(http, "/created"))
+        assert (await http.get("/healthz")).status_code == 200
 
 
 async def _ok(http: httpx.AsyncClient, path: str) -> bool:
