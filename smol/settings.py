@@ -222,6 +222,8 @@ class Settings(BaseSettings):
     mint_max_batch: int = Field(default=20, ge=1, le=100)
     mints_per_hour: int = Field(default=20, ge=1, description="mint requests one address may make an hour (the "
                                 "server pays each one's fee)")  # fmt: skip
+    mixtapes_per_hour: int = Field(default=20, ge=1, description="mixtapes one address may make an hour (the public "
+                                   "list shows the newest 100 of everyone's)")  # fmt: skip
 
     # SoundFlow catalog (issue 15)
     catalog_plan: Path | None = Field(default=None, description="The daily plan YAML (default: the one in the repo)")

@@ -6,7 +6,12 @@ from smol.repo import visible_to
 
 
 async def liked_ids(pool: asyncpg.Pool, address: str) -> list[str]:
-    rows = await pool.fetch("SELECT id FROM likes WHERE address = $1 ORDER BY created_at DESC, id", address)
+    """The smols the address liked that it may still see (one made private or flagged since drops out, as from
+    `GET /liked`: a like of it can still be undone)."""
+    rows = await pool.fetch(
+        f"SELECT l.id FROM likes l JOIN smols s ON s.id = l.id WHERE l.address = $1 AND {visible_to('$1')} "
+        "ORDER BY l.created_at DESC, l.id", address,
+    )  # fmt: skip
     return [r["id"] for r in rows]
 
 

@@ -103,6 +103,7 @@ def stack(tmp_path_factory):
             "SMOL_SESSION_CHECK_SECONDS": "0",  # (a session's binding looked up on every request)
             "SMOL_COUNT_ONCE_SECONDS": "0",  # (tests count each play and view; test_media.py checks the window)
             "SMOL_REGISTRATIONS_PER_HOUR": "100000",  # (every test registers from 127.0.0.1; test_auth.py checks it)
+            "SMOL_MIXTAPES_PER_HOUR": "100000",  # (test_routes.py checks it)
         }
         settings = Settings(
             temporal_address=env["SMOL_TEMPORAL_ADDRESS"], task_queue="smol-tests", data_dir=base / "data",

@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.failures import smol_worker
 from contracts.smol import Payload, SavePayloadInput, SavePayloadResult
 from smol import repo
-from tests.support import _stop, wait_for
+from tests.support import _stop, insert_smol, wait_for
 from tests.workers import RefusingSongs, activities_with, start_smol, worker_for
 from workflows.smol import SmolWorkflow
 from workflows.summary import start_summary
@@ -57,6 +57,37 @@ async def test_likes_toggle_and_list(stack, http, two_smols):
     assert (await http.put(f"/likes/{'f' * 64}", headers=other)).status_code == 404
     assert (await http.put(f"/likes/{private['Id']}", headers=other)).status_code == 404
     assert (await http.put(f"/likes/{public['Id']}")).status_code == 401
+
+
+async def test_a_liked_smol_made_private_leaves_the_likes_and_its_like_can_be_undone(stack, http, pool):
+    smol = await insert_smol(pool, address=OWNER)
+    other = stack.auth(OTHER)
+    assert (await http.put(f"/likes/{smol['id']}", headers=other)).status_code == 204
+    assert smol["id"] in (await http.get("/likes", headers=other)).json()
+    assert (await http.put(f"/{smol['id']}", headers=stack.auth(OWNER))).status_code == 204  # made private
+    assert (await repo.visible_smol(pool, smol["id"], OTHER)) is None
+    assert smol["id"] not in (await http.get("/likes", headers=other)).json()  # as if it were not there, as /liked
+    assert (await http.put(f"/likes/{smol['id']}", headers=other)).status_code == 204  # undone
+    assert not await repo.is_liked(pool, smol["id"], OTHER)
+
+
+async def test_mixtapes_one_address_makes_are_limited_an_hour(stack, http, two_smols):
+    public, _ = two_smols
+    api, url = stack.start_api(mixtapes_per_hour=2)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as limited:
+            maker, body = stack.auth("GMIXTAPER"), {"title": "t", "desc": "", "smols": [public["Id"]]}
+            unknown = await limited.post("/mixtapes", json={**body, "smols": ["a" * 64]}, headers=maker)
+            assert unknown.status_code == 400  # (refused input uses up nothing)
+            replayed = {**maker, "Idempotency-Key": "once"}
+            made = [await limited.post("/mixtapes", json=body, headers=h) for h in (replayed, replayed, maker)]
+            assert [m.status_code for m in made] == [201, 201, 201] and made[0].text == made[1].text
+            refused = await limited.post("/mixtapes", json=body, headers=maker)
+            assert refused.status_code == 429 and "2 new mixtapes an hour" in refused.text, refused.text
+            assert 3000 < int(refused.headers["retry-after"]) <= 3600
+            assert (await limited.post("/mixtapes", json=body, headers=stack.auth("GOTHERMIXER"))).status_code == 201
+    finally:
+        _stop(api)
 
 
 async def test_visibility_toggle_is_owner_only_and_refused_when_flagged(stack, http, two_smols, pool):

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import IDEMPOTENCY_ERRORS, IdempotentDep, OptionalUserDep, PoolDep, UserDep
+from api.deps import IDEMPOTENCY_ERRORS, IdempotentDep, OptionalUserDep, PoolDep, SettingsDep, UserDep
 from api.models import Pagination
 from api.pagination import decode_cursor, page, parse_limit
 from api.views import when
 from smol import repo, social
-from smol.errors import InvalidInput, NotFound
+from smol.errors import InvalidInput, NotFound, TooManyRequests
 from smol.ids import SMOL_ID_PATTERN
 
 router = APIRouter()
@@ -135,14 +135,20 @@ async def _checked_smols(pool, body: MixtapeBody, address: str) -> list[str]:
 
 
 MIXTAPE_ERRORS = {**AUTH_ERRORS, 400: {"description": "Unknown smols in the list", **TEXT}}
+NEW_MIXTAPE_ERRORS = {**MIXTAPE_ERRORS, **IDEMPOTENCY_ERRORS,
+                      429: {"description": "Past SMOL_MIXTAPES_PER_HOUR; see Retry-After", **TEXT}}
 OWNED_MIXTAPE = {**MIXTAPE_ERRORS, 404: {"description": "No such mixtape of the caller's", **TEXT}}
 
 
 @router.post("/mixtapes", status_code=201, response_model=MixtapeCreated, tags=["mixtapes"],
-             summary="Make a mixtape of smols", responses={**MIXTAPE_ERRORS, **IDEMPOTENCY_ERRORS})  # fmt: skip
-async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep, idempotent: IdempotentDep):
+             summary="Make a mixtape of smols", responses=NEW_MIXTAPE_ERRORS)  # fmt: skip
+async def create_mixtape(body: MixtapeBody, user: UserDep, pool: PoolDep, settings: SettingsDep,
+                         idempotent: IdempotentDep):  # fmt: skip
     async def answer() -> JSONResponse:
         smols = await _checked_smols(pool, body, user.address)
+        limit = settings.mixtapes_per_hour
+        if (wait := await repo.take_create_slot(pool, f"mixtape:{user.address}", limit, 3600)) is not None:
+            raise TooManyRequests(f"at most {limit} new mixtapes an hour; try again later", wait)
         mixtape_id = secrets.token_hex(8)
         await social.create_mixtape(pool, mixtape_id, body.title, body.desc, smols, user.address)
         return JSONResponse({"id": mixtape_id}, status_code=201)
