@@ -340,6 +340,14 @@ async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_
         return None
 
 
+async def give_back_create_slot(pool: asyncpg.Pool, address: str) -> None:
+    """Uncount the newest creation counted for `address` (`take_create_slot`): what it was for did not happen."""
+    await pool.execute(
+        "DELETE FROM create_requests WHERE ctid = (SELECT ctid FROM create_requests WHERE address = $1 "
+        "ORDER BY created_at DESC LIMIT 1)", address,
+    )  # fmt: skip
+
+
 async def songs_taken(pool: asyncpg.Pool, smol_id: str, variant: int, music_ids: list[str]) -> set[str]:
     """Those of `music_ids` another smol, or another variant of this one, already recorded as its song."""
     rows = await pool.fetch(

@@ -19,6 +19,8 @@ async def test_create_is_503_and_starts_nothing(stack, api_without_temporal, poo
     assert response.status_code == 503 and "unavailable" in response.text
     assert response.headers["retry-after"]
     assert await pool.fetchval("SELECT count(*) FROM smol_steps WHERE data->>'prompt' = 'while temporal sleeps'") == 0
+    # (nor does it count against the caller's runs a minute: retrying through an outage does not end in 429s)
+    assert await pool.fetchval("SELECT count(*) FROM create_requests WHERE address = 'GDOWN'") == 0
 
 
 async def test_finished_smols_and_media_are_still_served(api_without_temporal, finished_smol):

@@ -139,7 +139,8 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
         song_params=body.song_params.model_dump(exclude_none=True) if body.song_params else None,
         title=body.title, metadata=body.metadata,
     )  # fmt: skip
-    return PlainTextResponse(await smols.create(temporal, settings, payload))
+    async with smols.slot_given_back_unless_started(pool, user.address):
+        return PlainTextResponse(await smols.create(temporal, settings, payload))
 
 
 @router.get(

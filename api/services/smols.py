@@ -3,6 +3,7 @@ its events): the finished row, or the workflow's view while it is made (contract
 query)."""
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -52,6 +53,17 @@ async def take_run_slot(pool, settings, address: str) -> None:
     if wait is not None:
         RATE_LIMITED.inc()
         raise TooManyRequests(f"at most {settings.creates_per_minute} new runs a minute; try again shortly", wait)
+
+
+@contextlib.asynccontextmanager
+async def slot_given_back_unless_started(pool, address: str):
+    """Around starting a run whose slot was taken: when Temporal was away (nothing started) or the run was already
+    going, the slot is given back, so that retrying through an outage does not end in 429s."""
+    try:
+        yield
+    except (ServiceUnavailable, WorkflowAlreadyStartedError):
+        await repo.give_back_create_slot(pool, address)
+        raise
 
 
 def _owned_by(payload: Payload) -> TypedSearchAttributes:
@@ -307,7 +319,8 @@ async def retry(pool, temporal, settings, smol_id: str, address: str) -> str:
     title = saved.lyrics.title if saved.lyrics else None
     await take_run_slot(pool, settings, address)  # a retry run may pay for its steps again: same limit
     try:
-        await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload, resume=True),
+        async with slot_given_back_unless_started(pool, address):
+            await start_workflow(temporal, SmolWorkflow.run, SmolInput(smol_id=smol_id, payload=payload, resume=True),
                              id=smol_id, settings=settings, summary=start_summary(payload, title),
                              search_attributes=_owned_by(payload))  # fmt: skip
     except WorkflowAlreadyStartedError:
