@@ -28,9 +28,19 @@ def check_playlist(playlist: str | None) -> str | None:
     if playlist is None:
         return None
     playlist = playlist.strip()
-    if not playlist or len(playlist) > MAX_PLAYLIST or "\x00" in playlist:
+    if not playlist or len(playlist) > MAX_PLAYLIST:
         raise InvalidInput(f"playlist must be 1 to {MAX_PLAYLIST} characters")
+    if not playlist.isprintable():  # (shown as a name: no controls, no bidirectional overrides, no odd spaces)
+        raise InvalidInput("playlist must hold only visible characters and spaces")
     return playlist
+
+
+def check_shown_text(text: str, lines: bool = False) -> str:
+    """Text others are shown (a title, a description): printable characters (no controls, no bidirectional
+    overrides that would reorder what is around it), and with `lines` new lines and tabs too."""
+    if not all(char.isprintable() or (lines and char in "\n\t") for char in text):
+        raise ValueError("may hold only visible characters and spaces" + (", new lines and tabs" if lines else ""))
+    return text
 
 
 def storable(text: str) -> bool:

@@ -25,6 +25,7 @@ BAD_BODIES = [
     ({"prompt": 42}, 422, "prompt"),
     ({"prompt": "ok", "public": "maybe"}, 422, "public"),
     ({"prompt": "ok", "playlist": "p" * 101}, 422, "playlist"),
+    ({"prompt": "ok", "playlist": "road\u202etrip"}, 400, "visible characters"),
     ({"prompt": "ok\x00"}, 400, "NUL"),
     (["prompt"], 422, ""),
 ]

@@ -131,11 +131,12 @@ async def test_playlist_lists_its_public_smols_and_their_users(stack, http, two_
 async def test_mixtapes_create_read_update_delete(stack, http, two_smols):
     public, private = two_smols
     owner, other = stack.auth(OWNER), stack.auth(OTHER)
-    body = {"title": "Drive", "desc": "night", "smols": [public["Id"], private["Id"]]}
+    body = {"title": "Drive", "desc": "night\n\tand day", "smols": [public["Id"], private["Id"]]}
     created = await http.post("/mixtapes", json=body, headers=owner)
     assert created.status_code == 201
     mixtape_id = created.json()["id"]
     assert len(mixtape_id) == 16
+    assert (await http.get(f"/mixtapes/{mixtape_id}")).json()["Desc"] == "night\n\tand day"  # (lines are fine)
 
     listed = (await http.get("/mixtapes")).json()
     assert listed[0]["Id"] == mixtape_id and listed[0]["Smols"] == [public["Id"]]  # the private one is the owner's
@@ -165,6 +166,9 @@ async def test_mixtapes_create_read_update_delete(stack, http, two_smols):
         ({"title": "t", "desc": "d", "smols": ["not-an-id"]}, 422),
         ({"title": "t", "desc": "d", "smols": ["a" * 64]}, 400),
         ({"desc": "d"}, 422),
+        ({"title": "\u202egnp.exe", "desc": "d", "smols": ["a" * 64]}, 422),  # (would reorder what is around it)
+        ({"title": "t", "desc": "fine\nlines \u2066hidden", "smols": ["a" * 64]}, 422),
+        ({"title": "tab\there", "desc": "", "smols": ["a" * 64]}, 422),
     ],
 )
 async def test_bad_mixtapes_are_refused(stack, http, body, status):

@@ -1,11 +1,12 @@
 """Likes, playlists and mixtapes."""
 
 import secrets
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.deps import IDEMPOTENCY_ERRORS, IdempotentDep, OptionalUserDep, PoolDep, SettingsDep, UserDep
 from api.models import Pagination
@@ -14,6 +15,7 @@ from api.views import when
 from smol import repo, social
 from smol.errors import InvalidInput, NotFound, TooManyRequests
 from smol.ids import SMOL_ID_PATTERN
+from smol.validation import check_shown_text
 
 router = APIRouter()
 TEXT = {"content": {"text/plain": {}}}
@@ -81,8 +83,8 @@ async def playlist(
 
 
 class MixtapeBody(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    desc: str = Field(default="", max_length=2000)
+    title: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_shown_text)]
+    desc: Annotated[str, Field(max_length=2000), AfterValidator(partial(check_shown_text, lines=True))] = ""
     smols: list[SmolId] = Field(min_length=1, max_length=200)
 
 
