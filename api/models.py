@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from smol.validation import MAX_PLAYLIST, MAX_PROMPT
+from smol.validation import MAX_PLAYLIST, MAX_PROMPT, check_shown_text
 
 
 class SongParams(BaseModel):
@@ -56,9 +56,7 @@ class CreateSmol(BaseModel):
     @field_validator("title")
     @classmethod
     def _printable_title(cls, title: str | None) -> str | None:
-        if title is not None and not title.isprintable():
-            raise ValueError("title must not contain control characters")
-        return title.strip() if title is not None else None
+        return check_shown_text(title).strip() if title is not None else None
 
     @field_validator("metadata")
     @classmethod

@@ -28,17 +28,36 @@ def check_playlist(playlist: str | None) -> str | None:
     if playlist is None:
         return None
     playlist = playlist.strip()
-    if not playlist or len(playlist) > MAX_PLAYLIST:
+    if not playlist or len(playlist) > MAX_PLAYLIST or "\x00" in playlist:
         raise InvalidInput(f"playlist must be 1 to {MAX_PLAYLIST} characters")
-    if not playlist.isprintable():  # (shown as a name: no controls, no bidirectional overrides, no odd spaces)
+    return playlist
+
+
+def check_shown_playlist(playlist: str | None) -> str | None:
+    """A playlist name as a new request may give it (runs already queued keep check_playlist's older rule)."""
+    playlist = check_playlist(playlist)
+    if playlist is not None and _hides_or_reorders(playlist):
         raise InvalidInput("playlist must hold only visible characters and spaces")
     return playlist
 
 
+# Characters that reorder the text around them ("\u202egnp.exe" shows as "exe.png"); the rest of Cf (the joiners
+# of emoji and of Persian, soft hyphens) is ordinary text.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BREAKING = frozenset({"Cc", "Cs", "Zl", "Zp"})  # controls, lone surrogates, line and paragraph separators
+
+
+def _hides_or_reorders(text: str, lines: bool = False) -> bool:
+    return any(
+        char in _BIDI_CONTROLS or (unicodedata.category(char) in _BREAKING and not (lines and char in "\n\t"))
+        for char in text
+    )
+
+
 def check_shown_text(text: str, lines: bool = False) -> str:
-    """Text others are shown (a title, a description): printable characters (no controls, no bidirectional
-    overrides that would reorder what is around it), and with `lines` new lines and tabs too."""
-    if not all(char.isprintable() or (lines and char in "\n\t") for char in text):
+    """Text others are shown (a title, a description): no control characters and no bidirectional overrides that
+    would reorder what is around it; with `lines`, new lines and tabs are fine."""
+    if _hides_or_reorders(text, lines):
         raise ValueError("may hold only visible characters and spaces" + (", new lines and tabs" if lines else ""))
     return text
 

@@ -2,10 +2,13 @@
 
 import asyncio
 import time
+import unicodedata
 
 import jwt
 import pytest
 
+from smol.errors import InvalidInput
+from smol.validation import check_playlist, check_shown_playlist, check_shown_text
 from tests.support import JWT_SECRET, wait_for
 
 LONG = "x" * 2281
@@ -76,6 +79,39 @@ async def test_prompts_at_the_limit_are_accepted(stack, http, length, instrument
         "/", json={"prompt": "z" * length, "instrumental": instrumental}, headers=stack.auth("GLIMIT")
     )
     assert response.status_code == 200 and len(response.text) == 64
+
+
+# Names people write: an emoji family (zero-width joiners), Persian (a zero-width non-joiner), a no-break space,
+# an ideographic space, and a code point newer than this Python's Unicode tables.
+SHOWN_FINE = ["\U0001f469\u200d\U0001f469\u200d\U0001f467 trip", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645",
+              "caf\u00e9\u00a0noir", "\u6771\u4eac\u3000\u591c", "new \U0001fafa"]  # fmt: skip
+SHOWN_REFUSED = ["\u202egnp.exe", "a \u2066b\u2069", "left\u200fright", "\x07bell", "line\u2028break", "a\nb"]
+
+
+def test_text_shown_to_others_refuses_only_what_hides_or_reorders():
+    assert unicodedata.category("\U0001fafa") == "Cn"  # (so the last of SHOWN_FINE tests what it says)
+    for text in SHOWN_FINE:
+        assert check_shown_text(text) == text and check_shown_playlist(text) == text
+    for text in SHOWN_REFUSED:
+        with pytest.raises(ValueError):
+            check_shown_text(text)
+        with pytest.raises(InvalidInput):
+            check_shown_playlist(text)
+    assert check_shown_text("two\n\tlines", lines=True) == "two\n\tlines"
+    assert check_playlist("road\u202etrip") == "road\u202etrip"  # a run queued before the rule still saves its payload
+
+
+async def test_names_in_any_script_are_accepted_where_they_are_shown(stack, http):
+    headers = stack.auth("GSCRIPTS")
+    for name in SHOWN_FINE:
+        created = await http.post("/", json={"prompt": "a frog", "playlist": name, "title": name}, headers=headers)
+        assert created.status_code == 200, (name, created.text)
+        body = await wait_for(http, created.text, headers)
+        assert body["kv_do"]["payload"]["playlist"] == name and body["d1"]["Title"] == name
+        mixtape = await http.post("/mixtapes", json={"title": name, "desc": name, "smols": [created.text]},
+                                  headers=headers)  # fmt: skip
+        assert mixtape.status_code == 201, (name, mixtape.text)
+        assert (await http.get(f"/mixtapes/{mixtape.json()['id']}")).json()["Title"] == name
 
 
 async def test_cookie_token_is_accepted(stack, http):

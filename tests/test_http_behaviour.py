@@ -1,5 +1,7 @@
 """What HTTP clients expect: a per-user create limit (429 + Retry-After), body size limits, CORS for listed origins."""
 
+import uuid
+
 import httpx
 import pytest
 
@@ -45,10 +47,11 @@ async def test_retries_count_against_the_same_limit(stack, strict_api, pool):
 async def test_counted_creates_of_addresses_that_never_return_are_forgotten(stack, strict_api, pool):
     """Rows past every kind's window go; those within any kind's go on counting (a smol's window is a minute, a
     mint's or a registration's an hour)."""
-    gone = [f"GGONE{n}" for n in range(3)]
+    run = uuid.uuid4().hex[:8]  # other tests count creates in the same table; only this test's rows are compared
+    gone = [f"GGONE{n}{run}" for n in range(3)]
     await pool.executemany("INSERT INTO create_requests (address, created_at) VALUES ($1, now() - interval '25 h')",
                            [(address,) for address in gone])  # fmt: skip
-    counting = ["GSTILLCOUNTED", "mint:GSTILLCOUNTED", "register:192.0.2.1"]
+    counting = [f"GSTILLCOUNTED{run}", f"mint:GSTILLCOUNTED{run}", f"register:192.0.2.{run}"]
     await pool.executemany("INSERT INTO create_requests (address, created_at) VALUES ($1, now() - interval '2 min')",
                            [(address,) for address in counting])  # fmt: skip
     async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:

@@ -34,7 +34,7 @@ from api.views import NOT_FOUND, json_response, list_item, public_base
 from contracts.smol import Payload
 from smol import repo, search
 from smol.errors import InvalidInput
-from smol.validation import check_playlist, check_prompt, storable
+from smol.validation import check_prompt, check_shown_playlist, storable
 from smol.webhooks import check_destination
 
 router = APIRouter(tags=["smols"])
@@ -128,7 +128,7 @@ async def _create(body: CreateSmol, user, temporal, settings, pool) -> Response:
         message = f"song_model must be one of: {', '.join(settings.chain('song'))}"
         raise RequestValidationError([{"loc": ("body", "song_model"), "msg": message, "type": "value_error",
                                        "input": body.song_model}])  # fmt: skip
-    playlist = check_playlist(body.playlist)
+    playlist = check_shown_playlist(body.playlist)
     await smols.take_run_slot(pool, settings, user.address)  # (before the webhook host's lookup, which costs too)
     webhook = body.webhook_url and await check_destination(body.webhook_url, settings.webhooks_allow_private,
                                                            caller=user.address)  # fmt: skip
