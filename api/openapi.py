@@ -24,6 +24,9 @@ SECURITY_SCHEMES = {
     "cookie": {"type": "apiKey", "in": "cookie", "name": "smol_token", "description": "the browser session"},
 }
 ANY_CREDENTIAL = [{"bearer": []}, {"apiKey": []}, {"cookie": []}]
+OPTIONAL_CREDENTIAL = [*ANY_CREDENTIAL, {}]
+# For a route that reads its caller itself (api/deps.py pool_and_caller), where its dependencies cannot tell
+READS_CALLER = {"security": OPTIONAL_CREDENTIAL}
 BINARY = {"type": "string", "format": "binary"}
 
 
@@ -38,7 +41,7 @@ def _for_generated_clients(app: FastAPI, schema: dict) -> None:
         for method in route.methods:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is not None:
-                operation["security"] = ANY_CREDENTIAL if auth == "required" else [*ANY_CREDENTIAL, {}]
+                operation["security"] = ANY_CREDENTIAL if auth == "required" else OPTIONAL_CREDENTIAL
     for path in schema["paths"].values():
         for operation in path.values():
             for response in operation.get("responses", {}).values():

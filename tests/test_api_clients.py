@@ -387,3 +387,24 @@ def test_operators_make_a_key_with_the_cli(stack):
     assert key.startswith("smol_sk_") and "shown again" in made.stderr and key not in made.stderr
     response = httpx.get(f"{stack.api_url}/created", headers={"X-API-Key": key})
     assert response.status_code == 200 and response.json()["smols"] == []
+
+
+async def test_every_route_that_reads_a_token_declares_it_for_generated_clients(http):
+    """A route refusing a bad token says in /openapi.json which credentials it reads, or a generated client never
+    sends them (GET /, /search and /similar read the caller themselves, so their dependencies cannot say)."""
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    some_id = "a" * 64
+    values = {"id": some_id, "smol_id": some_id, "music_id": some_id, "song_id": some_id, "key_id": "key_" + "0" * 16,
+              "tag": "pop", "slug": "study", "date": "2026-11-23", "name": "x.mp3", "title": "mix"}  # fmt: skip
+    undeclared, reading = [], set()
+    for template, operations in paths.items():
+        if "get" not in operations:
+            continue
+        path = template.format(**values) + ("?q=frog" if template == "/search" else "")
+        answer = await http.get(path, headers={"Authorization": "Bearer nonsense"})
+        if answer.status_code == 401:
+            reading.add(template)
+            if {"bearer": []} not in operations["get"].get("security", []):
+                undeclared.append(template)
+    assert undeclared == []
+    assert {"/", "/search", "/search/{id}/similar", "/created"} <= reading

@@ -93,7 +93,8 @@ class SignedUrl(BaseModel):
             response_model=SignedUrl,
             responses={401: {"description": "No valid token", **TEXT},
                        403: {"description": "The token has no premium claim", **TEXT},
-                       404: {"description": "No such premium track", **TEXT}})  # fmt: skip
+                       404: {"description": "No such premium track", **TEXT}},
+            openapi_extra={"security": [{"bearer": []}, {"cookie": []}]})  # (a premium session token)  # fmt: skip
 async def premium_signed(id: str, request: Request, store: StoreDep, settings: SettingsDep,
                          _: Annotated[None, Depends(_premium_caller)]) -> dict:  # fmt: skip
     return await service.signed_url(store, settings, id, _base(request, settings))

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from api.deps import OptionalUserDep, PoolDep, pool_and_caller, same_for_everyone
 from api.models import SmolList, SmolListItem
+from api.openapi import READS_CALLER
 from api.pagination import decode_cursor, page, parse_limit
 from api.views import json_response, list_item
 from smol import search
@@ -59,7 +60,7 @@ def _viewer(user) -> str | None:
 # (/search and /similar, asked with a query of their own each time, ask for the pool and the caller themselves and
 # write their answer unvalidated, as GET / does: api/views.py json_response)
 @router.get("/search", response_model=SearchResults, summary="Smols matching a text, best first",
-            responses={400: {"description": "Empty q", **TEXT}})  # fmt: skip
+            responses={400: {"description": "Empty q", **TEXT}}, openapi_extra=READS_CALLER)  # fmt: skip
 async def search_smols(
     request: Request,
     q: Annotated[str, Query(max_length=search.MAX_QUERY, json_schema_extra={"pattern": r"[^\s\x00]"},
@@ -74,7 +75,8 @@ async def search_smols(
 
 @router.get("/search/{id:smolid}/similar", response_model=SearchResults, summary="Smols that sound and read alike",
             responses={404: {"description": "No such smol, or one the caller may not see", **TEXT},
-                       409: {"description": "The smol is not indexed yet", **TEXT}})  # fmt: skip
+                       409: {"description": "The smol is not indexed yet", **TEXT}},
+            openapi_extra=READS_CALLER)  # fmt: skip
 async def similar_smols(
     id: str,
     request: Request,

@@ -28,6 +28,7 @@ from api.models import (
     SmolDetail,
     SmolList,
 )
+from api.openapi import READS_CALLER
 from api.pagination import decode_cursor, page, parse_limit
 from api.services import smols, tallies
 from api.views import NOT_FOUND, json_response, list_item, public_base
@@ -51,7 +52,8 @@ CursorQuery = Query(None, description="nextCursor of the previous page")
 AUTH_ERRORS = {401: {"description": "No valid token", "content": {"text/plain": {}}}}
 
 
-@router.get("/", response_model=SmolList, summary="Public smols, newest first (paged); one creator's with ?address=")
+@router.get("/", response_model=SmolList, summary="Public smols, newest first (paged); one creator's with ?address=",
+            openapi_extra=READS_CALLER)
 async def list_smols(
     request: Request, limit: str | None = LimitQuery, cursor: str | None = CursorQuery,
     address: Annotated[str | None, Query(max_length=100, description="only this creator's smols")] = None,
