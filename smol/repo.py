@@ -332,10 +332,12 @@ async def take_create_slot(pool: asyncpg.Pool, address: str, limit: int, window_
         if count >= limit:
             return max(float(wait or 0), 0.0)
         await conn.execute("INSERT INTO create_requests (address) VALUES ($1)", address)
-        # (and a few rows past every kind's window, of addresses that did not come back: nothing else removes them)
+        # (and a few rows past every kind's window, of addresses that did not come back: nothing else removes them;
+        # rows another create is removing are left to it, so two never wait on each other)
         await conn.execute(
             "DELETE FROM create_requests WHERE ctid = ANY(ARRAY(SELECT ctid FROM create_requests "
-            "WHERE created_at < clock_timestamp() - $1::interval LIMIT 100))", LONGEST_SLOT_WINDOW,
+            "WHERE created_at < clock_timestamp() - $1::interval LIMIT 100 FOR UPDATE SKIP LOCKED))",
+            LONGEST_SLOT_WINDOW,
         )  # fmt: skip
         return None
 

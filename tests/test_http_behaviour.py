@@ -61,6 +61,18 @@ async def test_counted_creates_of_addresses_that_never_return_are_forgotten(stac
     assert sorted(row["address"] for row in left) == sorted([*counting, "GPASSERBY"])
 
 
+async def test_a_create_does_not_wait_on_old_rows_another_is_removing(stack, strict_api, pool):
+    """Two creates removing the same old rows must not wait on each other (nor, in turn, deadlock)."""
+    old = f"GOLDROWS{uuid.uuid4().hex[:8]}"
+    await pool.executemany("INSERT INTO create_requests (address, created_at) VALUES ($1, now() - interval '25 h')",
+                           [(old,)] * 5)  # fmt: skip
+    async with pool.acquire() as other, other.transaction():
+        await other.execute("SELECT 1 FROM create_requests WHERE created_at < now() - interval '1 day' FOR UPDATE")
+        async with httpx.AsyncClient(base_url=strict_api, timeout=10) as http:
+            answer = await http.post("/", json={"prompt": "a frog"}, headers=stack.auth(f"GNOWAIT{old}"))
+            assert answer.status_code == 200, answer.text
+
+
 async def test_oversized_bodies_are_413(stack, strict_api):
     async with httpx.AsyncClient(base_url=strict_api, timeout=30) as http:
         big = await http.post("/", json={"prompt": "x" * 5000}, headers=stack.auth("GBIG"))
