@@ -59,6 +59,10 @@ class ServiceUnavailable(SmolError):
     retryable = True
 
 
+class StartUncertain(ServiceUnavailable):
+    """Temporal stopped answering while starting a run, and again when asked whether it had started."""
+
+
 class RangeNotSatisfiable(SmolError):
     status_code = 416
 

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.search_attributes import ALL
 from smol.codec import codec_from
-from smol.errors import ServiceUnavailable
+from smol.errors import ServiceUnavailable, StartUncertain
 from smol.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ def unavailable_if_down(message: str = "the workflow service is unavailable"):
 
 async def start_workflow(client: Client, run, arg, *, id: str, settings: Settings, summary: str | None = None,
                          search_attributes: TypedSearchAttributes | None = None, **options):
-    """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away.
+    """Start a workflow of ours on the task queue; ServiceUnavailable (nothing started) if Temporal is away,
+    StartUncertain if it stopped answering midway.
     WorkflowAlreadyStartedError goes to the caller, which knows what it means. A start whose answer was lost (a
     timeout after the server started it) is asked about once: if the id's latest run carries this start's token (in
     its memo: a retry reuses an id), it started."""
@@ -109,7 +110,8 @@ async def start_workflow(client: Client, run, arg, *, id: str, settings: Setting
             latest = await describe(client, id)
             started = latest is not None and await latest.memo_value(START_TOKEN, None) == token
         except ServiceUnavailable:
-            started = False
+            raise StartUncertain("the workflow service stopped answering while starting the run: it may have "
+                                 "started (GET /created lists it if so)") from None  # fmt: skip
         if not started:
             raise
         log.warning("workflow %s: the answer to its start was lost, but it started", id)

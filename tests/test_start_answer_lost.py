@@ -67,3 +67,27 @@ async def test_a_start_whose_answer_was_lost_is_one_smol_not_two(stack, temporal
         proxy.holding = False
         _stop(api)
         proxy.close()
+
+
+@pytest.mark.slow
+async def test_a_start_temporal_never_answers_about_keeps_its_run_slot(stack, temporal, pool):
+    """Neither the start nor the question whether it started is answered: the client is told it may have started,
+    and the run slot stays counted (a given-back slot would be a free run whenever Temporal is slow)."""
+    proxy = HoldingProxy(int(stack.settings.temporal_address.rsplit(":", 1)[1]))
+    port = await proxy.start()
+    api, url = stack.start_api(temporal_address=f"127.0.0.1:{port}")
+    address = f"GUNSURE{secrets.token_hex(4).upper()}"
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            warm = await http.post("/", json={"prompt": "a warm-up frog"}, headers=stack.auth(address))
+            assert warm.status_code == 200, warm.text  # (connected)
+            proxy.holding = True
+            unsure = await http.post("/", json={"prompt": "a frog"}, headers=stack.auth(address))
+            proxy.holding = False
+            assert unsure.status_code == 503 and "may have started" in unsure.text, unsure.text
+        counted = await pool.fetchval("SELECT count(*) FROM create_requests WHERE address = $1", address)
+        assert counted == 2
+    finally:
+        proxy.holding = False
+        _stop(api)
+        proxy.close()

@@ -24,7 +24,7 @@ from contracts.search_attributes import SMOL_ADDRESS, SMOL_STATUS
 from contracts.smol import LoadStepsResult, PauseSignal, Payload, ResumeSignal, SmolInput
 from contracts.views import payload_view, smol_view
 from smol import mints, repo, steps
-from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
+from smol.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable, StartUncertain, TooManyRequests
 from smol.ids import new_smol_id
 from smol.temporal import (
     QUERY_TIMEOUT,
@@ -58,9 +58,12 @@ async def take_run_slot(pool, settings, address: str) -> None:
 @contextlib.asynccontextmanager
 async def slot_given_back_unless_started(pool, address: str):
     """Around starting a run whose slot was taken: when Temporal was away (nothing started) or the run was already
-    going, the slot is given back, so that retrying through an outage does not end in 429s."""
+    going, the slot is given back, so that retrying through an outage does not end in 429s. (A new smol's id is
+    fresh: no other start has it, and the SDK's own retries of a start answer with its run, not that error.)"""
     try:
         yield
+    except StartUncertain:
+        raise  # (it may have started: the slot stays taken)
     except (ServiceUnavailable, WorkflowAlreadyStartedError):
         await repo.give_back_create_slot(pool, address)
         raise
