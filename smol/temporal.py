@@ -98,20 +98,27 @@ async def start_workflow(client: Client, run, arg, *, id: str, settings: Setting
     WorkflowAlreadyStartedError goes to the caller, which knows what it means. A start whose answer was lost (a
     timeout after the server started it) is asked about once: if the id's latest run carries this start's token (in
     its memo: a retry reuses an id), it started."""
-    token = uuid.uuid4().hex
+    token, answer_lost = uuid.uuid4().hex, False
     try:
         with unavailable_if_down("the workflow service is unavailable; nothing was started, try again"):
-            return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue,
-                                               rpc_timeout=RPC_TIMEOUT, static_summary=summary,
-                                               search_attributes=search_attributes, memo={START_TOKEN: token},
-                                               **options)  # fmt: skip
+            try:
+                return await client.start_workflow(run, arg, id=id, task_queue=settings.task_queue,
+                                                   rpc_timeout=RPC_TIMEOUT, static_summary=summary,
+                                                   search_attributes=search_attributes, memo={START_TOKEN: token},
+                                                   **options)  # fmt: skip
+            except RPCError as exc:
+                # (asked, not answered in time: the SDK's rpc_timeout ends the call as CANCELLED, "Timeout expired")
+                answer_lost = exc.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+                raise
     except ServiceUnavailable:
         try:
             latest = await describe(client, id)
             started = latest is not None and await latest.memo_value(START_TOKEN, None) == token
         except ServiceUnavailable:
-            raise StartUncertain("the workflow service stopped answering while starting the run: it may have "
-                                 "started (GET /created lists it if so)") from None  # fmt: skip
+            if answer_lost:
+                raise StartUncertain("the workflow service stopped answering while starting the run: it may have "
+                                     "started (GET /created lists it if so)") from None  # fmt: skip
+            started = False
         if not started:
             raise
         log.warning("workflow %s: the answer to its start was lost, but it started", id)
