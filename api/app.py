@@ -22,7 +22,7 @@ from api.metrics import MetricsMiddleware, metrics_endpoint
 from api.openapi import completed_openapi
 from api.public_cache import PublicReadCache
 from api.web import web_app
-from smol.db import create_pool, migrate
+from smol.db import REQUEST_STATEMENT_MS, create_pool, migrate
 from smol.errors import RangeNotSatisfiable, SmolError, TooManyRequests
 from smol.ids import MIXTAPE_ID_PATTERN, MUSIC_ID_PATTERN, SMOL_ID_PATTERN
 from smol.logs import configure
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         # (connects on first use; a statement past 10 s is cancelled, 503: none of a request's should come close,
         # and one that does must not hold a connection for long. A search is cancelled after 2 s.)
-        app.state.pool = await create_pool(settings, min_size=0, max_size=20, timeout_ms=10_000)
+        app.state.pool = await create_pool(settings, min_size=0, max_size=20, timeout_ms=REQUEST_STATEMENT_MS)
         app.state.search_pool = await create_pool(settings, min_size=0, max_size=10, plans_once=True, timeout_ms=2000)
         app.state.migrations = asyncio.create_task(_migrate_when_reachable(app.state.pool))
         await asyncio.wait([app.state.migrations], timeout=5)  # with Postgres down the API starts anyway (503s)
@@ -175,7 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:
         try:
-            await app.state.pool.fetchval("SELECT 1", timeout=2)
+            async with asyncio.timeout(2):  # (all of it: a query's own timeout then waits for its cancel and release)
+                await app.state.pool.fetchval("SELECT 1")
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("ok")

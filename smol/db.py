@@ -67,6 +67,17 @@ async def _reset_if_changed(conn: SmolConnection) -> None:
 
 
 CONNECT_SECONDS = 5
+REQUEST_STATEMENT_MS = 10_000  # (the API's: a request's statement runs at most this long)
+RELEASE_SECONDS = 2.0
+
+
+class _PromptReleasePool(asyncpg.Pool):
+    """Hands a connection back within RELEASE_SECONDS, else closes it. After a query timed out, asyncpg otherwise
+    waits, on the request's time, for the server to confirm the cancel and answer the reset: another command timeout
+    when it is stopped. (A release does no I/O otherwise: `_reset_if_changed`.)"""
+
+    async def release(self, connection, *, timeout=None):
+        return await super().release(connection, timeout=RELEASE_SECONDS if timeout is None else timeout)
 MIGRATION_SECONDS = 24 * 3600.0  # (each statement of a migration, and waiting for another process's, past any limit)
 
 
@@ -76,15 +87,18 @@ async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once:
     planning cost as much as its execution: a session of its own saves setting it and resetting it every time).
     `timeout_ms`: a statement running longer is cancelled (QueryCanceledError, which the API answers 503); and a
     server that does not answer at all (stopped, partitioned away) is given up on 1 s later, as one that cannot be
-    reached at all is after `CONNECT_SECONDS` (TimeoutError: 503 too). Without them a request waited forever."""
+    reached at all is after `CONNECT_SECONDS` (TimeoutError: 503 too), its connection handed back within
+    `RELEASE_SECONDS`. Without them a request waited forever."""
     session = SESSION | ({"plan_cache_mode": "force_generic_plan"} if plans_once else {})
     limits = {}
     if timeout_ms:
         session |= {"statement_timeout": str(timeout_ms)}
         limits = {"command_timeout": timeout_ms / 1000 + 1, "timeout": CONNECT_SECONDS}
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, server_settings=session,
-                                     init=_init_planning_once if plans_once else _init_connection,
-                                     connection_class=SmolConnection, reset=_reset_if_changed, **limits)  # fmt: skip
+    pool_class = _PromptReleasePool if timeout_ms else asyncpg.Pool
+    return await pool_class(url, min_size=min_size, max_size=max_size, server_settings=session,
+                            init=_init_planning_once if plans_once else _init_connection, reset=_reset_if_changed,
+                            connection_class=SmolConnection, record_class=asyncpg.Record, max_queries=50_000,
+                            max_inactive_connection_lifetime=300.0, loop=None, **limits)  # fmt: skip
 
 
 async def create_pool(settings: Settings, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
