@@ -161,7 +161,7 @@ async def _optional_user(request: Request) -> User | None:
     claims = await session_claims(request, token)
     user = request.scope[IDENTIFIED] = User(
         address=claims["sub"], key=str(claims.get("key", "")), username=str(claims.get("usr", "")),
-        generation=int(claims.get("gen", 0)), expires_at=claims.get("exp"),
+        generation=int(claims.get("gen", 0)), expires_at=int(claims["exp"]),  # (as verify_token read it)
     )  # fmt: skip
     return user
 
