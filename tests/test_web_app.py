@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from commands.stack import ROOT, wait_for_port
-from tests.support import ADDRESS, _stop, free_port, wait_for
+from tests.support import ADDRESS, _stop, free_port, insert_smol, wait_for
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -227,7 +227,11 @@ async def test_a_mixtape_and_a_playlist_play_all_in_order(web, browser, stack, h
     await context.close()
 
 
-async def test_pages_fit_a_phone_and_controls_are_labelled(web, browser):
+async def test_pages_fit_a_phone_and_controls_are_labelled(web, browser, pool):
+    # (a creator may name a smol with one long word: here the newest in the list, and liked into trending)
+    unbroken = await insert_smol(pool, address="G" + "W" * 55)
+    await pool.execute("UPDATE smols SET title = $1 WHERE id = $2", "Supercalifragilistic" * 10, unbroken["id"])
+    await pool.execute("INSERT INTO likes (id, address) VALUES ($1, 'GLIKESLONGWORDS')", unbroken["id"])
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = await context.new_page()
     watched = Watched(page, web)
