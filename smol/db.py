@@ -69,6 +69,7 @@ async def _reset_if_changed(conn: SmolConnection) -> None:
 CONNECT_SECONDS = 5
 REQUEST_STATEMENT_MS = 10_000  # (the API's: a request's statement runs at most this long)
 RELEASE_SECONDS = 2.0
+MIGRATION_SECONDS = 24 * 3600.0  # (each statement of a migration, and waiting for another process's, past any limit)
 
 
 class _PromptReleasePool(asyncpg.Pool):
@@ -78,7 +79,6 @@ class _PromptReleasePool(asyncpg.Pool):
 
     async def release(self, connection, *, timeout=None):
         return await super().release(connection, timeout=RELEASE_SECONDS if timeout is None else timeout)
-MIGRATION_SECONDS = 24 * 3600.0  # (each statement of a migration, and waiting for another process's, past any limit)
 
 
 async def open_pool(url: str, min_size: int = 1, max_size: int = 10, plans_once: bool = False,
